@@ -1,0 +1,67 @@
+# customer-ml: `make run` builds the demo, `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export CUSTOMER_ML_HOME := $(CURDIR)
+export DBT_PROFILES_DIR := $(CURDIR)/profiles
+export DBT_PROJECT_DIR := $(CURDIR)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export MLFLOW_DISABLE_TELEMETRY := true
+SEED ?= 42
+DBT := $(BIN)/dbt
+
+.PHONY: install run test ui lint format pytest dbt-ci bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data/demo/orders.parquet: $(STAMP)
+	$(BIN)/customer-ml generate --scale demo --seed $(SEED) --out data/demo
+
+data/tiny/orders.parquet: $(STAMP)
+	$(BIN)/customer-ml generate --scale tiny --seed $(SEED) --out data/tiny
+
+define load_and_build
+	$(BIN)/customer-ml load --target $(1) --orders data/$(2)/orders.parquet \
+		--customers data/$(2)/customers.parquet --events data/$(2)/engagement_events.parquet \
+		--business-events data/$(2)/business_events.parquet
+	$(DBT) build --target $(1)
+endef
+
+## run: install, generate and load the demo data, dbt build on warehouse/dev.duckdb
+run: data/demo/orders.parquet
+	$(call load_and_build,dev,demo)
+	@$(BIN)/customer-ml where --target dev
+
+## test: pytest, dbt build on the ci target over tiny data, sqlfluff and ruff
+test: pytest dbt-ci lint
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+dbt-ci: data/tiny/orders.parquet
+	$(call load_and_build,ci,tiny)
+	@$(BIN)/customer-ml where --target ci
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests python_models
+	$(BIN)/ruff format --check src tests python_models
+	$(BIN)/sqlfluff lint models macros tests/dbt
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests python_models
+	$(BIN)/ruff check --fix src tests python_models
+
+## ui: the MLflow UI for the dev warehouse on http://127.0.0.1:5000
+ui: $(STAMP)
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(CURDIR)/warehouse/dev.mlflow.db
+
+clean:
+	rm -rf warehouse data target logs

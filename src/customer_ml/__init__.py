@@ -1,0 +1,1 @@
+"""customer-ml: reproducible customer ML on a dbt + DuckDB warehouse."""

@@ -1,0 +1,160 @@
+"""Churn model: LightGBM on point-in-time features, validated on later as_of dates.
+
+Pure functions over DataFrames. Determinism: fixed seeds for every stochastic component
+(bagging, feature sampling, data sampling), `deterministic=True`, row-wise histograms and a
+fixed thread count, so the same data and config give the same model bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+NUMERIC_FEATURES = [
+    "orders_30d",
+    "orders_90d",
+    "orders_365d",
+    "orders_lifetime",
+    "amount_30d",
+    "amount_90d",
+    "amount_365d",
+    "amount_lifetime",
+    "days_since_last_order",
+    "tenure_days",
+    "sessions_30d",
+    "sessions_90d",
+    "support_contacts_90d",
+    "has_marketing_opt_in",
+]
+CATEGORICAL_FEATURES = {
+    "country": ["DE", "ES", "FR", "GB", "NL", "US", "unknown"],
+    "plan": ["basic", "plus", "pro", "unknown"],
+}
+LABEL = "is_churned"
+TRAINING_KEYS = {"num_boost_round", "early_stopping_rounds"}
+
+
+def feature_matrix(df: pd.DataFrame) -> pd.DataFrame:
+    """Model inputs in a fixed column order; categories coded against a fixed vocabulary."""
+    X = df[NUMERIC_FEATURES].astype("float64").copy()
+    for name, vocabulary in CATEGORICAL_FEATURES.items():
+        codes = pd.Categorical(df[name].fillna("unknown"), categories=vocabulary).codes
+        X[name] = np.where(codes < 0, len(vocabulary) - 1, codes).astype("float64")
+    return X
+
+
+def time_split(df: pd.DataFrame, validation_as_of_count: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train on the earlier as_of dates, validate on the last `validation_as_of_count` ones."""
+    dates = sorted(df["as_of"].unique())
+    if len(dates) <= validation_as_of_count:
+        raise ValueError(
+            f"time split needs more than {validation_as_of_count} labelled as_of dates, "
+            f"found {len(dates)}"
+        )
+    cut = dates[-validation_as_of_count]
+    return df[df["as_of"] < cut], df[df["as_of"] >= cut]
+
+
+def sample_rows(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """A seeded, order-independent sample when above the cap (rows sorted by key first)."""
+    df = df.sort_values(["as_of", "customer_id"], kind="stable").reset_index(drop=True)
+    if len(df) <= max_rows:
+        return df
+    keep = np.random.default_rng(seed).choice(len(df), size=max_rows, replace=False)
+    return df.iloc[np.sort(keep)].reset_index(drop=True)
+
+
+def evaluate(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
+    base_rate = y.mean() if len(y) else float("nan")
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(skm.average_precision_score(y, p)) if both else float("nan"),
+        "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(y, p)),
+        "top_decile_lift": float(y[top].mean() / base_rate) if base_rate else float("nan"),
+        "top_decile_capture": float(y[top].sum() / y.sum()) if y.sum() else float("nan"),
+        "rows": float(len(y)),
+        "positive_rate": float(base_rate),
+    }
+
+
+@dataclass
+class ChurnModel:
+    """A trained booster with what it was trained on and how it did."""
+
+    booster: lgb.Booster
+    best_iteration: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        return self.booster.model_to_string(num_iteration=self.best_iteration).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ChurnModel:
+        booster = lgb.Booster(model_str=data.decode())
+        return cls(booster=booster, best_iteration=booster.current_iteration())
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        return self.booster.predict(feature_matrix(df), num_iteration=self.best_iteration)
+
+    def feature_importance(self) -> pd.DataFrame:
+        names = self.booster.feature_name()
+        gain = self.booster.feature_importance("gain", iteration=self.best_iteration)
+        split = self.booster.feature_importance("split", iteration=self.best_iteration)
+        out = pd.DataFrame({"feature": names, "gain": gain, "split": split})
+        return out.sort_values(["gain", "feature"], ascending=[False, True]).reset_index(drop=True)
+
+
+def lgb_params(hyperparameters: dict[str, Any], seed: int) -> dict[str, Any]:
+    params = {k: v for k, v in hyperparameters.items() if k not in TRAINING_KEYS}
+    params.update(
+        seed=seed,
+        bagging_seed=seed,
+        feature_fraction_seed=seed,
+        data_random_seed=seed,
+        deterministic=True,
+        force_row_wise=True,
+        num_threads=1,
+        verbosity=-1,
+    )
+    return params
+
+
+def train(
+    train_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
+    hyperparameters: dict[str, Any],
+    seed: int,
+) -> ChurnModel:
+    """Fit on `train_df`, early-stop on `valid_df`; metrics are on `valid_df`."""
+    params = lgb_params(hyperparameters, seed)
+    dtrain = lgb.Dataset(
+        feature_matrix(train_df),
+        label=train_df[LABEL].astype(int),
+        categorical_feature=list(CATEGORICAL_FEATURES),
+        free_raw_data=True,
+    )
+    dvalid = lgb.Dataset(
+        feature_matrix(valid_df), label=valid_df[LABEL].astype(int), reference=dtrain
+    )
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=int(hyperparameters.get("num_boost_round", 400)),
+        valid_sets=[dvalid],
+        callbacks=[
+            lgb.early_stopping(int(hyperparameters.get("early_stopping_rounds", 30)), verbose=False)
+        ],
+    )
+    model = ChurnModel(booster=booster, best_iteration=booster.best_iteration or 0)
+    model.metrics = evaluate(valid_df[LABEL].to_numpy(), model.predict(valid_df))
+    return model

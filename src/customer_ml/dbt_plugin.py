@@ -1,0 +1,77 @@
+"""dbt-duckdb plugin: gives the warehouse connection a `log_build(payload, snapshot_ids)` SQL
+function, which the on-run-end hook calls to mirror each plain `dbt build` into MLflow.
+
+The function returns a JSON object (git state, node and test counts, MLflow run id) that the hook
+appends to `lineage.builds`, the source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import DuckDBPyConnection
+
+from customer_ml import lineage
+
+NODE_OK = {"success"}
+NODE_FAILED = {"error", "runtime error"}
+TEST_OK = {"pass", "warn"}
+TEST_FAILED = {"fail", "error"}
+
+
+def summarize(nodes: list[dict[str, Any]]) -> dict[str, int]:
+    counts = dict.fromkeys(
+        ["nodes_succeeded", "nodes_failed", "nodes_skipped", "tests_passed", "tests_failed"], 0
+    )
+    for node in nodes:
+        status = node["status"].lower()
+        if node["resource_type"] == "test":
+            if status in TEST_OK:
+                counts["tests_passed"] += 1
+            elif status in TEST_FAILED:
+                counts["tests_failed"] += 1
+            else:
+                counts["nodes_skipped"] += 1
+        elif status in NODE_OK:
+            counts["nodes_succeeded"] += 1
+        elif status in NODE_FAILED:
+            counts["nodes_failed"] += 1
+        else:
+            counts["nodes_skipped"] += 1
+    return counts
+
+
+class Plugin(BasePlugin):
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        self.plugin_config = plugin_config
+
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        warehouse = lineage.warehouse_file(conn)
+
+        def log_build(payload: str, snapshot_ids: str) -> str:
+            build = json.loads(payload)
+            git = lineage.git_state()
+            record = {
+                "invocation_id": build["invocation_id"],
+                "target_name": build["target_name"],
+                "run_started_at": build["run_started_at"],
+                "git_commit": git.commit,
+                "is_dirty": git.is_dirty,
+                "snapshot_ids": snapshot_ids,
+                "nodes": build["nodes"],
+                **summarize(build["nodes"]),
+            }
+            from customer_ml import tracking
+
+            record["mlflow_run_id"] = tracking.log_build(warehouse, record)
+            return json.dumps(record)
+
+        try:
+            conn.create_function(
+                "log_build", log_build, ["VARCHAR", "VARCHAR"], "VARCHAR", side_effects=True
+            )
+        except Exception as e:  # already registered on this shared connection
+            if "already" not in str(e).lower():
+                raise

@@ -1,0 +1,137 @@
+"""Lineage facts a run records about itself: git state, code and lock hashes, the dbt invocation,
+the data snapshot ids registered in this build, and the derived `model_version`.
+
+Python dbt models cannot use Jinja, so what they need from the build (invocation id, snapshot ids)
+is read from the `lineage` tables the build's hooks write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from customer_ml import config
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str
+    is_dirty: bool
+
+
+def git_state(where: Path | None = None) -> GitState:
+    """The commit checked out in the project and whether the tree has uncommitted changes."""
+    where = where or config.project_dir()
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return GitState(commit="unknown", is_dirty=True)
+    return GitState(commit=commit, is_dirty=bool(status.strip()))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lock_hash() -> str:
+    lock = config.lock_file()
+    return sha256_file(lock) if lock.exists() else "missing"
+
+
+def code_hash() -> str:
+    """Hash of the package source and the project's dbt Python models."""
+    digest = hashlib.sha256()
+    files = sorted(PACKAGE_DIR.rglob("*.py")) + sorted(
+        (config.project_dir() / "python_models").glob("*.py")
+    )
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def stable_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def model_version(
+    *,
+    model_name: str,
+    code: str,
+    config_: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    feature_version: int,
+    label_version: int | None,
+    snapshot_ids: list[str],
+) -> str:
+    """Hash of everything that defines a model (DESIGN.md invariant 5). Any change, new version."""
+    payload = stable_json(
+        {
+            "model_name": model_name,
+            "code": code,
+            "config": config_,
+            "hyperparameters": hyperparameters,
+            "feature_version": feature_version,
+            "label_version": label_version,
+            "snapshot_ids": sorted(snapshot_ids),
+        }
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def current_invocation(session: duckdb.DuckDBPyConnection) -> str:
+    """The invocation id of the running dbt build, recorded by its on-run-start hook."""
+    rows = session.execute(
+        "select invocation_id from lineage.invocations order by recorded_at desc limit 1"
+    ).fetchall()
+    if not rows:
+        raise RuntimeError("lineage.invocations is empty: run through `dbt build`")
+    return rows[0][0]
+
+
+def build_snapshot_ids(
+    session: duckdb.DuckDBPyConnection, invocation_id: str, relations: list[str]
+) -> dict[str, str]:
+    """Relation name -> snapshot id registered in this build, for the given input relations."""
+    rows = session.execute(
+        "select relation_name, snapshot_id from lineage.build_snapshots "
+        "where invocation_id = ? and list_contains(?, relation_name) "
+        "order by registered_at",
+        [invocation_id, relations],
+    ).fetchall()
+    found = dict(rows)
+    missing = sorted(set(relations) - set(found))
+    if missing:
+        raise RuntimeError(
+            f"no data snapshot registered in build {invocation_id} for {', '.join(missing)}: "
+            "each input relation needs a register_data_snapshot post-hook"
+        )
+    return found
+
+
+def warehouse_file(session: duckdb.DuckDBPyConnection) -> Path:
+    rows = session.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    return Path(rows[0][0])

@@ -1,0 +1,92 @@
+"""MLflow mirror of the lineage records: one run per build, one run per training.
+
+The lineage tables are the source of truth; MLflow is for people who browse. The store is a
+SQLite file and an artifact folder beside the warehouse unless MLFLOW_TRACKING_URI says otherwise.
+mlflow is imported lazily (≈1 s) and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from customer_ml import config
+
+BUILDS_EXPERIMENT = "customer-ml/builds"
+
+
+def model_experiment(model_name: str, run_type: str = "production") -> str:
+    if run_type == "experiment":
+        return f"customer-ml/experiments/{model_name}"
+    return f"customer-ml/{model_name}"
+
+
+def _client(warehouse: Path):
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    import mlflow
+
+    mlflow.set_tracking_uri(config.tracking_uri(warehouse))
+    return mlflow
+
+
+def _experiment_id(mlflow, warehouse: Path, name: str) -> str:
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = (config.artifact_root(warehouse) / "mlflow").as_uri()
+    return mlflow.create_experiment(name, artifact_location=f"{location}/{name.replace('/', '_')}")
+
+
+def log_build(warehouse: Path, record: dict[str, Any]) -> str:
+    mlflow = _client(warehouse)
+    experiment_id = _experiment_id(mlflow, warehouse, BUILDS_EXPERIMENT)
+    tags = {
+        "dbt.invocation_id": record["invocation_id"],
+        "dbt.target": record["target_name"],
+        "git.commit": record["git_commit"],
+        "git.dirty": str(record["is_dirty"]).lower(),
+        "snapshot_ids": record["snapshot_ids"],
+        "kind": "build",
+    }
+    metrics = {
+        key: float(record[key])
+        for key in (
+            "nodes_succeeded",
+            "nodes_failed",
+            "nodes_skipped",
+            "tests_passed",
+            "tests_failed",
+        )
+    }
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"build {record['invocation_id'][:8]}", tags=tags
+    ) as run:
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict({"nodes": record["nodes"]}, "results.json")
+    return run.info.run_id
+
+
+def log_training(
+    warehouse: Path,
+    *,
+    model_name: str,
+    run_type: str,
+    tags: dict[str, str],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    artifact_dir: Path,
+) -> str:
+    """One MLflow run per training run, linked to its build by tag; returns its run id."""
+    mlflow = _client(warehouse)
+    experiment_id = _experiment_id(mlflow, warehouse, model_experiment(model_name, run_type))
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=tags.get("training_run_id"), tags=tags
+    ) as run:
+        mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        mlflow.log_artifacts(str(artifact_dir))
+    return run.info.run_id
