@@ -14,7 +14,7 @@ as_of_dates as (
     {{ dbt.date_spine(
         'month',
         "cast('" ~ var('as_of_start') ~ "' as date)",
-        dbt.dateadd('day', 1, "cast('" ~ var('as_of_end') ~ "' as date)"),
+        dbt.dateadd('month', 1, "cast('" ~ var('as_of_end') ~ "' as date)"),
     ) }}
 ),
 

@@ -43,8 +43,8 @@ def feature_matrix(df: pd.DataFrame) -> pd.DataFrame:
     """Model inputs in a fixed column order; categories coded against a fixed vocabulary."""
     X = df[NUMERIC_FEATURES].astype("float64").copy()
     for name, vocabulary in CATEGORICAL_FEATURES.items():
-        codes = pd.Categorical(df[name].fillna("unknown"), categories=vocabulary).codes
-        X[name] = np.where(codes < 0, len(vocabulary) - 1, codes).astype("float64")
+        codes = {value: float(i) for i, value in enumerate(vocabulary)}
+        X[name] = df[name].map(codes).fillna(codes["unknown"]).astype("float64")
     return X
 
 

@@ -32,7 +32,7 @@ def warehouse_path(target: str = "dev") -> Path:
 
 
 def tracking_uri(warehouse_file: str | os.PathLike) -> str:
-    """MLflow backend store: MLFLOW_TRACKING_URI when set, else a SQLite file beside the warehouse."""
+    """MLflow store: MLFLOW_TRACKING_URI when set, else a SQLite file beside the warehouse."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{mlflow_db_path(warehouse_file)}"

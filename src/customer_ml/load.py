@@ -177,7 +177,9 @@ def _stage(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, temp:
     present = {r[0] for r in con.execute(f"describe {temp}_in").fetchall()}
     for column in contract.columns:
         if column.required and column.name not in present:
-            raise LoadError(f"{where}: column {column.name!r}: missing (required in {contract.table})")
+            raise LoadError(
+                f"{where}: column {column.name!r}: missing (required in {contract.table})"
+            )
 
     typed = []
     for column in (c for c in contract.columns if c.name in present):

@@ -9,7 +9,7 @@ final as (
         order_id,
         customer_id,
         channel,
-        amount,
+        cast(amount as decimal(18, 2)) as amount,
         ordered_at,
         _available_at,
         _loaded_at,
