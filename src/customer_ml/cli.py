@@ -121,7 +121,10 @@ def where(target: str, as_json: bool) -> None:
     rows = ", ".join(f"{n} {kind}" for kind, n in served) or "none"
     click.echo(f"served predictions  {info['served_predictions']} ({rows})")
     click.echo(f"lineage             {info['lineage_tables']} ({builds} builds)")
-    click.echo(f"query it            .venv/bin/python -m duckdb {wh} (or any DuckDB client)")
+    click.echo(
+        f"query it            .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+        f"'{wh}', read_only=True).sql('select * from serving.fct_customer_scores limit 5'))\""
+    )
 
 
 if __name__ == "__main__":
