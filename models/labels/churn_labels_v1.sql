@@ -1,5 +1,5 @@
-{#- Churn label, version 1: a customer with at least one order known at as_of is churned when
-    they place no order in the `churn_horizon_days` after as_of. A label exists only once its
+{#- Churn label, version 1: an active customer (an order known at as_of within the 365 days
+    before it) is churned when they place no order in the `churn_horizon_days` after as_of. A label exists only once its
     whole horizon lies within the data (as_of + horizon <= data_through). -#}
 with
 
@@ -31,6 +31,7 @@ active_at_as_of as (
         on
             spine.customer_id = orders.customer_id
             and {{ known_as_of('orders', 'ordered_at', 'spine.as_of') }}
+            and orders.ordered_at >= {{ dbt.dateadd('day', -364, 'spine.as_of') }}
             and orders.amount > 0
     where
         {{ dbt.dateadd('day', var('churn_horizon_days'), 'spine.as_of') }}

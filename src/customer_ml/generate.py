@@ -136,8 +136,8 @@ def _simulate_chunk(seed: int, chunk: int, first_id: int, n: int) -> dict[str, p
     country_idx = rng.choice(len(COUNTRIES), n, p=COUNTRY_P)
     opt_in = rng.random(n) < 0.55
 
-    rate = rng.gamma(shape=1.6, scale=0.1, size=n) * PLAN_RATE[plan_idx]  # purchases per day
-    dropout_p = rng.beta(1.3, 40.0, size=n)
+    rate = rng.gamma(shape=1.5, scale=0.04, size=n) * PLAN_RATE[plan_idx]  # purchases per day
+    dropout_p = rng.beta(1.5, 45.0, size=n)
     spend = rng.gamma(shape=4.0, scale=12.5, size=n)
     channel_pref = rng.choice(len(CHANNELS), n, p=[0.5, 0.35, 0.15])
 
