@@ -43,6 +43,13 @@
         relation_name varchar,
         registered_at timestamp
     );
+    create table if not exists lineage.model_definitions (
+        invocation_id varchar,
+        relation_name varchar,
+        code_hash varchar,
+        definition_hash varchar,
+        recorded_at timestamp
+    );
     create table if not exists lineage.promotions (
         promotion_id varchar,
         model_name varchar,
@@ -66,44 +73,49 @@
     )
 {%- endmacro %}
 
+{#- The rows a data snapshot covers, as a select: what its content hash is computed over, at
+    registration and again at verification.
+
+    Arguments:
+        relation (Relation or string): the relation
+        kind (string): 'fact' (append-only: rows with `_loaded_at` <= watermark, load columns
+            left out), 'dimension' (a dbt snapshot: rows loaded and valid from on or before the
+            watermark; `dbt_valid_to` left out, since later builds close rows by design),
+            'derived' (a table rebuilt by every build: all rows)
+        watermark (string): SQL expression of the watermark
+-#}
+{% macro data_snapshot_rows(relation, kind, watermark) -%}
+    {%- if kind == 'fact' -%}
+        select * exclude (_loaded_at, _load_id) from {{ relation }}
+        where _loaded_at <= {{ watermark }}
+    {%- elif kind == 'dimension' -%}
+        select * exclude (dbt_valid_to) from {{ relation }}
+        where _loaded_at <= {{ watermark }} and dbt_valid_from <= {{ watermark }}
+    {%- elif kind == 'derived' -%}
+        select * from {{ relation }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("data snapshot: unknown kind " ~ kind) }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Register an immutable data snapshot of `relation` (DESIGN.md invariant 2) and link it to this
     build. The id derives from relation, watermark, row count and content hash, so the same
     content at the same watermark keeps its id and is recorded once.
 
     Arguments:
         relation (Relation): the relation read by training or scoring
-        kind (string): 'fact' (append-only, `_loaded_at` <= watermark), 'dimension' (a dbt
-            snapshot: rows valid from on or before the watermark, validity ends after it masked),
-            'derived' (a table built from facts: all rows; watermark of raw orders)
+        kind (string): 'fact', 'dimension' or 'derived' (see data_snapshot_rows); the watermark
+            is the latest `_loaded_at` of the relation (of raw orders for derived tables)
 -#}
 {% macro register_data_snapshot(relation, kind) -%}
     {%- set relation_name = relation.schema ~ '.' ~ relation.identifier -%}
-    {%- if kind == 'fact' -%}
-        {%- set watermark -%}(select max(_loaded_at) from {{ relation }}){%- endset -%}
-        {%- set rows -%}
-            select * exclude (_loaded_at, _load_id) from {{ relation }}
-            where _loaded_at <= {{ watermark }}
-        {%- endset -%}
-    {%- elif kind == 'dimension' -%}
-        {%- set watermark -%}(select max(dbt_updated_at) from {{ relation }}){%- endset -%}
-        {%- set rows -%}
-            select
-                * exclude (dbt_valid_to),
-                case when dbt_valid_to <= {{ watermark }} then dbt_valid_to end as dbt_valid_to
-            from {{ relation }}
-            where dbt_updated_at <= {{ watermark }}
-        {%- endset -%}
-    {%- elif kind == 'derived' -%}
-        {%- set watermark -%}(select max(_loaded_at) from {{ source('shop', 'orders') }}){%- endset -%}
-        {%- set rows -%}select * from {{ relation }}{%- endset -%}
-    {%- else -%}
-        {{ exceptions.raise_compiler_error("register_data_snapshot: unknown kind " ~ kind) }}
-    {%- endif -%}
+    {%- set watermark_of = source('shop', 'orders') if kind == 'derived' else relation -%}
+    {%- set watermark -%}(select max(_loaded_at) from {{ watermark_of }}){%- endset -%}
     create or replace temp table _snapshot_candidate as
     with
 
     content as (
-        {{ content_hash(rows) }}
+        {{ content_hash(data_snapshot_rows(relation, kind, watermark)) }}
     ),
 
     final as (
@@ -134,6 +146,89 @@
         select snapshot_id from lineage.build_snapshots where invocation_id = '{{ invocation_id }}'
     );
     drop table _snapshot_candidate
+{%- endmacro %}
+
+{#- A select of every live data snapshot whose history no longer matches its record: each fact
+    and dimension snapshot that a training run or prediction references, recomputed from the
+    warehouse as it is now. Empty when history is intact. Derived snapshots are rebuilt by every
+    build; `customer-ml reproduce` checks them by rebuilding at the watermark. -#}
+{% macro data_snapshot_mismatches() -%}
+    {%- set checks = [] -%}
+    {%- if execute -%}
+        {#- What references snapshots: training runs, predictions and builds (those of the
+            lineage views that exist yet: a first build whose training failed has none). -#}
+        {%- set references = ["select snapshot_id from lineage.build_snapshots"] -%}
+        {%- if adapter.get_relation(target.database, 'lineage', 'training_runs') -%}
+            {%- do references.append(
+                "select cast(snapshot_ids as json) ->> unnest(json_keys(cast(snapshot_ids as json)))"
+                ~ " from lineage.training_runs") -%}
+        {%- endif -%}
+        {%- if adapter.get_relation(target.database, 'lineage', 'predictions') -%}
+            {%- do references.append("select snapshot_id from lineage.predictions") -%}
+        {%- endif -%}
+        {%- set live_query -%}
+            select snapshot_id, relation_name, snapshot_kind, content_hash, row_count,
+                cast(watermark as varchar)
+            from lineage.data_snapshots
+            where
+                snapshot_id in ({{ references | join(' union ') }})
+                and snapshot_kind in ('fact', 'dimension')
+            order by relation_name, watermark
+        {%- endset -%}
+        {%- set live = run_query(live_query) -%}
+        {%- for row in live.rows -%}
+            {%- set parts = row[1].split('.') -%}
+            {%- set relation = adapter.get_relation(
+                database=target.database, schema=parts[0], identifier=parts[1]) -%}
+            {#- An empty relation has no watermark: it covers no rows, then and now. -#}
+            {%- set watermark = "cast(null as timestamp)" if row[5] is none
+                else "cast('" ~ row[5] ~ "' as timestamp)" -%}
+            {%- if relation is none -%}
+                {%- do checks.append(
+                    "select '" ~ row[0] ~ "' as snapshot_id, '" ~ row[1] ~ "' as relation_name, "
+                    ~ "'relation is missing' as problem"
+                ) -%}
+            {%- else -%}
+                {%- do checks.append(
+                    "select '" ~ row[0] ~ "' as snapshot_id, '" ~ row[1] ~ "' as relation_name, "
+                    ~ "'at watermark " ~ row[5] ~ ": recorded ' || '" ~ row[4] ~ " rows, hash "
+                    ~ row[3] ~ "; now ' || row_count || ' rows, hash ' || content_hash"
+                    ~ " as problem from (" ~ content_hash(
+                        data_snapshot_rows(relation, row[2], watermark)) ~ ") as actual"
+                    ~ " where actual.content_hash != '" ~ row[3] ~ "' or actual.row_count != "
+                    ~ row[4]
+                ) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if checks -%}
+        {{ checks | join('\nunion all\n') }}
+    {%- else -%}
+        select
+            cast(null as varchar) as snapshot_id,
+            cast(null as varchar) as relation_name,
+            cast(null as varchar) as problem
+        where false
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `dbt run-operation verify_data_snapshots`: one line per altered snapshot and a summary;
+    fails (exit status 1) when any history was altered. Used by `customer-ml verify-snapshots`. -#}
+{% macro verify_data_snapshots() -%}
+    {%- set checked = run_query(
+        "select count(*) from lineage.data_snapshots where snapshot_kind in ('fact', 'dimension')"
+    ).rows[0][0] -%}
+    {%- set result = run_query(data_snapshot_mismatches()) -%}
+    {%- for row in result.rows -%}
+        {%- do log('ALTERED snapshot ' ~ row[0] ~ ' of ' ~ row[1] ~ ': ' ~ row[2], info=True) -%}
+    {%- endfor -%}
+    {%- if result.rows | length > 0 -%}
+        {{ exceptions.raise_compiler_error(
+            (result.rows | length) ~ ' data snapshot(s) no longer match their record: history '
+            ~ 'was altered behind the pipeline (see the lines above)') }}
+    {%- endif -%}
+    {%- do log('verified: every live fact and dimension snapshot matches its record ('
+        ~ checked ~ ' registered)', info=True) -%}
 {%- endmacro %}
 
 {#- Record the build: one row in lineage.builds and, through the plugin's `log_build`, one MLflow
@@ -200,4 +295,42 @@
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Record the definition hash of the model just built (DESIGN.md invariant 3): the md5 of its
+    compiled code combined with the definition hashes of its upstream models in this build, a
+    Merkle hash over the DAG. Any change to the SQL of a model or of anything upstream of it
+    (including rendered vars and macros) changes it. Runs as a post-hook on every model. -#}
+{% macro record_definition() -%}
+    {#- The database name is the target's file name: left out, so targets agree. -#}
+    {%- set code = (model.compiled_code or model.raw_code or '')
+        | replace('"' ~ target.database ~ '".', '') -%}
+    {%- set own = local_md5(code) -%}
+    {%- set upstream = [] -%}
+    {%- for unique_id in model.depends_on.nodes | sort -%}
+        {%- set node = graph.nodes.get(unique_id) or graph.sources.get(unique_id) -%}
+        {%- if node -%}
+            {%- do upstream.append(
+                node.schema ~ '.' ~ (node.alias or node.identifier or node.name)
+            ) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    insert into lineage.model_definitions
+    select
+        '{{ invocation_id }}',
+        '{{ this.schema }}.{{ this.identifier }}',
+        '{{ own }}',
+        md5(concat_ws(
+            '|',
+            '{{ own }}',
+            '{{ upstream | join(",") }}',
+            coalesce((
+                select string_agg(relation_name || ':' || definition_hash, ',' order by relation_name)
+                from lineage.model_definitions
+                where
+                    invocation_id = '{{ invocation_id }}'
+                    and relation_name in ('{{ upstream | join("', '") }}')
+            ), '')
+        )),
+        now()
 {%- endmacro %}

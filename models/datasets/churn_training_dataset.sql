@@ -1,12 +1,13 @@
-{#- Churn training data: features v1 joined with labels v1, both pinned. -#}
+{#- Churn training data: customer features joined with churn labels, both at the versions pinned
+    by vars churn_feature_version and churn_label_version (never "latest"). -#}
 with
 
 features as (
-    select * from {{ ref('customer_features', v=1) }}
+    select * from {{ ref('customer_features', v=var('churn_feature_version')) }}
 ),
 
 labels as (
-    select * from {{ ref('churn_labels', v=1) }}
+    select * from {{ ref('churn_labels', v=var('churn_label_version')) }}
 ),
 
 final as (
@@ -14,8 +15,8 @@ final as (
         features.*,
         labels.horizon_days,
         labels.is_churned,
-        cast(1 as integer) as feature_version,
-        cast(1 as integer) as label_version
+        cast({{ var('churn_feature_version') }} as integer) as feature_version,
+        cast({{ var('churn_label_version') }} as integer) as label_version
     from features
     inner join labels
         on

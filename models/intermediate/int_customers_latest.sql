@@ -12,7 +12,8 @@ final as (
         plan,
         has_marketing_opt_in,
         signup_at,
-        updated_at
+        updated_at,
+        _loaded_at
     from customers
     qualify row_number() over (
         partition by customer_id order by updated_at desc, _available_at desc

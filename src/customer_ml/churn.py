@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-NUMERIC_FEATURES = [
+NUMERIC_FEATURES_V1 = [
     "orders_30d",
     "orders_90d",
     "orders_365d",
@@ -31,6 +31,17 @@ NUMERIC_FEATURES = [
     "support_contacts_90d",
     "has_marketing_opt_in",
 ]
+NUMERIC_FEATURES = {
+    1: NUMERIC_FEATURES_V1,
+    2: NUMERIC_FEATURES_V1
+    + [
+        "sessions_trend_30d_90d",
+        "orders_trend_30d_90d",
+        "avg_basket_90d",
+        "avg_basket_lifetime",
+        "avg_days_between_orders",
+    ],
+}
 CATEGORICAL_FEATURES = {
     "country": ["DE", "ES", "FR", "GB", "NL", "US", "unknown"],
     "plan": ["basic", "plus", "pro", "unknown"],
@@ -39,9 +50,12 @@ LABEL = "is_churned"
 TRAINING_KEYS = {"num_boost_round", "early_stopping_rounds"}
 
 
-def feature_matrix(df: pd.DataFrame) -> pd.DataFrame:
-    """Model inputs in a fixed column order; categories coded against a fixed vocabulary."""
-    X = df[NUMERIC_FEATURES].astype("float64").copy()
+def feature_matrix(df: pd.DataFrame, feature_version: int) -> pd.DataFrame:
+    """Model inputs of a feature version in a fixed column order; categories coded against a
+    fixed vocabulary."""
+    if feature_version not in NUMERIC_FEATURES:
+        raise ValueError(f"no churn feature list for customer_features v{feature_version}")
+    X = df[NUMERIC_FEATURES[feature_version]].astype("float64").copy()
     for name, vocabulary in CATEGORICAL_FEATURES.items():
         codes = {value: float(i) for i, value in enumerate(vocabulary)}
         X[name] = df[name].map(codes).fillna(codes["unknown"]).astype("float64")
@@ -93,24 +107,33 @@ class ChurnModel:
 
     booster: lgb.Booster
     best_iteration: int
+    feature_version: int
     metrics: dict[str, float] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return self.booster.model_to_string(num_iteration=self.best_iteration).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> ChurnModel:
+    def from_bytes(cls, data: bytes, feature_version: int) -> ChurnModel:
         booster = lgb.Booster(model_str=data.decode())
-        return cls(booster=booster, best_iteration=booster.current_iteration())
+        return cls(booster, booster.current_iteration(), feature_version)
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(feature_matrix(df), num_iteration=self.best_iteration)
+        X = feature_matrix(df, self.feature_version)
+        return self.booster.predict(X, num_iteration=self.best_iteration)
+
+    def mean_abs_contribution(self, df: pd.DataFrame) -> pd.Series:
+        """Mean absolute per-feature contribution (LightGBM's own pred_contrib), largest first."""
+        X = feature_matrix(df, self.feature_version)
+        contrib = self.booster.predict(X, num_iteration=self.best_iteration, pred_contrib=True)
+        values = np.abs(contrib[:, :-1]).mean(axis=0)  # last column is the bias
+        return pd.Series(values, index=X.columns).sort_values(ascending=False, kind="stable")
 
     def feature_importance(self) -> pd.DataFrame:
         names = self.booster.feature_name()
         gain = self.booster.feature_importance("gain", iteration=self.best_iteration)
         split = self.booster.feature_importance("split", iteration=self.best_iteration)
-        out = pd.DataFrame({"feature": names, "gain": gain, "split": split})
+        out = pd.DataFrame({"feature": names, "gain": gain, "split_count": split})
         return out.sort_values(["gain", "feature"], ascending=[False, True]).reset_index(drop=True)
 
 
@@ -134,17 +157,20 @@ def train(
     valid_df: pd.DataFrame,
     hyperparameters: dict[str, Any],
     seed: int,
+    feature_version: int,
 ) -> ChurnModel:
     """Fit on `train_df`, early-stop on `valid_df`; metrics are on `valid_df`."""
     params = lgb_params(hyperparameters, seed)
     dtrain = lgb.Dataset(
-        feature_matrix(train_df),
+        feature_matrix(train_df, feature_version),
         label=train_df[LABEL].astype(int),
         categorical_feature=list(CATEGORICAL_FEATURES),
         free_raw_data=True,
     )
     dvalid = lgb.Dataset(
-        feature_matrix(valid_df), label=valid_df[LABEL].astype(int), reference=dtrain
+        feature_matrix(valid_df, feature_version),
+        label=valid_df[LABEL].astype(int),
+        reference=dtrain,
     )
     booster = lgb.train(
         params,
@@ -155,6 +181,6 @@ def train(
             lgb.early_stopping(int(hyperparameters.get("early_stopping_rounds", 30)), verbose=False)
         ],
     )
-    model = ChurnModel(booster=booster, best_iteration=booster.best_iteration or 0)
+    model = ChurnModel(booster, booster.best_iteration or 0, feature_version)
     model.metrics = evaluate(valid_df[LABEL].to_numpy(), model.predict(valid_df))
     return model

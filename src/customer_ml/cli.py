@@ -122,9 +122,33 @@ def where(target: str, as_json: bool) -> None:
     click.echo(f"served predictions  {info['served_predictions']} ({rows})")
     click.echo(f"lineage             {info['lineage_tables']} ({builds} builds)")
     click.echo(
-        f"query it            .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+        f'query it            .venv/bin/python -c "import duckdb; print(duckdb.connect('
         f"'{wh}', read_only=True).sql('select * from serving.fct_customer_scores limit 5'))\""
     )
+
+
+@main.command("verify-snapshots")
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def verify_snapshots(target: str, as_json: bool) -> None:
+    """Recompute the hash of every live data snapshot; fail naming any whose history changed."""
+    from customer_ml import dbt_runner
+
+    status, lines = dbt_runner.run("run-operation", "verify_data_snapshots", "--target", target)
+    altered = [line.split("ALTERED ", 1)[1] for line in lines if "ALTERED snapshot" in line]
+    verified = [line for line in lines if line.startswith("verified:")]
+    if as_json:
+        click.echo(json.dumps({"ok": status == 0, "altered": altered}, indent=2))
+    else:
+        for line in altered:
+            click.echo(f"ALTERED {line}")
+        for line in verified:
+            click.echo(line)
+    if status != 0:
+        if not altered:
+            errors = [line for line in lines if "rror" in line][-2:]
+            _fail(f"verify-snapshots on target {target} failed: {' / '.join(errors) or lines[-1:]}")
+        _fail(f"{len(altered)} data snapshot(s) altered on target {target}")
 
 
 if __name__ == "__main__":

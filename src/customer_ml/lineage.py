@@ -135,3 +135,19 @@ def warehouse_file(session: duckdb.DuckDBPyConnection) -> Path:
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchall()
     return Path(rows[0][0])
+
+
+def definition_hashes(
+    session: duckdb.DuckDBPyConnection, invocation_id: str, relations: list[str]
+) -> dict[str, str]:
+    """Relation -> definition hash recorded in this build (hash of compiled SQL and upstream)."""
+    rows = session.execute(
+        "select relation_name, definition_hash from lineage.model_definitions "
+        "where invocation_id = ? and list_contains(?, relation_name)",
+        [invocation_id, relations],
+    ).fetchall()
+    found = dict(rows)
+    missing = sorted(set(relations) - set(found))
+    if missing:
+        raise RuntimeError(f"no definition hash recorded in build {invocation_id} for {missing}")
+    return found

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_ml import baselines, churn, config, lineage, registry
+from customer_ml import baselines, churn, config, lineage, registry, reports
 
 TRAINING_RUN_COLUMNS: dict[str, str] = {
     "training_run_id": "string",
@@ -43,6 +44,11 @@ TRAINING_RUN_COLUMNS: dict[str, str] = {
     "artifact_path": "string",
     "artifact_sha256": "string",
     "feature_importance_json": "string",
+    "definition_hashes": "string",
+    "feature_definition_hash": "string",
+    "label_definition_hash": "string",
+    "report_path": "string",
+    "report_sha256": "string",
     "mlflow_run_id": "string",
     "feature_version": "int64",
     "label_version": "int64",
@@ -77,15 +83,29 @@ PREDICTION_COLUMNS: dict[str, str] = {
     "scored_at": "datetime64[us]",
 }
 
-CHURN_TRAINING_INPUTS = [
-    "raw.orders",
-    "raw.customers",
-    "raw.engagement_events",
-    "features.customer_features_v1",
-    "labels.churn_labels_v1",
-    "datasets.churn_training_dataset",
-]
-CHURN_SCORING_INPUT = "features.customer_features_v1"
+
+def churn_training_inputs(feature_version: int, label_version: int) -> list[str]:
+    return [
+        "raw.orders",
+        "raw.customers",
+        "raw.engagement_events",
+        f"features.customer_features_v{feature_version}",
+        f"labels.churn_labels_v{label_version}",
+        "datasets.churn_training_dataset",
+    ]
+
+
+class DirtyTreeError(RuntimeError):
+    """A production training run needs a committed tree: the commit must name the code."""
+
+
+def check_clean(run_type: str, git: lineage.GitState) -> None:
+    if run_type == "production" and git.is_dirty:
+        raise DirtyTreeError(
+            f"production training refused: the git tree at {config.project_dir()} has "
+            "uncommitted changes, so its commit would not name the code; commit them, or run "
+            "an experiment: dbt build --vars '{run_type: experiment}'"
+        )
 
 
 def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
@@ -108,72 +128,117 @@ def train_churn(
     session: duckdb.DuckDBPyConnection,
     *,
     this: str | None,
+    run_type: str | None = "production",
 ) -> pd.DataFrame:
-    """Train churn on the pinned dataset; returns the training-run record (or no row)."""
+    """Train churn on the pinned training dataset; returns the training-run record (or no row).
+
+    The feature and label versions are the dataset's (pinned by dbt vars); every input relation
+    must have a data snapshot registered in this build.
+    """
     model_name = "churn"
+    run_type = run_type or "production"
+    if run_type not in ("production", "experiment"):
+        raise ValueError(f"run_type {run_type!r}: expected production or experiment")
     cfg = config.model_config(model_name)
     seed = int(cfg["seed"])
     hyperparameters = cfg["hyperparameters"]
+    if dataset.empty:
+        raise ValueError("churn_training_dataset is empty: no labelled as_of in the data yet")
+    feature_version = int(dataset["feature_version"].iloc[0])
+    label_version = int(dataset["label_version"].iloc[0])
+    git = lineage.git_state()
+    check_clean(run_type, git)
     invocation_id = lineage.current_invocation(session)
-    snapshots = lineage.build_snapshot_ids(session, invocation_id, CHURN_TRAINING_INPUTS)
-    snapshot_ids = sorted(snapshots.values())
+    inputs = churn_training_inputs(feature_version, label_version)
+    snapshots = lineage.build_snapshot_ids(session, invocation_id, inputs)
+    definitions = lineage.definition_hashes(session, invocation_id, inputs[3:])
     code = lineage.code_hash()
     version = lineage.model_version(
         model_name=model_name,
         code=code,
-        config_=cfg,
+        config_={**cfg, "run_type": run_type, "definitions": definitions},
         hyperparameters=hyperparameters,
-        feature_version=int(cfg["feature_version"]),
-        label_version=int(cfg["label_version"]),
-        snapshot_ids=snapshot_ids,
+        feature_version=feature_version,
+        label_version=label_version,
+        snapshot_ids=sorted(snapshots.values()),
     )
     if version in _existing(session, this, "model_version", "where status = 'success'"):
         return _frame([], TRAINING_RUN_COLUMNS)
 
     started_at = _now()
-    git = lineage.git_state()
     data = churn.sample_rows(dataset, int(cfg["max_training_rows"]), seed)
     train_df, valid_df = churn.time_split(data, int(cfg["validation_as_of_count"]))
-    model = churn.train(train_df, valid_df, hyperparameters, seed)
-    baseline_metrics = churn.evaluate(
-        valid_df[churn.LABEL].to_numpy(), baselines.churn_scores(valid_df)
-    )
+    model = churn.train(train_df, valid_df, hyperparameters, seed, feature_version)
+    baseline_scores = baselines.churn_scores(valid_df)
+    y_valid = valid_df[churn.LABEL].to_numpy()
+    baseline_metrics = churn.evaluate(y_valid, baseline_scores)
     importance = model.feature_importance()
     training_run_id = f"{model_name}-{version[:12]}-{invocation_id[:8]}"
     warehouse = lineage.warehouse_file(session)
     final_dir = registry.artifact_dir(warehouse, model_name, training_run_id)
-    model_bytes = model.to_bytes()
-    metrics = {"validation": model.metrics, "baseline": baseline_metrics}
+    metrics = {"candidate": model.metrics, "baseline": baseline_metrics}
+    facts = {
+        "training_run_id": training_run_id,
+        "model_version": version,
+        "run_type": run_type,
+        "feature_version": feature_version,
+        "label_version": label_version,
+        "train_as_of": f"{train_df['as_of'].min()} .. {train_df['as_of'].max()}",
+        "validation_as_of": f"{valid_df['as_of'].min()} .. {valid_df['as_of'].max()}",
+        "train_rows": len(train_df),
+        "validation_rows": len(valid_df),
+        "best_iteration": model.best_iteration,
+        "seed": seed,
+        "git_commit": git.commit,
+        "is_dirty": git.is_dirty,
+        "build": invocation_id,
+    }
+    report_json, report_html = reports.classifier_report(
+        title=f"Churn model {version} — validation",
+        facts=facts,
+        y=y_valid,
+        scores={"candidate": model.predict(valid_df), "baseline": baseline_scores},
+        metrics=metrics,
+        importance=importance,
+        contributions=model.mean_abs_contribution(valid_df),
+    )
     buffer = io.StringIO()
     importance.to_csv(buffer, index=False)
     shas = registry.write_artifacts(
         final_dir,
         {
-            "model.txt": model_bytes,
+            "model.txt": model.to_bytes(),
             "feature_importance.csv": buffer.getvalue().encode(),
             "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
+            "validation_report.json": report_json,
+            "validation_report.html": report_html,
         },
     )
     record: dict[str, Any] = {
         "training_run_id": training_run_id,
         "model_name": model_name,
         "model_version": version,
-        "run_type": cfg.get("run_type", "production"),
+        "run_type": run_type,
         "status": "success",
         "invocation_id": invocation_id,
         "git_commit": git.commit,
         "lock_hash": lineage.lock_hash(),
         "code_hash": code,
         "snapshot_ids": lineage.stable_json(snapshots),
+        "definition_hashes": lineage.stable_json(definitions),
+        "feature_definition_hash": definitions[inputs[3]],
+        "label_definition_hash": definitions[inputs[4]],
         "config_json": lineage.stable_json(cfg),
         "hyperparameters_json": lineage.stable_json(hyperparameters),
         "metrics_json": lineage.stable_json(metrics),
         "baseline_metrics_json": lineage.stable_json(baseline_metrics),
         "artifact_path": str(final_dir / "model.txt"),
         "artifact_sha256": shas["model.txt"],
+        "report_path": str(final_dir / "validation_report.html"),
+        "report_sha256": shas["validation_report.html"],
         "feature_importance_json": importance.to_json(orient="records"),
-        "feature_version": int(cfg["feature_version"]),
-        "label_version": int(cfg["label_version"]),
+        "feature_version": feature_version,
+        "label_version": label_version,
         "seed": seed,
         "train_rows": len(train_df),
         "validation_rows": len(valid_df),
@@ -192,21 +257,26 @@ def train_churn(
     record["mlflow_run_id"] = tracking.log_training(
         warehouse,
         model_name=model_name,
-        run_type=record["run_type"],
+        run_type=run_type,
         tags={
             "training_run_id": training_run_id,
             "model_version": version,
+            "run_type": run_type,
             "dbt.invocation_id": invocation_id,
             "git.commit": git.commit,
             "git.dirty": str(git.is_dirty).lower(),
             "snapshot_ids": record["snapshot_ids"],
+            "definition_hashes": record["definition_hashes"],
             "artifact_sha256": record["artifact_sha256"],
         },
         params={
             **{f"hp.{k}": v for k, v in hyperparameters.items()},
+            "config": record["config_json"],
             "seed": seed,
-            "feature_version": record["feature_version"],
-            "label_version": record["label_version"],
+            "feature_version": feature_version,
+            "label_version": label_version,
+            "feature_definition_hash": record["feature_definition_hash"],
+            "label_definition_hash": record["label_definition_hash"],
             "lock_hash": record["lock_hash"],
             "code_hash": code,
         },
@@ -227,29 +297,33 @@ def prediction_id(model_version: str, snapshot_id: str, customer_id: int, as_of:
 
 
 def score_churn(
-    features: pd.DataFrame,
+    latest_features: Callable[[int], pd.DataFrame],
     session: duckdb.DuckDBPyConnection,
     *,
     this: str | None,
 ) -> pd.DataFrame:
-    """Score every customer at the latest as_of in `features` with the champion or baseline."""
+    """Score every customer at the latest as_of with the champion, or the rule baseline.
+
+    `latest_features(v)` returns customer_features version v at its latest as_of; the champion's
+    feature version decides which is read (the baseline reads version 1).
+    """
     model_name = "churn"
     invocation_id = lineage.current_invocation(session)
-    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [CHURN_SCORING_INPUT])[
-        CHURN_SCORING_INPUT
-    ]
-    features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
     serving = registry.champion(session, model_name)
+    feature_version = 1 if serving is None else int(serving["feature_version"])
+    relation = f"features.customer_features_v{feature_version}"
+    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [relation])[relation]
+    features = latest_features(feature_version)
+    features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
     if serving is None:
         kind, version = "baseline", baselines.version()
-        training_run_id, feature_version = version, 1
+        training_run_id = version
         scores = baselines.churn_scores(features)
     else:
         data = registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"])
         kind, version = "champion", serving["model_version"]
         training_run_id = serving["training_run_id"]
-        feature_version = int(serving["feature_version"])
-        scores = churn.ChurnModel.from_bytes(data).predict(features)
+        scores = churn.ChurnModel.from_bytes(data, feature_version).predict(features)
     git = lineage.git_state()
     ids = [
         prediction_id(version, snapshot_id, c, a)

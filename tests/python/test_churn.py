@@ -71,9 +71,9 @@ def test_time_split_needs_enough_dates() -> None:
 def test_training_twice_gives_identical_bytes_and_learns() -> None:
     df = _dataset()
     train, valid = churn.time_split(df, 2)
-    first = churn.train(train, valid, HP, seed=3)
-    third = churn.train(train, valid, HP, seed=4)
-    assert first.to_bytes() == churn.train(train, valid, HP, seed=3).to_bytes()
+    first = churn.train(train, valid, HP, seed=3, feature_version=1)
+    third = churn.train(train, valid, HP, seed=4, feature_version=1)
+    assert first.to_bytes() == churn.train(train, valid, HP, seed=3, feature_version=1).to_bytes()
     assert first.metrics["roc_auc"] > 0.75
     # A different seed changes bagging, so the bytes differ: the check can fail.
     assert first.to_bytes() != third.to_bytes()
@@ -91,14 +91,14 @@ def test_sample_rows_is_seeded_and_order_independent() -> None:
 def test_round_trip_predicts_the_same() -> None:
     df = _dataset()
     train, valid = churn.time_split(df, 2)
-    model = churn.train(train, valid, HP, seed=3)
-    again = churn.ChurnModel.from_bytes(model.to_bytes())
+    model = churn.train(train, valid, HP, seed=3, feature_version=1)
+    again = churn.ChurnModel.from_bytes(model.to_bytes(), 1)
     np.testing.assert_array_equal(model.predict(valid), again.predict(valid))
 
 
 def test_unknown_category_maps_to_unknown() -> None:
     df = _dataset().head(3).assign(country=["US", "ZZ", None])
-    X = churn.feature_matrix(df)
+    X = churn.feature_matrix(df, 1)
     unknown = churn.CATEGORICAL_FEATURES["country"].index("unknown")
     assert list(X["country"]) == [
         churn.CATEGORICAL_FEATURES["country"].index("US"),
@@ -127,3 +127,13 @@ def test_baseline_ranks_by_recency_relative_to_interval() -> None:
     assert s[0] < s[3] < s[1]  # 60 days is 6 intervals for a 10-day buyer, 1.2 for a 50-day one
     assert s[2] == 1.0
     assert baselines.version().startswith("baseline-")
+
+
+def test_feature_version_selects_columns() -> None:
+    df = _dataset().head(5)
+    assert list(churn.feature_matrix(df, 1).columns) == churn.NUMERIC_FEATURES[1] + [
+        "country",
+        "plan",
+    ]
+    with pytest.raises(ValueError, match="v9"):
+        churn.feature_matrix(df, 9)

@@ -71,15 +71,61 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
 
 def test_training_run_record_is_complete(built: Path) -> None:
     run = _df(built, "select * from lineage.training_runs").iloc[0]
-    assert set(json.loads(run["snapshot_ids"])) >= {
+    snapshots = json.loads(run["snapshot_ids"])
+    assert set(snapshots) == {
         "raw.orders",
+        "raw.customers",
+        "raw.engagement_events",
         "features.customer_features_v1",
         "labels.churn_labels_v1",
+        "datasets.churn_training_dataset",
     }
+    registered = {r[0] for r in _q(built, "select snapshot_id from lineage.data_snapshots")}
+    assert set(snapshots.values()) <= registered
+    assert run["run_type"] == "production" and not run["is_dirty"]
+    assert run["git_commit"] == _q(built, "select git_commit from lineage.builds")[0][0]
+    assert (run["feature_version"], run["label_version"]) == (1, 1)
+    assert len(run["feature_definition_hash"]) == 32
+    assert run["feature_definition_hash"] != run["label_definition_hash"]
+    assert len(run["lock_hash"]) == 64 and run["seed"] == 42
+    assert json.loads(run["hyperparameters_json"])["objective"] == "binary"
     assert run["train_as_of_max"] < run["validation_as_of_min"]
     assert run["validation_roc_auc"] > run["baseline_roc_auc"]
-    assert Path(run["artifact_path"]).is_file()
-    assert len(run["artifact_sha256"]) == 64
+    for path, sha in (
+        (run["artifact_path"], run["artifact_sha256"]),
+        (run["report_path"], run["report_sha256"]),
+    ):
+        from customer_ml.lineage import sha256_file
+
+        assert sha256_file(Path(path)) == sha
+    report = Path(run["report_path"]).read_text()
+    assert report.count("data:image/png;base64") == 6 and "roc_auc" in report
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{built / 'ci.mlflow.db'}")
+    mlflow_run = mlflow.get_run(run["mlflow_run_id"])
+    assert mlflow_run.data.params["feature_definition_hash"] == run["feature_definition_hash"]
+    assert mlflow_run.data.tags["artifact_sha256"] == run["artifact_sha256"]
+    assert json.loads(mlflow_run.data.tags["snapshot_ids"]) == snapshots
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["mlflow_run_id"])}
+    assert {"model.txt", "validation_report.html", "feature_importance.csv"} <= artifacts
+
+
+def test_feature_importance_is_queryable(built: Path) -> None:
+    rows = _q(
+        built,
+        "select feature, gain from lineage.feature_importance order by gain desc limit 3",
+    )
+    assert len(rows) == 3 and rows[0][1] >= rows[2][1] > 0
+
+
+def test_both_feature_and_label_versions_are_built(built: Path) -> None:
+    v1 = _q(built, "select count(*) from features.customer_features_v1")[0][0]
+    v2 = _q(built, "select count(*), count(avg_basket_lifetime) from features.customer_features_v2")
+    assert v2[0][0] == v1 and v2[0][1] > 0
+    [(l1, h1)] = _q(built, "select count(*), max(horizon_days) from labels.churn_labels_v1")
+    [(l2, h2)] = _q(built, "select count(*), max(horizon_days) from labels.churn_labels_v2")
+    assert (h1, h2) == (90, 60) and l1 > 0 and l2 > 0
 
 
 def test_same_data_same_artifact_and_predictions(built: Path, tmp_path: Path, tiny_data) -> None:
