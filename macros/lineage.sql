@@ -11,6 +11,7 @@
         run_started_at timestamp,
         recorded_at timestamp
     );
+    alter table lineage.invocations add column if not exists vars_json varchar;
     create table if not exists lineage.builds (
         invocation_id varchar,
         target_name varchar,
@@ -61,15 +62,24 @@
     )
 {%- endmacro %}
 
-{#- Record this invocation so Python models (which cannot use Jinja) can read its id. -#}
+{#- Record this invocation so Python models (which cannot use Jinja) can read its id, with the
+    vars given on the command line (the rest are the project's defaults at its commit), so a
+    build can be replayed exactly. -#}
 {% macro record_invocation() -%}
-    insert into lineage.invocations
+    {%- set cli_vars = invocation_args_dict.get('vars') or {} -%}
+    {%- if cli_vars is string -%}
+        {%- set cli_vars = fromyaml(cli_vars) or {} -%}
+    {%- endif -%}
+    insert into lineage.invocations (
+        invocation_id, target_name, dbt_version, run_started_at, recorded_at, vars_json
+    )
     values (
         '{{ invocation_id }}',
         '{{ target.name }}',
         '{{ dbt_version }}',
         cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp),
-        now()
+        now(),
+        '{{ tojson(cli_vars) | replace("'", "''") }}'
     )
 {%- endmacro %}
 

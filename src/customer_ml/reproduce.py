@@ -1,0 +1,524 @@
+"""Recreate a training run or a prediction from its lineage records alone, and compare.
+
+For a training run: check out its recorded commit in an isolated working copy (the user's
+checkout is untouched), compare the environment with the commit's lock file, copy the raw rows
+each input snapshot covered (`_loaded_at` <= its watermark) from the production warehouse,
+opened read-only, into a throwaway warehouse, replay the build with its recorded vars, and compare
+snapshot ids and hashes, definition hashes, the training dataset's hash and the model artifact's
+sha256. For a prediction: reproduce the model that made it (the training run, or the rule
+baseline at the recorded commit), replay the scoring build the same way with that model serving,
+and compare the score bit for bit.
+
+Every comparison is reported as match or mismatch with both values; the verdict is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from customer_ml import config, lineage
+
+RAW_TABLES = ("orders", "customers", "engagement_events", "business_events")
+
+
+class ReproduceError(Exception):
+    """The records do not allow a reproduction: one line naming what, where and why."""
+
+
+@dataclass
+class Check:
+    name: str
+    recorded: Any
+    reproduced: Any
+
+    @property
+    def matches(self) -> bool:
+        return self.recorded == self.reproduced
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.name,
+            "status": "match" if self.matches else "mismatch",
+            "recorded": self.recorded,
+            "reproduced": self.reproduced,
+        }
+
+
+@dataclass
+class Report:
+    subject: str
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return bool(self.checks) and all(c.matches for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "verdict": "match" if self.matches else "mismatch",
+            "checks": [c.as_dict() for c in self.checks],
+            "notes": self.notes,
+        }
+
+
+Progress = Callable[[str], None]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def _open_production(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    if not warehouse.exists():
+        raise ReproduceError(f"{warehouse}: no such warehouse")
+    try:
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as e:
+        raise ReproduceError(f"{warehouse}: cannot open read-only ({e})") from None
+
+
+def load_training_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
+    try:
+        found = _rows(
+            con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
+        )
+    except duckdb.CatalogException:
+        raise ReproduceError("lineage.training_runs does not exist: nothing was trained") from None
+    if not found:
+        raise ReproduceError(f"unknown training run {training_run_id!r}")
+    run = found[0]
+    for name in ("git_commit", "snapshot_ids", "invocation_id", "artifact_sha256", "config_json"):
+        if not run.get(name) or run[name] == "unknown":
+            raise ReproduceError(
+                f"training run {training_run_id}: records incomplete ({name} is missing)"
+            )
+    return run
+
+
+def load_prediction(con: duckdb.DuckDBPyConnection, prediction_id: str) -> dict:
+    try:
+        found = _rows(
+            con, "select * from lineage.predictions where prediction_id = ?", [prediction_id]
+        )
+    except duckdb.CatalogException:
+        raise ReproduceError("lineage.predictions does not exist: nothing was scored") from None
+    if not found:
+        raise ReproduceError(f"unknown prediction {prediction_id!r}")
+    prediction = found[0]
+    for name in ("git_commit", "snapshot_id", "invocation_id", "model_version"):
+        if not prediction.get(name) or prediction[name] == "unknown":
+            raise ReproduceError(f"prediction {prediction_id}: records incomplete ({name})")
+    return prediction
+
+
+def build_inputs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str, dict]:
+    """Relation -> data snapshot record, for every snapshot the build registered."""
+    rows = _rows(
+        con,
+        """
+        select d.*
+        from lineage.build_snapshots as b
+        inner join lineage.data_snapshots as d on b.snapshot_id = d.snapshot_id
+        where b.invocation_id = ?
+        """,
+        [invocation_id],
+    )
+    if not rows:
+        raise ReproduceError(f"build {invocation_id}: records incomplete (no data snapshots)")
+    return {r["relation_name"]: r for r in rows}
+
+
+def build_invocation(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict:
+    rows = _rows(con, "select * from lineage.invocations where invocation_id = ?", [invocation_id])
+    if not rows:
+        raise ReproduceError(f"build {invocation_id}: records incomplete (no invocation record)")
+    return rows[0]
+
+
+def checkout(project: Path, commit: str, dest: Path) -> Path:
+    """An isolated working copy of `project` at `commit`; the user's checkout is not touched."""
+    have = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=project, capture_output=True
+    )
+    if have.returncode != 0:
+        raise ReproduceError(f"commit {commit} is not in the repository at {project}")
+    subprocess.run(
+        ["git", "clone", "--quiet", "--shared", "--no-checkout", str(project), str(dest)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["git", "-c", "advice.detachedHead=false", "checkout", "--quiet", commit],
+        cwd=dest,
+        check=True,
+        capture_output=True,
+    )
+    return dest
+
+
+def environment_differences(lock: Path) -> list[str]:
+    """Packages whose installed version differs from the lock file's pin."""
+    out = []
+    for line in lock.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "==" not in line:
+            continue
+        name, pinned = line.split("==", 1)
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != pinned:
+            out.append(f"{name} {installed} (lock: {pinned})")
+    return out
+
+
+def copy_raw(production: Path, inputs: dict[str, dict], dest: Path) -> None:
+    """The raw rows each snapshot covered, from production (read-only) into `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(dest))
+    try:
+        con.execute(f"attach '{production}' as production (read_only)")
+        con.execute("create schema raw")
+        for table in RAW_TABLES:
+            snapshot = inputs.get(f"raw.{table}")
+            if snapshot is None or snapshot["watermark"] is None:
+                condition = "false"
+            else:
+                condition = f"_loaded_at <= cast('{snapshot['watermark']}' as timestamp)"
+            con.execute(
+                f"create table raw.{table} as select * from production.raw.{table} "
+                f"where {condition}"
+            )
+        watermark = max((s["watermark"] for s in inputs.values() if s["watermark"]), default=None)
+        con.execute(
+            "create table raw._loads as select * from production.raw._loads "
+            + (
+                f"where loaded_at <= cast('{watermark}' as timestamp)"
+                if watermark
+                else "where false"
+            )
+        )
+        con.execute("detach production")
+    finally:
+        con.close()
+
+
+def replay_build(code: Path, warehouse_dir: Path, target: str, vars_: dict) -> list[str]:
+    """`dbt build` in the working copy against the throwaway warehouse, with recorded vars.
+
+    Returns the failures of the replayed build (nodes the comparison does not need may fail,
+    as they may have in the original build); the comparison decides.
+    """
+    env = dict(os.environ)
+    env.update(
+        CUSTOMER_ML_HOME=str(code),
+        CUSTOMER_ML_WAREHOUSE_DIR=str(warehouse_dir),
+        DBT_PROFILES_DIR=str(code / "profiles"),
+        DBT_PROJECT_DIR=str(code),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        PYTHONPATH=str(code / "src"),
+    )
+    env.pop("MLFLOW_TRACKING_URI", None)
+    dbt = Path(sys.executable).parent / "dbt"
+    done = subprocess.run(
+        [str(dbt), "build", "--target", target, "--vars", json.dumps(vars_)],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode == 0:
+        return []
+    failures = [
+        line.split("  ", 1)[-1].strip()
+        for line in done.stdout.splitlines()
+        if " ERROR " in line or " FAIL " in line
+    ]
+    return failures or [
+        done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "dbt failed"
+    ]
+
+
+def _snapshot_checks(report: Report, recorded: dict[str, dict], rebuilt: dict[str, dict]) -> None:
+    for relation in sorted(recorded):
+        before = recorded[relation]
+        after = rebuilt.get(relation, {})
+        report.checks.append(
+            Check(
+                f"snapshot {relation}",
+                f"{before['snapshot_id']} ({before['row_count']} rows, hash "
+                f"{before['content_hash']})",
+                f"{after.get('snapshot_id')} ({after.get('row_count')} rows, hash "
+                f"{after.get('content_hash')})",
+            )
+        )
+
+
+def _replay(
+    production: duckdb.DuckDBPyConnection,
+    production_path: Path,
+    invocation_id: str,
+    code: Path,
+    workdir: Path,
+    progress: Progress,
+    run_type: str | None = None,
+    prepare: Callable[[Path], None] | None = None,
+) -> tuple[Path, dict[str, dict], list[str]]:
+    """Rebuild build `invocation_id` from its records: its warehouse, inputs and failures."""
+    invocation = build_invocation(production, invocation_id)
+    inputs = build_inputs(production, invocation_id)
+    target = invocation["target_name"]
+    warehouse_dir = workdir / f"warehouse-{invocation_id[:8]}"
+    progress(f"copying the raw rows of build {invocation_id[:8]} at their watermarks")
+    copy_raw(production_path, inputs, warehouse_dir / f"{target}.duckdb")
+    if prepare:
+        prepare(warehouse_dir / f"{target}.duckdb")
+    vars_ = json.loads(invocation.get("vars_json") or "{}")
+    if run_type:
+        vars_["run_type"] = run_type
+    progress(f"replaying dbt build {invocation_id[:8]} (target {target}) at the recorded commit")
+    failures = replay_build(code, warehouse_dir, target, vars_)
+    return warehouse_dir / f"{target}.duckdb", inputs, failures
+
+
+def _latest_run(con: duckdb.DuckDBPyConnection, model_version: str) -> dict | None:
+    rows = _rows(
+        con,
+        "select * from lineage.training_runs where model_version = ? order by started_at desc",
+        [model_version],
+    )
+    return rows[0] if rows else None
+
+
+def _environment(report: Report, code: Path, recorded_lock_hash: str) -> None:
+    lock = code / "constraints.txt"
+    lock_hash = lineage.sha256_file(lock) if lock.exists() else "missing"
+    report.checks.append(Check("lock file hash at the commit", recorded_lock_hash, lock_hash))
+    differences = environment_differences(lock) if lock.exists() else ["no lock file"]
+    if differences:
+        report.notes.append(
+            f"environment differs from the lock in {len(differences)} package(s): "
+            + ", ".join(differences[:8])
+            + "; reproducing anyway, the comparison below decides"
+        )
+    else:
+        report.notes.append("environment matches the lock file")
+
+
+def reproduce_training_run(
+    production_path: Path,
+    training_run_id: str,
+    *,
+    project: Path | None = None,
+    progress: Progress = lambda _: None,
+    workdir: Path | None = None,
+) -> tuple[Report, Path | None]:
+    """Reproduce a training run; returns the report and the rebuilt warehouse."""
+    project = project or config.project_dir()
+    production = _open_production(production_path)
+    try:
+        run = load_training_run(production, training_run_id)
+        report = Report(f"training run {training_run_id}")
+        workdir = workdir or Path(tempfile.mkdtemp(prefix="customer-ml-reproduce-"))
+        progress(f"checking out commit {run['git_commit'][:12]} in an isolated working copy")
+        code = checkout(project, run["git_commit"], workdir / "code")
+        _environment(report, code, run["lock_hash"])
+        rebuilt_path, _, failures = _replay(
+            production,
+            production_path,
+            run["invocation_id"],
+            code,
+            workdir,
+            progress,
+            run_type=run["run_type"],
+        )
+        if failures:
+            report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
+        recorded_snapshots = {
+            relation: _rows(
+                production, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
+            )[0]
+            for relation, sid in json.loads(run["snapshot_ids"]).items()
+        }
+    finally:
+        production.close()
+    progress("comparing")
+    rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
+    try:
+        again = _latest_run(rebuilt, run["model_version"])
+        ids = json.loads(again["snapshot_ids"]) if again else {}
+        rebuilt_snapshots = {
+            relation: _rows(
+                rebuilt, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
+            )[0]
+            for relation, sid in ids.items()
+        }
+    finally:
+        rebuilt.close()
+    _snapshot_checks(report, recorded_snapshots, rebuilt_snapshots)
+    dataset = "datasets.churn_training_dataset"
+    report.checks.append(
+        Check(
+            "training dataset hash",
+            recorded_snapshots.get(dataset, {}).get("content_hash"),
+            rebuilt_snapshots.get(dataset, {}).get("content_hash"),
+        )
+    )
+    for name in ("feature_definition_hash", "label_definition_hash", "model_version"):
+        report.checks.append(
+            Check(name.replace("_", " "), run[name], again.get(name) if again else None)
+        )
+    report.checks.append(
+        Check(
+            "model artifact sha256",
+            run["artifact_sha256"],
+            again.get("artifact_sha256") if again else None,
+        )
+    )
+    if again is None:
+        report.notes.append(
+            f"the replayed build trained no model with model_version {run['model_version']}"
+        )
+    return report, rebuilt_path
+
+
+def reproduce_prediction(
+    production_path: Path,
+    prediction_id: str,
+    *,
+    project: Path | None = None,
+    progress: Progress = lambda _: None,
+    workdir: Path | None = None,
+) -> Report:
+    project = project or config.project_dir()
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="customer-ml-reproduce-"))
+    production = _open_production(production_path)
+    try:
+        prediction = load_prediction(production, prediction_id)
+    finally:
+        production.close()
+    report = Report(f"prediction {prediction_id}")
+    champion_record = None
+    if prediction["model_kind"] != "baseline":
+        progress(f"reproducing training run {prediction['training_run_id']} first")
+        training, rebuilt = reproduce_training_run(
+            production_path,
+            prediction["training_run_id"],
+            project=project,
+            progress=progress,
+            workdir=workdir / "training",
+        )
+        report.checks.extend(training.checks)
+        report.notes.extend(training.notes)
+        con = duckdb.connect(str(rebuilt), read_only=True)
+        champion_record = _latest_run(con, prediction["model_version"])
+        con.close()
+        if champion_record is None:
+            report.checks.append(Check("model retrained", True, False))
+            return report
+
+    def serve_champion(warehouse: Path) -> None:
+        """Make the reproduced model the champion of the replayed scoring build."""
+        if champion_record is None:
+            return
+        import pandas as pd
+
+        con = duckdb.connect(str(warehouse))
+        con.execute("create schema if not exists ml")
+        con.register("champion_record", pd.DataFrame([champion_record]))
+        con.execute("create table ml.ml_churn__train as select * from champion_record")
+        con.execute("create schema if not exists lineage")
+        con.execute(
+            "create table lineage.promotions as select 'reproduce' as promotion_id, "
+            "model_name, training_run_id, model_version, 'promote' as action, "
+            "'reproduce' as actor, now() as promoted_at from ml.ml_churn__train"
+        )
+        con.close()
+
+    production = _open_production(production_path)
+    try:
+        progress(f"checking out commit {prediction['git_commit'][:12]} for the scoring build")
+        code = checkout(project, prediction["git_commit"], workdir / "scoring-code")
+        if champion_record is None:
+            lock_hash = lineage.sha256_file(code / "constraints.txt")
+            _environment(report, code, lock_hash)
+        rebuilt_path, inputs, failures = _replay(
+            production,
+            production_path,
+            prediction["invocation_id"],
+            code,
+            workdir,
+            progress,
+            prepare=serve_champion,
+        )
+        if failures:
+            report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
+    finally:
+        production.close()
+    progress("comparing")
+    rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
+    try:
+        again = _rows(
+            rebuilt, "select * from lineage.predictions where prediction_id = ?", [prediction_id]
+        )
+        snapshot = _rows(
+            rebuilt,
+            "select * from lineage.data_snapshots where snapshot_id = ?",
+            [prediction["snapshot_id"]],
+        )
+        same_customer = _rows(
+            rebuilt,
+            "select * from lineage.predictions where customer_id = ? and as_of = ? "
+            "and model_name = ?",
+            [prediction["customer_id"], prediction["as_of"], prediction["model_name"]],
+        )
+    finally:
+        rebuilt.close()
+    recorded_input = inputs.get(f"features.customer_features_v{prediction['feature_version']}")
+    recorded_hash = recorded_input["content_hash"] if recorded_input else None
+    if snapshot:
+        rebuilt_input = f"{snapshot[0]['snapshot_id']} (hash {snapshot[0]['content_hash']})"
+    else:
+        rebuilt_input = same_customer[0]["snapshot_id"] if same_customer else None
+    report.checks.append(
+        Check(
+            "scoring input snapshot",
+            f"{prediction['snapshot_id']} (hash {recorded_hash})",
+            rebuilt_input,
+        )
+    )
+    reproduced = again[0] if again else (same_customer[0] if same_customer else None)
+    report.checks.append(
+        Check(
+            "model version", prediction["model_version"], reproduced and reproduced["model_version"]
+        )
+    )
+    report.checks.append(
+        Check(
+            "prediction (float64, hex)",
+            float(prediction["score"]).hex(),
+            float(reproduced["score"]).hex() if reproduced else None,
+        )
+    )
+    return report
+
+
+def cleanup(workdir: Path) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
