@@ -151,5 +151,126 @@ def verify_snapshots(target: str, as_json: bool) -> None:
         _fail(f"{len(altered)} data snapshot(s) altered on target {target}")
 
 
+@main.command()
+@click.option("--prediction-id", help="a prediction in lineage.predictions")
+@click.option("--training-run", help="a training run in lineage.training_runs")
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable report")
+@click.option("--keep", is_flag=True, help="keep the working copy and rebuilt warehouse")
+def reproduce(
+    prediction_id: str | None,
+    training_run: str | None,
+    target: str,
+    warehouse: Path | None,
+    as_json: bool,
+    keep: bool,
+) -> None:
+    """Recreate a prediction or a training run from its records and compare, bit for bit.
+
+    Exit status 0 only when everything matches exactly.
+    """
+    import tempfile
+
+    from rich.console import Console
+
+    from customer_ml import reproduce as rep
+
+    if bool(prediction_id) == bool(training_run):
+        _fail("reproduce: give exactly one of --prediction-id and --training-run")
+    wh = warehouse or config.warehouse_path(target)
+    workdir = Path(tempfile.mkdtemp(prefix="customer-ml-reproduce-"))
+    console = Console(stderr=True)
+    try:
+        with console.status("reproducing") as status:
+
+            def progress(step: str) -> None:
+                console.log(step)
+                status.update(step)
+
+            if training_run:
+                report, _ = rep.reproduce_training_run(
+                    wh, training_run, progress=progress, workdir=workdir
+                )
+            else:
+                report = rep.reproduce_prediction(
+                    wh, prediction_id, progress=progress, workdir=workdir
+                )
+    except rep.ReproduceError as e:
+        _fail(f"reproduce: {e}")
+    finally:
+        if keep:
+            console.log(f"kept {workdir}")
+        else:
+            rep.cleanup(workdir)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        click.echo(f"{report.subject}")
+        for check in report.checks:
+            mark = "match   " if check.matches else "MISMATCH"
+            click.echo(f"  {mark} {check.name}")
+            click.echo(f"           recorded:   {check.recorded}")
+            if not check.matches:
+                click.echo(f"           reproduced: {check.reproduced}")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
+        click.echo(f"verdict: {'match' if report.matches else 'MISMATCH'}")
+    sys.exit(0 if report.matches else 1)
+
+
+@main.command("lineage")
+@click.argument("prediction_id")
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def lineage_command(prediction_id: str, target: str, warehouse: Path | None, as_json: bool) -> None:
+    """The full chain of a prediction: build, model, training run, data, versions, commit."""
+    from customer_ml import reproduce as rep
+
+    wh = warehouse or config.warehouse_path(target)
+    try:
+        chain = rep.lineage_chain(wh, prediction_id)
+    except rep.ReproduceError as e:
+        _fail(f"lineage: {e}")
+    if as_json:
+        click.echo(json.dumps(chain, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.tree import Tree
+
+    p = chain["prediction"]
+    tree = Tree(
+        f"prediction {p['prediction_id']}: {p['model_name']} score {p['score']} for customer "
+        f"{p['customer_id']} at {p['as_of']} ({p['model_kind']})"
+    )
+    b = chain["scoring_build"]
+    build = tree.add(
+        f"scoring build {b.get('invocation_id')} on target {b.get('target_name')} at "
+        f"commit {b.get('git_commit')}{' (dirty)' if b.get('is_dirty') else ''}"
+    )
+    build.add(f"scoring input: snapshot {p['snapshot_id']} ({chain['scoring_input']})")
+    model = build.add(f"model version {p['model_version']}")
+    t = chain.get("training_run")
+    if t:
+        run = model.add(
+            f"training run {t['training_run_id']} ({t['run_type']}) at commit {t['git_commit']}"
+            f"{' (dirty)' if t['is_dirty'] else ''}, artifact sha256 {t['artifact_sha256']}"
+        )
+        run.add(
+            f"features v{t['feature_version']} (definition {t['feature_definition_hash']}), "
+            f"labels v{t['label_version']} (definition {t['label_definition_hash']})"
+        )
+        data = run.add("data snapshots")
+        for s in chain["training_snapshots"]:
+            data.add(
+                f"{s['relation_name']}: {s['snapshot_id']}, {s['row_count']} rows, "
+                f"watermark {s['watermark']}"
+            )
+    else:
+        model.add(f"rule baseline {p['training_run_id']} (no training; version = code hash)")
+    Console().print(tree)
+
+
 if __name__ == "__main__":
     main()

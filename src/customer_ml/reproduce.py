@@ -522,3 +522,44 @@ def reproduce_prediction(
 
 def cleanup(workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def lineage_chain(production_path: Path, prediction_id: str) -> dict[str, Any]:
+    """prediction -> scoring build -> model version -> training run -> data snapshots."""
+    con = _open_production(production_path)
+    try:
+        prediction = load_prediction(con, prediction_id)
+        builds = _rows(
+            con,
+            "select * exclude (results) from lineage.builds where invocation_id = ?",
+            [prediction["invocation_id"]],
+        )
+        scoring_input = _rows(
+            con,
+            "select * from lineage.data_snapshots where snapshot_id = ?",
+            [prediction["snapshot_id"]],
+        )
+        chain: dict[str, Any] = {
+            "prediction": prediction,
+            "scoring_build": builds[0]
+            if builds
+            else {"invocation_id": prediction["invocation_id"]},
+            "scoring_input": (
+                f"{scoring_input[0]['relation_name']}, {scoring_input[0]['row_count']} rows, "
+                f"watermark {scoring_input[0]['watermark']}"
+                if scoring_input
+                else "not registered"
+            ),
+        }
+        if prediction["model_kind"] != "baseline":
+            run = load_training_run(con, prediction["training_run_id"])
+            chain["training_run"] = {
+                k: v for k, v in run.items() if not k.endswith("_json") or k == "config_json"
+            }
+            chain["training_snapshots"] = [
+                _rows(con, "select * from lineage.data_snapshots where snapshot_id = ?", [sid])[0]
+                for sid in json.loads(run["snapshot_ids"]).values()
+            ]
+        return chain
+    finally:
+        con.close()
