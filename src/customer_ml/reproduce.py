@@ -307,10 +307,13 @@ def _latest_run(con: duckdb.DuckDBPyConnection, model_version: str) -> dict | No
     return rows[0] if rows else None
 
 
-def _environment(report: Report, code: Path, recorded_lock_hash: str) -> None:
+def _environment(report: Report, code: Path, recorded_lock_hash: str | None) -> None:
+    """Compare the lock file at the commit with the recorded hash (when one was recorded) and
+    the running environment with the lock file (a note: it may still reproduce)."""
     lock = code / "constraints.txt"
     lock_hash = lineage.sha256_file(lock) if lock.exists() else "missing"
-    report.checks.append(Check("lock file hash at the commit", recorded_lock_hash, lock_hash))
+    if recorded_lock_hash is not None:
+        report.checks.append(Check("lock file hash at the commit", recorded_lock_hash, lock_hash))
     differences = environment_differences(lock) if lock.exists() else ["no lock file"]
     if differences:
         report.notes.append(
@@ -457,8 +460,7 @@ def reproduce_prediction(
         progress(f"checking out commit {prediction['git_commit'][:12]} for the scoring build")
         code = checkout(project, prediction["git_commit"], workdir / "scoring-code")
         if champion_record is None:
-            lock_hash = lineage.sha256_file(code / "constraints.txt")
-            _environment(report, code, lock_hash)
+            _environment(report, code, None)
         rebuilt_path, inputs, failures = _replay(
             production,
             production_path,
