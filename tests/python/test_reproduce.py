@@ -171,3 +171,24 @@ def test_altered_history_is_a_mismatch(history: dict) -> None:
     report = json.loads(done.stdout)
     bad = {c["check"] for c in report["checks"] if c["status"] == "mismatch"}
     assert "snapshot raw.orders" in bad
+
+
+def test_missing_commit_is_named(history: dict, tmp_path: Path) -> None:
+    from customer_ml.reproduce import ReproduceError, checkout
+
+    with pytest.raises(ReproduceError, match="commit 0{40} is not in the repository"):
+        checkout(history["project"], "0" * 40, tmp_path / "code")
+
+
+def test_incomplete_records_are_refused(tmp_path: Path) -> None:
+    from customer_ml.reproduce import ReproduceError, load_training_run
+
+    con = duckdb.connect()
+    con.execute("create schema lineage")
+    con.execute(
+        "create table lineage.training_runs as select 'r1' as training_run_id, "
+        "'unknown' as git_commit, '{}' as snapshot_ids, 'i' as invocation_id, "
+        "'s' as artifact_sha256, '{}' as config_json"
+    )
+    with pytest.raises(ReproduceError, match="records incomplete \\(git_commit"):
+        load_training_run(con, "r1")
