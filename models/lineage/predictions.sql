@@ -1,7 +1,18 @@
+{#- Every model's predictions; `union all by name` for the reason given in training_runs. -#}
 with
 
 churn_predictions as (
     select * from {{ ref('ml_churn__score') }}
+),
+
+clv_predictions as (
+    select * from {{ ref('ml_clv__score') }}
+),
+
+all_predictions as (
+    select * from churn_predictions
+    union all by name
+    select * from clv_predictions
 ),
 
 final as (
@@ -17,9 +28,10 @@ final as (
         customer_id,
         feature_version,
         score,
+        score_label,
         cast(as_of as date) as as_of,
         scored_at
-    from churn_predictions
+    from all_predictions
 )
 
 select * from final

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from customer_ml import clv
 
 
 def version() -> str:
@@ -28,3 +31,19 @@ def churn_scores(features: pd.DataFrame) -> np.ndarray:
     interval = np.maximum(tenure / np.maximum(orders, 1.0), 7.0)
     k = np.where(orders > 0, np.nan_to_num(since, nan=0.0) / interval, np.inf)
     return 1.0 - np.exp(-k / 3.0)
+
+
+def clv_holdout_transactions(cal_holdout: pd.DataFrame) -> np.ndarray:
+    """Rule baseline: each customer keeps buying at their calibration-period rate."""
+    rate = cal_holdout["frequency_cal"] / cal_holdout["T_cal"].clip(lower=1)
+    return (rate * cal_holdout["duration_holdout"]).to_numpy(dtype=float)
+
+
+def clv_value(transactions: pd.DataFrame, period_end: Any, horizon_months: int) -> pd.Series:
+    """Rule baseline CLV: trailing 12-month spend, scaled to the horizon."""
+    tx = clv.daily_transactions(transactions)
+    end = clv.period_end_day(period_end) + pd.Timedelta(days=1)
+    recent = tx[(tx["ordered_at"] >= end - pd.Timedelta(days=365)) & (tx["ordered_at"] < end)]
+    trailing = recent.groupby("customer_id")["amount"].sum()
+    customers = pd.Index(sorted(tx["customer_id"].unique()), name="customer_id")
+    return trailing.reindex(customers, fill_value=0.0) * horizon_months / 12.0

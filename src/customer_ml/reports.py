@@ -141,3 +141,54 @@ text-align:left}}figure{{display:inline-block;margin:0.5em}}</style></head>
         json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
         page.encode(),
     )
+
+
+def table_report(
+    *,
+    title: str,
+    facts: dict[str, Any],
+    metrics: dict[str, dict[str, float]],
+    tables: dict[str, pd.DataFrame],
+    plot: tuple[str, list[str], str] | None = None,
+) -> tuple[bytes, bytes]:
+    """(JSON, HTML) of a model validated by tables of numbers, with one line plot of the first
+    table (x column, y columns, y label): e.g. BTYD's predicted vs actual by frequency."""
+    figures = ""
+    if plot and tables:
+        x, ys, ylabel = plot
+        first = next(iter(tables.values()))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for y in ys:
+            ax.plot(first[x], first[y], "o-", label=y)
+        ax.set(xlabel=x, ylabel=ylabel, title=next(iter(tables)))
+        ax.legend()
+        figures = f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="plot"></figure>'
+    document = {
+        "title": title,
+        "facts": facts,
+        "metrics": metrics,
+        "tables": {name: t.to_dict(orient="records") for name, t in tables.items()},
+    }
+    facts_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in facts.items()
+    )
+    table_html = "".join(
+        f"<h2>{html.escape(name)}</h2>{t.to_html(index=False, float_format=lambda v: f'{v:.4f}')}"
+        for name, t in tables.items()
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
+text-align:left}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<h2>Holdout metrics (candidate vs baseline)</h2>{_table(metrics)}
+<h2>Run</h2><table>{facts_rows}</table>
+{figures}{table_html}
+</body></html>
+"""
+    return (
+        json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
+        page.encode(),
+    )

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_ml import baselines, churn, config, lineage, registry, reports
+from customer_ml import baselines, churn, clv, config, lineage, registry, reports
 
 TRAINING_RUN_COLUMNS: dict[str, str] = {
     "training_run_id": "string",
@@ -49,13 +50,14 @@ TRAINING_RUN_COLUMNS: dict[str, str] = {
     "label_definition_hash": "string",
     "report_path": "string",
     "report_sha256": "string",
+    "fitted_params_json": "string",
     "mlflow_run_id": "string",
-    "feature_version": "int64",
-    "label_version": "int64",
-    "seed": "int64",
-    "train_rows": "int64",
-    "validation_rows": "int64",
-    "best_iteration": "int64",
+    "feature_version": "Int64",
+    "label_version": "Int64",
+    "seed": "Int64",
+    "train_rows": "Int64",
+    "validation_rows": "Int64",
+    "best_iteration": "Int64",
     "validation_roc_auc": "float64",
     "baseline_roc_auc": "float64",
     "is_dirty": "bool",
@@ -69,6 +71,7 @@ TRAINING_RUN_COLUMNS: dict[str, str] = {
 
 PREDICTION_COLUMNS: dict[str, str] = {
     "prediction_id": "string",
+    "score_label": "string",
     "model_name": "string",
     "model_kind": "string",
     "model_version": "string",
@@ -123,6 +126,174 @@ def _existing(session: duckdb.DuckDBPyConnection, this: str | None, column: str,
     return {r[0] for r in session.execute(f"select {column} from {this} {where}").fetchall()}
 
 
+@dataclass
+class TrainingContext:
+    """Everything a training run is named by, gathered before it trains."""
+
+    model_name: str
+    run_type: str
+    cfg: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    seed: int
+    git: lineage.GitState
+    invocation_id: str
+    snapshots: dict[str, str]
+    definitions: dict[str, str]
+    code: str
+    version: str
+    feature_version: int | None
+    label_version: int | None
+    warehouse: Path
+    started_at: datetime
+
+    @property
+    def training_run_id(self) -> str:
+        return f"{self.model_name}-{self.version[:12]}-{self.invocation_id[:8]}"
+
+
+def begin_training(
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+    model_name: str,
+    run_type: str | None,
+    inputs: list[str],
+    defined_by: list[str],
+    feature_version: int | None = None,
+    label_version: int | None = None,
+) -> TrainingContext | None:
+    """Name the run (model_version from code, config, versions, snapshot and definition hashes);
+    None when that model_version already trained successfully (nothing to do)."""
+    run_type = run_type or "production"
+    if run_type not in ("production", "experiment"):
+        raise ValueError(f"run_type {run_type!r}: expected production or experiment")
+    cfg = config.model_config(model_name)
+    git = lineage.git_state()
+    check_clean(run_type, git)
+    invocation_id = lineage.current_invocation(session)
+    snapshots = lineage.build_snapshot_ids(session, invocation_id, inputs)
+    definitions = lineage.definition_hashes(session, invocation_id, defined_by)
+    code = lineage.code_hash()
+    hyperparameters = cfg.get("hyperparameters", {})
+    version = lineage.model_version(
+        model_name=model_name,
+        code=code,
+        config_={**cfg, "run_type": run_type, "definitions": definitions},
+        hyperparameters=hyperparameters,
+        feature_version=feature_version or 0,
+        label_version=label_version,
+        snapshot_ids=sorted(snapshots.values()),
+    )
+    if version in _existing(session, this, "model_version", "where status = 'success'"):
+        return None
+    return TrainingContext(
+        model_name=model_name,
+        run_type=run_type,
+        cfg=cfg,
+        hyperparameters=hyperparameters,
+        seed=int(cfg.get("seed", 0)),
+        git=git,
+        invocation_id=invocation_id,
+        snapshots=snapshots,
+        definitions=definitions,
+        code=code,
+        version=version,
+        feature_version=feature_version,
+        label_version=label_version,
+        warehouse=lineage.warehouse_file(session),
+        started_at=_now(),
+    )
+
+
+def finish_training(
+    ctx: TrainingContext,
+    *,
+    model_bytes: bytes,
+    model_file: str,
+    metrics: dict[str, dict[str, float]],
+    report: tuple[bytes, bytes],
+    extra_files: dict[str, bytes],
+    record: dict[str, Any],
+    mlflow_params: dict[str, Any],
+) -> pd.DataFrame:
+    """Write the artifacts once, mirror the run to MLflow, return its one-row record."""
+    final_dir = registry.artifact_dir(ctx.warehouse, ctx.model_name, ctx.training_run_id)
+    shas = registry.write_artifacts(
+        final_dir,
+        {
+            model_file: model_bytes,
+            "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
+            "validation_report.json": report[0],
+            "validation_report.html": report[1],
+            **extra_files,
+        },
+    )
+    out: dict[str, Any] = {
+        "training_run_id": ctx.training_run_id,
+        "model_name": ctx.model_name,
+        "model_version": ctx.version,
+        "run_type": ctx.run_type,
+        "status": "success",
+        "invocation_id": ctx.invocation_id,
+        "git_commit": ctx.git.commit,
+        "is_dirty": ctx.git.is_dirty,
+        "lock_hash": lineage.lock_hash(),
+        "code_hash": ctx.code,
+        "snapshot_ids": lineage.stable_json(ctx.snapshots),
+        "definition_hashes": lineage.stable_json(ctx.definitions),
+        "config_json": lineage.stable_json(ctx.cfg),
+        "hyperparameters_json": lineage.stable_json(ctx.hyperparameters),
+        "metrics_json": lineage.stable_json(metrics),
+        "baseline_metrics_json": lineage.stable_json(metrics.get("baseline", {})),
+        "artifact_path": str(final_dir / model_file),
+        "artifact_sha256": shas[model_file],
+        "report_path": str(final_dir / "validation_report.html"),
+        "report_sha256": shas["validation_report.html"],
+        "feature_version": ctx.feature_version,
+        "label_version": ctx.label_version,
+        "seed": ctx.seed,
+        "started_at": ctx.started_at,
+        **record,
+    }
+    from customer_ml import tracking
+
+    out["mlflow_run_id"] = tracking.log_training(
+        ctx.warehouse,
+        model_name=ctx.model_name,
+        run_type=ctx.run_type,
+        tags={
+            "training_run_id": ctx.training_run_id,
+            "model_version": ctx.version,
+            "run_type": ctx.run_type,
+            "dbt.invocation_id": ctx.invocation_id,
+            "git.commit": ctx.git.commit,
+            "git.dirty": str(ctx.git.is_dirty).lower(),
+            "snapshot_ids": out["snapshot_ids"],
+            "definition_hashes": out["definition_hashes"],
+            "artifact_sha256": out["artifact_sha256"],
+        },
+        params={
+            **{f"hp.{k}": v for k, v in ctx.hyperparameters.items()},
+            "config": out["config_json"],
+            "seed": ctx.seed,
+            "feature_version": ctx.feature_version,
+            "label_version": ctx.label_version,
+            "lock_hash": out["lock_hash"],
+            "code_hash": ctx.code,
+            **mlflow_params,
+        },
+        metrics={
+            f"{group}_{name}": value
+            for group, values in metrics.items()
+            for name, value in values.items()
+            if isinstance(value, int | float)
+        },
+        artifact_dir=final_dir,
+    )
+    out["finished_at"] = _now()
+    return _frame([out], TRAINING_RUN_COLUMNS)
+
+
 def train_churn(
     dataset: pd.DataFrame,
     session: duckdb.DuckDBPyConnection,
@@ -135,52 +306,36 @@ def train_churn(
     The feature and label versions are the dataset's (pinned by dbt vars); every input relation
     must have a data snapshot registered in this build.
     """
-    model_name = "churn"
-    run_type = run_type or "production"
-    if run_type not in ("production", "experiment"):
-        raise ValueError(f"run_type {run_type!r}: expected production or experiment")
-    cfg = config.model_config(model_name)
-    seed = int(cfg["seed"])
-    hyperparameters = cfg["hyperparameters"]
     if dataset.empty:
         raise ValueError("churn_training_dataset is empty: no labelled as_of in the data yet")
     feature_version = int(dataset["feature_version"].iloc[0])
     label_version = int(dataset["label_version"].iloc[0])
-    git = lineage.git_state()
-    check_clean(run_type, git)
-    invocation_id = lineage.current_invocation(session)
     inputs = churn_training_inputs(feature_version, label_version)
-    snapshots = lineage.build_snapshot_ids(session, invocation_id, inputs)
-    definitions = lineage.definition_hashes(session, invocation_id, inputs[3:])
-    code = lineage.code_hash()
-    version = lineage.model_version(
-        model_name=model_name,
-        code=code,
-        config_={**cfg, "run_type": run_type, "definitions": definitions},
-        hyperparameters=hyperparameters,
+    ctx = begin_training(
+        session,
+        this=this,
+        model_name="churn",
+        run_type=run_type,
+        inputs=inputs,
+        defined_by=inputs[3:],
         feature_version=feature_version,
         label_version=label_version,
-        snapshot_ids=sorted(snapshots.values()),
     )
-    if version in _existing(session, this, "model_version", "where status = 'success'"):
+    if ctx is None:
         return _frame([], TRAINING_RUN_COLUMNS)
-
-    started_at = _now()
+    cfg, seed = ctx.cfg, ctx.seed
     data = churn.sample_rows(dataset, int(cfg["max_training_rows"]), seed)
     train_df, valid_df = churn.time_split(data, int(cfg["validation_as_of_count"]))
-    model = churn.train(train_df, valid_df, hyperparameters, seed, feature_version)
+    model = churn.train(train_df, valid_df, ctx.hyperparameters, seed, feature_version)
     baseline_scores = baselines.churn_scores(valid_df)
     y_valid = valid_df[churn.LABEL].to_numpy()
     baseline_metrics = churn.evaluate(y_valid, baseline_scores)
     importance = model.feature_importance()
-    training_run_id = f"{model_name}-{version[:12]}-{invocation_id[:8]}"
-    warehouse = lineage.warehouse_file(session)
-    final_dir = registry.artifact_dir(warehouse, model_name, training_run_id)
     metrics = {"candidate": model.metrics, "baseline": baseline_metrics}
     facts = {
-        "training_run_id": training_run_id,
-        "model_version": version,
-        "run_type": run_type,
+        "training_run_id": ctx.training_run_id,
+        "model_version": ctx.version,
+        "run_type": ctx.run_type,
         "feature_version": feature_version,
         "label_version": label_version,
         "train_as_of": f"{train_df['as_of'].min()} .. {train_df['as_of'].max()}",
@@ -189,12 +344,12 @@ def train_churn(
         "validation_rows": len(valid_df),
         "best_iteration": model.best_iteration,
         "seed": seed,
-        "git_commit": git.commit,
-        "is_dirty": git.is_dirty,
-        "build": invocation_id,
+        "git_commit": ctx.git.commit,
+        "is_dirty": ctx.git.is_dirty,
+        "build": ctx.invocation_id,
     }
-    report_json, report_html = reports.classifier_report(
-        title=f"Churn model {version} — validation",
+    report = reports.classifier_report(
+        title=f"Churn model {ctx.version} — validation",
         facts=facts,
         y=y_valid,
         scores={"candidate": model.predict(valid_df), "baseline": baseline_scores},
@@ -204,91 +359,129 @@ def train_churn(
     )
     buffer = io.StringIO()
     importance.to_csv(buffer, index=False)
-    shas = registry.write_artifacts(
-        final_dir,
-        {
-            "model.txt": model.to_bytes(),
-            "feature_importance.csv": buffer.getvalue().encode(),
-            "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
-            "validation_report.json": report_json,
-            "validation_report.html": report_html,
-        },
-    )
-    record: dict[str, Any] = {
-        "training_run_id": training_run_id,
-        "model_name": model_name,
-        "model_version": version,
-        "run_type": run_type,
-        "status": "success",
-        "invocation_id": invocation_id,
-        "git_commit": git.commit,
-        "lock_hash": lineage.lock_hash(),
-        "code_hash": code,
-        "snapshot_ids": lineage.stable_json(snapshots),
-        "definition_hashes": lineage.stable_json(definitions),
-        "feature_definition_hash": definitions[inputs[3]],
-        "label_definition_hash": definitions[inputs[4]],
-        "config_json": lineage.stable_json(cfg),
-        "hyperparameters_json": lineage.stable_json(hyperparameters),
-        "metrics_json": lineage.stable_json(metrics),
-        "baseline_metrics_json": lineage.stable_json(baseline_metrics),
-        "artifact_path": str(final_dir / "model.txt"),
-        "artifact_sha256": shas["model.txt"],
-        "report_path": str(final_dir / "validation_report.html"),
-        "report_sha256": shas["validation_report.html"],
-        "feature_importance_json": importance.to_json(orient="records"),
-        "feature_version": feature_version,
-        "label_version": label_version,
-        "seed": seed,
-        "train_rows": len(train_df),
-        "validation_rows": len(valid_df),
-        "best_iteration": model.best_iteration,
-        "validation_roc_auc": model.metrics["roc_auc"],
-        "baseline_roc_auc": baseline_metrics["roc_auc"],
-        "is_dirty": git.is_dirty,
-        "train_as_of_min": train_df["as_of"].min(),
-        "train_as_of_max": train_df["as_of"].max(),
-        "validation_as_of_min": valid_df["as_of"].min(),
-        "validation_as_of_max": valid_df["as_of"].max(),
-        "started_at": started_at,
-    }
-    from customer_ml import tracking
-
-    record["mlflow_run_id"] = tracking.log_training(
-        warehouse,
-        model_name=model_name,
-        run_type=run_type,
-        tags={
-            "training_run_id": training_run_id,
-            "model_version": version,
-            "run_type": run_type,
-            "dbt.invocation_id": invocation_id,
-            "git.commit": git.commit,
-            "git.dirty": str(git.is_dirty).lower(),
-            "snapshot_ids": record["snapshot_ids"],
-            "definition_hashes": record["definition_hashes"],
-            "artifact_sha256": record["artifact_sha256"],
-        },
-        params={
-            **{f"hp.{k}": v for k, v in hyperparameters.items()},
-            "config": record["config_json"],
-            "seed": seed,
-            "feature_version": feature_version,
-            "label_version": label_version,
-            "feature_definition_hash": record["feature_definition_hash"],
-            "label_definition_hash": record["label_definition_hash"],
-            "lock_hash": record["lock_hash"],
-            "code_hash": code,
-        },
-        metrics={
-            **{f"validation_{k}": v for k, v in model.metrics.items()},
-            **{f"baseline_{k}": v for k, v in baseline_metrics.items()},
+    return finish_training(
+        ctx,
+        model_bytes=model.to_bytes(),
+        model_file="model.txt",
+        metrics=metrics,
+        report=report,
+        extra_files={"feature_importance.csv": buffer.getvalue().encode()},
+        record={
+            "feature_definition_hash": ctx.definitions[inputs[3]],
+            "label_definition_hash": ctx.definitions[inputs[4]],
+            "feature_importance_json": importance.to_json(orient="records"),
+            "train_rows": len(train_df),
+            "validation_rows": len(valid_df),
             "best_iteration": model.best_iteration,
+            "validation_roc_auc": model.metrics["roc_auc"],
+            "baseline_roc_auc": baseline_metrics["roc_auc"],
+            "train_as_of_min": train_df["as_of"].min(),
+            "train_as_of_max": train_df["as_of"].max(),
+            "validation_as_of_min": valid_df["as_of"].min(),
+            "validation_as_of_max": valid_df["as_of"].max(),
         },
-        artifact_dir=final_dir,
+        mlflow_params={
+            "feature_definition_hash": ctx.definitions[inputs[3]],
+            "label_definition_hash": ctx.definitions[inputs[4]],
+        },
     )
-    record["finished_at"] = _now()
-    return _frame([record], TRAINING_RUN_COLUMNS)
+
+
+CLV_INPUTS = ["raw.orders", "datasets.clv_transactions"]
+
+
+def train_clv(
+    transactions: pd.DataFrame,
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+    run_type: str | None = "production",
+) -> pd.DataFrame:
+    """Fit BG/NBD + Gamma-Gamma on the calibration period, validate on the holdout, then refit on
+    everything known at the latest as_of for scoring; returns the training-run record."""
+    ctx = begin_training(
+        session,
+        this=this,
+        model_name="clv",
+        run_type=run_type,
+        inputs=CLV_INPUTS,
+        defined_by=["datasets.clv_transactions"],
+    )
+    if ctx is None:
+        return _frame([], TRAINING_RUN_COLUMNS)
+    cfg = ctx.cfg
+    unit, penalizer = cfg["time_unit"], float(cfg["penalizer"])
+    calibration = transactions[transactions["period"] == "calibration"]
+    holdout = transactions[transactions["period"] == "holdout"]
+    scoring = transactions[transactions["period"] == "scoring"]
+    if calibration.empty:
+        raise ValueError("clv_transactions has no calibration rows: no as_of with a full holdout")
+    calibration_end = pd.Timestamp(calibration["period_end"].iloc[0])
+    holdout_end = calibration_end + pd.Timedelta(days=int(calibration["holdout_days"].iloc[0]))
+    calibrated = clv.fit(clv.summary(calibration, calibration_end, unit), unit, penalizer)
+    cal_holdout = clv.calibration_holdout(
+        pd.concat([calibration, holdout]), calibration_end, holdout_end, unit
+    )
+    candidate, by_frequency = clv.validate(
+        calibrated, cal_holdout, clv.holdout_actual_spend(holdout)
+    )
+    baseline_predicted = baselines.clv_holdout_transactions(cal_holdout)
+    actual = cal_holdout["frequency_holdout"].to_numpy(dtype=float)
+    baseline = {
+        "holdout_transactions_predicted": float(baseline_predicted.sum()),
+        "holdout_transactions_actual": float(actual.sum()),
+        "holdout_transactions_relative_error": float(
+            (baseline_predicted.sum() - actual.sum()) / max(actual.sum(), 1.0)
+        ),
+        "holdout_transactions_mae": float(np.abs(baseline_predicted - actual).mean()),
+    }
+    scoring_end = pd.Timestamp(scoring["period_end"].iloc[0])
+    model = clv.fit(clv.summary(scoring, scoring_end, unit), unit, penalizer)
+    metrics = {"candidate": candidate, "baseline": baseline}
+    facts = {
+        "training_run_id": ctx.training_run_id,
+        "model_version": ctx.version,
+        "run_type": ctx.run_type,
+        "time_unit": unit,
+        "calibration_end": calibration_end.date(),
+        "holdout_end": holdout_end.date(),
+        "scoring_fit_end": scoring_end.date(),
+        "calibration_params": calibrated.params,
+        "scoring_params": model.params,
+        "git_commit": ctx.git.commit,
+        "build": ctx.invocation_id,
+    }
+    report = reports.table_report(
+        title=f"CLV model {ctx.version} — validation",
+        facts=facts,
+        metrics=metrics,
+        tables={"Holdout repeat transactions by calibration frequency (10 = 10+)": by_frequency},
+        plot=("frequency_cal", ["predicted", "actual"], "mean holdout transactions"),
+    )
+    return finish_training(
+        ctx,
+        model_bytes=model.to_bytes(),
+        model_file="model.json",
+        metrics=metrics,
+        report=report,
+        extra_files={"calibration_model.json": calibrated.to_bytes()},
+        record={
+            "fitted_params_json": lineage.stable_json(
+                {"calibration": calibrated.params, "scoring": model.params}
+            ),
+            "train_rows": len(scoring),
+            "validation_rows": len(cal_holdout),
+            "train_as_of_max": scoring_end,
+            "validation_as_of_min": calibration_end,
+            "validation_as_of_max": holdout_end,
+        },
+        mlflow_params={
+            **{f"param.{k}": v for k, v in model.params.items()},
+            **{f"calibration_param.{k}": v for k, v in calibrated.params.items()},
+            "time_unit": unit,
+            "calibration_end": str(calibration_end.date()),
+        },
+    )
 
 
 def prediction_id(model_version: str, snapshot_id: str, customer_id: int, as_of: Any) -> str:
@@ -324,10 +517,46 @@ def score_churn(
         kind, version = "champion", serving["model_version"]
         training_run_id = serving["training_run_id"]
         scores = churn.ChurnModel.from_bytes(data, feature_version).predict(features)
+    return prediction_frame(
+        session,
+        this=this,
+        model_name=model_name,
+        kind=kind,
+        version=version,
+        training_run_id=training_run_id,
+        snapshot_id=snapshot_id,
+        invocation_id=invocation_id,
+        feature_version=feature_version,
+        customer_ids=features["customer_id"].to_numpy(),
+        as_of=pd.to_datetime(features["as_of"]),
+        scores=np.asarray(scores, dtype="float64"),
+    )
+
+
+def prediction_frame(
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+    model_name: str,
+    kind: str,
+    version: str,
+    training_run_id: str,
+    snapshot_id: str,
+    invocation_id: str,
+    feature_version: int,
+    customer_ids: np.ndarray,
+    as_of: pd.Series | pd.Timestamp,
+    scores: np.ndarray,
+    labels: list[str] | None = None,
+) -> pd.DataFrame:
+    """Prediction rows with full lineage; ids already in `this` are left out (idempotent)."""
     git = lineage.git_state()
+    as_of_values = (
+        as_of if isinstance(as_of, pd.Series) else pd.Series(as_of, index=range(len(customer_ids)))
+    )
     ids = [
         prediction_id(version, snapshot_id, c, a)
-        for c, a in zip(features["customer_id"], features["as_of"], strict=True)
+        for c, a in zip(customer_ids, as_of_values, strict=True)
     ]
     out = pd.DataFrame(
         {
@@ -339,10 +568,11 @@ def score_churn(
             "snapshot_id": snapshot_id,
             "git_commit": git.commit,
             "invocation_id": invocation_id,
-            "customer_id": features["customer_id"].to_numpy(),
+            "customer_id": customer_ids,
             "feature_version": feature_version,
-            "score": np.asarray(scores, dtype="float64"),
-            "as_of": pd.to_datetime(features["as_of"]),
+            "score": scores,
+            "score_label": labels if labels is not None else None,
+            "as_of": pd.to_datetime(as_of_values.to_numpy()),
             "scored_at": _now(),
         }
     )
@@ -350,3 +580,50 @@ def score_churn(
     if seen:
         out = out[~out["prediction_id"].isin(seen)]
     return out[list(PREDICTION_COLUMNS)].astype(PREDICTION_COLUMNS).reset_index(drop=True)
+
+
+def score_clv(
+    transactions: pd.DataFrame,
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+) -> pd.DataFrame:
+    """CLV of every customer known at the latest as_of, by the champion or the baseline
+    (trailing 12-month spend). CLV reads the transaction log, not a feature table:
+    feature_version 0."""
+    model_name = "clv"
+    cfg = config.model_config(model_name)
+    invocation_id = lineage.current_invocation(session)
+    relation = "datasets.clv_transactions"
+    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [relation])[relation]
+    scoring = transactions[transactions["period"] == "scoring"]
+    period_end = pd.Timestamp(scoring["period_end"].iloc[0])
+    horizon = int(cfg["horizon_months"])
+    serving = registry.champion(session, model_name)
+    if serving is None:
+        kind = "baseline"
+        version = training_run_id = baselines.version()
+        values = baselines.clv_value(scoring, period_end, horizon)
+        customer_ids, scores = values.index.to_numpy(), values.to_numpy(dtype=float)
+    else:
+        data = registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"])
+        model = clv.ClvModel.from_bytes(data)
+        rfm = clv.summary(scoring, period_end, model.unit)
+        kind, version = "champion", serving["model_version"]
+        training_run_id = serving["training_run_id"]
+        customer_ids = rfm.index.to_numpy()
+        scores = model.clv(rfm, horizon, float(cfg["monthly_discount_rate"]))
+    return prediction_frame(
+        session,
+        this=this,
+        model_name=model_name,
+        kind=kind,
+        version=version,
+        training_run_id=training_run_id,
+        snapshot_id=snapshot_id,
+        invocation_id=invocation_id,
+        feature_version=0,
+        customer_ids=customer_ids.astype("int64"),
+        as_of=pd.Timestamp(period_end),
+        scores=np.asarray(scores, dtype="float64"),
+    )

@@ -1,0 +1,17 @@
+"""CLV of every customer at the latest as_of, by the CLV champion or the rule baseline.
+
+Does not depend on training in the DAG: the serving model comes from the registry records.
+"""
+
+
+def model(dbt, session):
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="append",
+        on_schema_change="append_new_columns",
+    )
+    from customer_ml import runs
+
+    transactions = dbt.ref("clv_transactions").filter("period = 'scoring'").df()
+    this = str(dbt.this) if dbt.is_incremental else None
+    return runs.score_clv(transactions, session, this=this)
