@@ -14,13 +14,13 @@ as_of_dates as (
 
 period_ends as (
     {%- if var('clv_calibration_end') == 'auto' %}
-    select
-        'calibration' as period,
-        max(as_of) as period_end
-    from as_of_dates
-    where
-        {{ dbt.dateadd('day', var('clv_holdout_days'), 'as_of') }}
-        <= {{ data_through('stg_shop__orders') }}
+        select
+            'calibration' as period,
+            max(as_of) as period_end
+        from as_of_dates
+        where
+            {{ dbt.dateadd('day', var('clv_holdout_days'), 'as_of') }}
+            <= {{ data_through('stg_shop__orders') }}
     {%- else %}
     select
         'calibration' as period,
