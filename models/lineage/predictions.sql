@@ -9,10 +9,16 @@ clv_predictions as (
     select * from {{ ref('ml_clv__score') }}
 ),
 
+segments_predictions as (
+    select * from {{ ref('ml_segments__score') }}
+),
+
 all_predictions as (
     select * from churn_predictions
     union all by name
     select * from clv_predictions
+    union all by name
+    select * from segments_predictions
 ),
 
 final as (

@@ -10,10 +10,16 @@ clv_training_runs as (
     select * from {{ ref('ml_clv__train') }}
 ),
 
+segments_training_runs as (
+    select * from {{ ref('ml_segments__train') }}
+),
+
 final as (
     select * from churn_training_runs
     union all by name
     select * from clv_training_runs
+    union all by name
+    select * from segments_training_runs
 )
 
 select * from final

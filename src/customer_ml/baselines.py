@@ -47,3 +47,21 @@ def clv_value(transactions: pd.DataFrame, period_end: Any, horizon_months: int) 
     trailing = recent.groupby("customer_id")["amount"].sum()
     customers = pd.Index(sorted(tx["customer_id"].unique()), name="customer_id")
     return trailing.reindex(customers, fill_value=0.0) * horizon_months / 12.0
+
+
+SEGMENT_RULE_NAMES = {
+    0: "recent high-value",
+    1: "recent low-value",
+    2: "lapsed high-value",
+    3: "lapsed low-value",
+}
+
+
+def segment_rules(features: pd.DataFrame) -> np.ndarray:
+    """RFM quantile rules: recent vs lapsed (days since last order vs its median) crossed with
+    high vs low value (trailing 365-day spend vs its median)."""
+    since = features["days_since_last_order"].fillna(np.inf).to_numpy(dtype=float)
+    amount = features["amount_365d"].fillna(0).to_numpy(dtype=float)
+    lapsed = since > np.median(since[np.isfinite(since)]) if np.isfinite(since).any() else True
+    low = amount <= np.median(amount)
+    return (np.asarray(lapsed, dtype=int) * 2 + low.astype(int)).astype(int)

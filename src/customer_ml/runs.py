@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_ml import baselines, churn, clv, config, lineage, registry, reports
+from customer_ml import baselines, churn, clv, config, lineage, registry, reports, segments
 
 TRAINING_RUN_COLUMNS: dict[str, str] = {
     "training_run_id": "string",
@@ -626,4 +626,150 @@ def score_clv(
         customer_ids=customer_ids.astype("int64"),
         as_of=pd.Timestamp(period_end),
         scores=np.asarray(scores, dtype="float64"),
+    )
+
+
+SEGMENTS_INPUT = "features.customer_features_v2"
+
+
+def _previous_segment_model(session: duckdb.DuckDBPyConnection, this: str | None):
+    if not this:
+        return None
+    rows = session.execute(
+        f"select artifact_path, artifact_sha256 from {this} where status = 'success' "
+        "order by started_at desc limit 1"
+    ).fetchall()
+    if not rows:
+        return None
+    return segments.SegmentModel.from_bytes(registry.read_verified(Path(rows[0][0]), rows[0][1]))
+
+
+def train_segments(
+    features: pd.DataFrame,
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+    run_type: str | None = "production",
+) -> pd.DataFrame:
+    """k-means segments on customers with an order at the latest as_of, ids matched to the
+    previous model's; returns the training-run record."""
+    ctx = begin_training(
+        session,
+        this=this,
+        model_name="segments",
+        run_type=run_type,
+        inputs=[SEGMENTS_INPUT],
+        defined_by=[SEGMENTS_INPUT],
+        feature_version=2,
+    )
+    if ctx is None:
+        return _frame([], TRAINING_RUN_COLUMNS)
+    cfg = ctx.cfg
+    df = features[features["orders_lifetime"] > 0].sort_values("customer_id", kind="stable")
+    df = df.reset_index(drop=True)
+    previous = _previous_segment_model(session, this)
+    model, silhouettes = segments.fit(
+        df,
+        k=cfg.get("k"),
+        k_range=(int(cfg["k_min"]), int(cfg["k_max"])),
+        seed=ctx.seed,
+        previous=previous,
+        silhouette_sample=int(cfg["silhouette_sample"]),
+    )
+    candidate: dict[str, float] = {"k": float(len(model.segment_ids))}
+    if silhouettes:
+        candidate["silhouette"] = silhouettes[len(model.segment_ids)]
+    if previous is not None:
+        candidate.update(segments.stability(previous, model, df))
+    rules = baselines.segment_rules(df)
+    assigned = model.predict(df)
+    from sklearn.metrics import adjusted_rand_score
+
+    baseline = {
+        "k": 4.0,
+        "adjusted_rand_index_vs_candidate": float(adjusted_rand_score(rules, assigned)),
+    }
+    profile = segments.profile(model, df)
+    metrics = {"candidate": candidate, "baseline": baseline}
+    as_of = pd.Timestamp(df["as_of"].max())
+    facts = {
+        "training_run_id": ctx.training_run_id,
+        "model_version": ctx.version,
+        "as_of": as_of.date(),
+        "customers": len(df),
+        "silhouette_by_k": silhouettes or "k fixed by config",
+        "matched_to_previous_model": previous is not None,
+        "seed": ctx.seed,
+        "git_commit": ctx.git.commit,
+        "build": ctx.invocation_id,
+    }
+    report = reports.table_report(
+        title=f"Segments model {ctx.version} — profile and stability",
+        facts=facts,
+        metrics=metrics,
+        tables={"Segment profiles": profile},
+    )
+    return finish_training(
+        ctx,
+        model_bytes=model.to_bytes(),
+        model_file="model.json",
+        metrics=metrics,
+        report=report,
+        extra_files={"profile.csv": profile.to_csv(index=False).encode()},
+        record={
+            "feature_definition_hash": ctx.definitions[SEGMENTS_INPUT],
+            "fitted_params_json": lineage.stable_json(
+                {"segments": dict(zip(model.segment_ids, model.names, strict=True))}
+            ),
+            "train_rows": len(df),
+            "train_as_of_max": as_of,
+        },
+        mlflow_params={
+            "k": len(model.segment_ids),
+            "feature_definition_hash": ctx.definitions[SEGMENTS_INPUT],
+        },
+    )
+
+
+def score_segments(
+    latest_features: pd.DataFrame,
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+) -> pd.DataFrame:
+    """Segment of every customer with an order at the latest as_of: champion or RFM rules."""
+    model_name = "segments"
+    invocation_id = lineage.current_invocation(session)
+    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [SEGMENTS_INPUT])[
+        SEGMENTS_INPUT
+    ]
+    df = latest_features[latest_features["orders_lifetime"] > 0]
+    df = df.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    serving = registry.champion(session, model_name)
+    if serving is None:
+        kind = "baseline"
+        version = training_run_id = baselines.version()
+        ids = baselines.segment_rules(df)
+        labels = [baselines.SEGMENT_RULE_NAMES[int(i)] for i in ids]
+    else:
+        data = registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"])
+        model = segments.SegmentModel.from_bytes(data)
+        kind, version = "champion", serving["model_version"]
+        training_run_id = serving["training_run_id"]
+        ids = model.predict(df)
+        labels = [model.name_of(int(i)) for i in ids]
+    return prediction_frame(
+        session,
+        this=this,
+        model_name=model_name,
+        kind=kind,
+        version=version,
+        training_run_id=training_run_id,
+        snapshot_id=snapshot_id,
+        invocation_id=invocation_id,
+        feature_version=2,
+        customer_ids=df["customer_id"].to_numpy(),
+        as_of=pd.to_datetime(df["as_of"]),
+        scores=np.asarray(ids, dtype="float64"),
+        labels=labels,
     )

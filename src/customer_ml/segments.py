@@ -1,0 +1,173 @@
+"""Customer segments: k-means (scikit-learn) on standardized recency, frequency, monetary,
+value and engagement features, with segment ids that keep their meaning across retrains.
+
+Stability: a retrained model's clusters are matched to the previous model's (Hungarian matching
+on centroid distance, in the new model's standardized space) so segment ids carry over; each
+retrain reports the adjusted Rand index of old vs new assignment on the same customers and the
+share of customers who changed segment. Names are derived from centroid profiles.
+
+A fitted model is its scaler, centroids, ids and names, stored as JSON (deterministic bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+# Heavy-tailed counts and amounts enter as log1p; recency as log1p of days.
+FEATURES = [
+    "days_since_last_order",
+    "orders_365d",
+    "amount_365d",
+    "avg_basket_lifetime",
+    "sessions_90d",
+    "support_contacts_90d",
+]
+
+
+def feature_matrix(df: pd.DataFrame) -> np.ndarray:
+    X = df[FEATURES].astype(float).fillna(0.0).clip(lower=0.0)
+    return np.log1p(X.to_numpy())
+
+
+@dataclass
+class SegmentModel:
+    mean: list[float]
+    scale: list[float]
+    centroids: list[list[float]]  # standardized space, one per segment
+    segment_ids: list[int]
+    names: list[str] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SegmentModel:
+        return cls(**json.loads(data))
+
+    def standardize(self, df: pd.DataFrame) -> np.ndarray:
+        return (feature_matrix(df) - np.asarray(self.mean)) / np.asarray(self.scale)
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        Z = self.standardize(df)
+        distance = ((Z[:, None, :] - np.asarray(self.centroids)[None, :, :]) ** 2).sum(axis=2)
+        return np.asarray(self.segment_ids)[distance.argmin(axis=1)]
+
+    def name_of(self, segment_id: int) -> str:
+        return self.names[self.segment_ids.index(segment_id)]
+
+
+def _fit_k(Z: np.ndarray, k: int, seed: int) -> KMeans:
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Z)
+
+
+def choose_k(Z: np.ndarray, k_range: tuple[int, int], seed: int, sample: int) -> dict[int, float]:
+    """Silhouette per k on a seeded sample of at most `sample` rows."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(Z), size=min(sample, len(Z)), replace=False))
+    return {
+        k: float(silhouette_score(Z[idx], _fit_k(Z, k, seed).labels_[idx]))
+        for k in range(k_range[0], k_range[1] + 1)
+    }
+
+
+def name_segments(centroids: np.ndarray) -> list[str]:
+    """Readable names from standardized centroids: recency, frequency and value."""
+    names = []
+    for c in centroids:
+        recency, frequency, amount = c[0], c[1], c[2]
+        when = "lapsed" if recency > 0.5 else ("recent" if recency < -0.5 else "steady")
+        how_often = "frequent" if frequency > 0.5 else ("rare" if frequency < -0.5 else "regular")
+        value = "high-value" if amount > 0.5 else ("low-value" if amount < -0.5 else "mid-value")
+        names.append(f"{when} {how_often} {value}")
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
+
+
+def match_ids(new_centroids: np.ndarray, previous: SegmentModel | None, Z_scale) -> list[int]:
+    """Segment ids for new clusters: the matched previous id, or a fresh one."""
+    k = len(new_centroids)
+    if previous is None:
+        return list(range(k))
+    # previous centroids into the new standardized space
+    old_raw = np.asarray(previous.centroids) * np.asarray(previous.scale) + np.asarray(
+        previous.mean
+    )
+    old = (old_raw - Z_scale[0]) / Z_scale[1]
+    cost = ((new_centroids[:, None, :] - old[None, :, :]) ** 2).sum(axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    ids = [-1] * k
+    for r, c in zip(rows, cols, strict=True):
+        ids[r] = previous.segment_ids[c]
+    fresh = max(previous.segment_ids) + 1
+    for i in range(k):
+        if ids[i] < 0:
+            ids[i], fresh = fresh, fresh + 1
+    return ids
+
+
+def fit(
+    df: pd.DataFrame,
+    *,
+    k: int | None,
+    k_range: tuple[int, int],
+    seed: int,
+    previous: SegmentModel | None = None,
+    silhouette_sample: int = 5000,
+) -> tuple[SegmentModel, dict[int, float]]:
+    X = feature_matrix(df)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    Z = (X - mean) / scale
+    silhouettes = {} if k else choose_k(Z, k_range, seed, silhouette_sample)
+    k = k or max(silhouettes, key=lambda key: (silhouettes[key], -key))
+    km = _fit_k(Z, k, seed)
+    # A canonical order of clusters (by centroid), so ids do not depend on k-means' labels.
+    order = np.lexsort(km.cluster_centers_.T[::-1])
+    centroids = km.cluster_centers_[order]
+    ids = match_ids(centroids, previous, (mean, scale))
+    model = SegmentModel(
+        mean=[float(v) for v in mean],
+        scale=[float(v) for v in scale],
+        centroids=[[float(v) for v in c] for c in centroids],
+        segment_ids=ids,
+        names=name_segments(centroids),
+    )
+    return model, silhouettes
+
+
+def stability(previous: SegmentModel, new: SegmentModel, df: pd.DataFrame) -> dict[str, float]:
+    """Old vs new assignment on the same customers."""
+    old, now = previous.predict(df), new.predict(df)
+    return {
+        "adjusted_rand_index": float(adjusted_rand_score(old, now)),
+        "share_changed_segment": float((old != now).mean()),
+        "customers_compared": float(len(df)),
+    }
+
+
+def profile(model: SegmentModel, df: pd.DataFrame, value: str = "amount_365d") -> pd.DataFrame:
+    assigned = df.assign(segment_id=model.predict(df))
+    out = (
+        assigned.groupby("segment_id")
+        .agg(
+            customers=("customer_id", "size"),
+            mean_recency_days=("days_since_last_order", "mean"),
+            mean_frequency_365d=("orders_365d", "mean"),
+            mean_monetary_365d=("amount_365d", "mean"),
+            mean_value=(value, "mean"),
+        )
+        .reset_index()
+    )
+    out["segment_name"] = [model.name_of(int(s)) for s in out["segment_id"]]
+    return out
