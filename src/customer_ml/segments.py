@@ -77,15 +77,21 @@ def choose_k(Z: np.ndarray, k_range: tuple[int, int], seed: int, sample: int) ->
     }
 
 
+def _word(z: float, low: str, mid: str, high: str) -> str:
+    return high if z > 0.5 else (low if z < -0.5 else mid)
+
+
 def name_segments(centroids: np.ndarray) -> list[str]:
-    """Readable names from standardized centroids: recency, frequency and value."""
+    """Readable names from standardized centroids: recency, frequency, value and engagement."""
     names = []
     for c in centroids:
-        recency, frequency, amount = c[0], c[1], c[2]
-        when = "lapsed" if recency > 0.5 else ("recent" if recency < -0.5 else "steady")
-        how_often = "frequent" if frequency > 0.5 else ("rare" if frequency < -0.5 else "regular")
-        value = "high-value" if amount > 0.5 else ("low-value" if amount < -0.5 else "mid-value")
-        names.append(f"{when} {how_often} {value}")
+        words = [
+            _word(c[0], "recent", "steady", "lapsed"),
+            _word(c[1], "rare", "regular", "frequent"),
+            _word(c[2], "low-value", "mid-value", "high-value"),
+            _word(c[4], "quiet", "", "engaged"),
+        ]
+        names.append(" ".join(w for w in words if w))
     seen: dict[str, int] = {}
     out = []
     for name in names:

@@ -39,7 +39,8 @@ def _df(wh: Path, sql: str) -> pd.DataFrame:
 
 def test_served_rows_carry_complete_lineage(built: Path) -> None:
     served = _df(built, "select * from serving.fct_customer_scores")
-    assert len(served) == 1000
+    assert (served["model_name"] == "churn").sum() == 1000
+    assert set(served["model_name"]) == {"churn", "clv", "segments"}
     assert served[LINEAGE].notna().all().all()
     assert set(served["model_kind"]) == {"baseline"}  # nothing promoted yet
     known = {r[0] for r in _q(built, "select snapshot_id from lineage.data_snapshots")}
@@ -62,7 +63,8 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
     assert run.data.tags["git.commit"] == commit
     assert run.data.metrics["nodes_failed"] == 0
     [(training_mlflow, training_invocation)] = _q(
-        built, "select mlflow_run_id, invocation_id from lineage.training_runs"
+        built,
+        "select mlflow_run_id, invocation_id from lineage.training_runs where model_name = 'churn'",
     )
     training = mlflow.get_run(training_mlflow)
     assert training.data.tags["dbt.invocation_id"] == training_invocation == invocation
@@ -70,7 +72,7 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
 
 
 def test_training_run_record_is_complete(built: Path) -> None:
-    run = _df(built, "select * from lineage.training_runs").iloc[0]
+    run = _df(built, "select * from lineage.training_runs where model_name = 'churn'").iloc[0]
     snapshots = json.loads(run["snapshot_ids"])
     assert set(snapshots) == {
         "raw.orders",
@@ -131,10 +133,14 @@ def test_both_feature_and_label_versions_are_built(built: Path) -> None:
 def test_same_data_same_artifact_and_predictions(built: Path, tmp_path: Path, tiny_data) -> None:
     load_tiny(tmp_path, tiny_data)
     dbt_build(tmp_path)
-    a = _q(built, "select artifact_sha256 from lineage.training_runs")
-    b = _q(tmp_path, "select artifact_sha256 from lineage.training_runs")
+    sql = "select model_name, artifact_sha256 from lineage.training_runs order by model_name"
+    a, b = _q(built, sql), _q(tmp_path, sql)
+    assert [m for m, _ in a] == ["churn", "clv", "segments"]
     assert a == b
-    sql = "select customer_id, as_of, score from lineage.predictions order by customer_id"
+    sql = (
+        "select model_name, customer_id, as_of, score, score_label from lineage.predictions "
+        "order by model_name, customer_id"
+    )
     pd.testing.assert_frame_equal(_df(built, sql), _df(tmp_path, sql))
 
 
