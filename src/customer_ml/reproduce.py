@@ -376,14 +376,14 @@ def reproduce_training_run(
     finally:
         rebuilt.close()
     _snapshot_checks(report, recorded_snapshots, rebuilt_snapshots)
-    dataset = "datasets.churn_training_dataset"
-    report.checks.append(
-        Check(
-            "training dataset hash",
-            recorded_snapshots.get(dataset, {}).get("content_hash"),
-            rebuilt_snapshots.get(dataset, {}).get("content_hash"),
+    for dataset in sorted(r for r in recorded_snapshots if r.startswith("datasets.")):
+        report.checks.append(
+            Check(
+                f"training dataset hash ({dataset})",
+                recorded_snapshots[dataset]["content_hash"],
+                rebuilt_snapshots.get(dataset, {}).get("content_hash"),
+            )
         )
-    )
     for name in ("feature_definition_hash", "label_definition_hash", "model_version"):
         report.checks.append(
             Check(name.replace("_", " "), run[name], again.get(name) if again else None)

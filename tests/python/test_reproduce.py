@@ -66,10 +66,13 @@ def history(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> dict:
     _load(wh, first)
     dbt_build(wh, "--vars", '{as_of_end: "2025-10-01"}', project=project)
     [(old_run, old_commit)] = _one(
-        wh, "select training_run_id, git_commit from lineage.training_runs"
+        wh,
+        "select training_run_id, git_commit from lineage.training_runs where model_name = 'churn'",
     )
     [(old_prediction,)] = _one(
-        wh, "select prediction_id from lineage.predictions order by customer_id limit 1"
+        wh,
+        "select prediction_id from lineage.predictions where model_name = 'churn' "
+        "order by customer_id limit 1",
     )
 
     _load(wh, later)  # two more months of data
@@ -122,7 +125,7 @@ def test_old_training_run_is_recreated_exactly(history: dict) -> None:
     names = {c["check"] for c in report["checks"]}
     assert {
         "snapshot raw.orders",
-        "training dataset hash",
+        "training dataset hash (datasets.churn_training_dataset)",
         "feature definition hash",
         "model artifact sha256",
     } <= names
