@@ -13,5 +13,9 @@ def model(dbt, session):
     transactions = dbt.ref("clv_transactions").df()
     this = str(dbt.this) if dbt.is_incremental else None
     return runs.train_clv(
-        transactions, session, this=this, run_type=dbt.config.meta_get("run_type")
+        transactions,
+        session,
+        this=this,
+        run_type=dbt.config.meta_get("run_type"),
+        time_unit=dbt.config.meta_get("clv_time_unit"),
     )

@@ -161,13 +161,14 @@ def begin_training(
     defined_by: list[str],
     feature_version: int | None = None,
     label_version: int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> TrainingContext | None:
     """Name the run (model_version from code, config, versions, snapshot and definition hashes);
     None when that model_version already trained successfully (nothing to do)."""
     run_type = run_type or "production"
     if run_type not in ("production", "experiment"):
         raise ValueError(f"run_type {run_type!r}: expected production or experiment")
-    cfg = config.model_config(model_name)
+    cfg = {**config.model_config(model_name), **(overrides or {})}
     git = lineage.git_state()
     check_clean(run_type, git)
     invocation_id = lineage.current_invocation(session)
@@ -396,9 +397,14 @@ def train_clv(
     *,
     this: str | None,
     run_type: str | None = "production",
+    time_unit: str | None = None,
 ) -> pd.DataFrame:
     """Fit BG/NBD + Gamma-Gamma on the calibration period, validate on the holdout, then refit on
-    everything known at the latest as_of for scoring; returns the training-run record."""
+    everything known at the latest as_of for scoring; returns the training-run record.
+
+    `time_unit` (days or weeks; dbt var clv_time_unit) overrides config/models.yml."""
+    if time_unit is not None and time_unit not in clv.UNITS:
+        raise ValueError(f"clv_time_unit {time_unit!r}: expected one of {', '.join(clv.UNITS)}")
     ctx = begin_training(
         session,
         this=this,
@@ -406,11 +412,12 @@ def train_clv(
         run_type=run_type,
         inputs=CLV_INPUTS,
         defined_by=["datasets.clv_transactions"],
+        overrides={"time_unit": time_unit} if time_unit else None,
     )
     if ctx is None:
         return _frame([], TRAINING_RUN_COLUMNS)
     cfg = ctx.cfg
-    unit, penalizer = cfg["time_unit"], float(cfg["penalizer"])
+    unit, penalizer = cfg.get("time_unit", "weeks"), float(cfg["penalizer"])
     calibration = transactions[transactions["period"] == "calibration"]
     holdout = transactions[transactions["period"] == "holdout"]
     scoring = transactions[transactions["period"] == "scoring"]
