@@ -51,6 +51,48 @@
         definition_hash varchar,
         recorded_at timestamp
     );
+    create table if not exists lineage.promotion_requests (
+        request_id varchar,
+        model_name varchar,
+        training_run_id varchar,
+        model_version varchar,
+        request_kind varchar,
+        requested_by varchar,
+        required_roles varchar,
+        gates json,
+        requested_at timestamp
+    );
+    create table if not exists lineage.approvals (
+        request_id varchar,
+        decision varchar,
+        approver_role varchar,
+        approver varchar,
+        reason varchar,
+        decided_at timestamp
+    );
+    create table if not exists lineage.alerts (
+        alert_id varchar,
+        model_name varchar,
+        alert_kind varchar,
+        severity varchar,
+        invocation_id varchar,
+        message varchar,
+        raised_at timestamp
+    );
+    create table if not exists lineage.training_failures (
+        model_name varchar,
+        invocation_id varchar,
+        run_type varchar,
+        status varchar,
+        error varchar,
+        failed_at timestamp
+    );
+    create table if not exists lineage.rca_notes (
+        model_name varchar,
+        note varchar,
+        author varchar,
+        noted_at timestamp
+    );
     create table if not exists lineage.promotions (
         promotion_id varchar,
         model_name varchar,
@@ -58,8 +100,10 @@
         model_version varchar,
         action varchar,
         actor varchar,
-        promoted_at timestamp
-    )
+        promoted_at timestamp,
+        request_id varchar
+    );
+    alter table lineage.promotions add column if not exists request_id varchar
 {%- endmacro %}
 
 {#- Record this invocation so Python models (which cannot use Jinja) can read its id, with the

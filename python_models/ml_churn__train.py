@@ -15,4 +15,10 @@ def model(dbt, session):
 
     dataset = dbt.ref("churn_training_dataset").df()
     this = str(dbt.this) if dbt.is_incremental else None
-    return runs.train_churn(dataset, session, this=this, run_type=dbt.config.meta_get("run_type"))
+    run_type = dbt.config.meta_get("run_type")
+    return runs.guarded(
+        "churn",
+        session,
+        run_type,
+        lambda: runs.train_churn(dataset, session, this=this, run_type=run_type),
+    )

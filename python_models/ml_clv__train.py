@@ -12,10 +12,16 @@ def model(dbt, session):
 
     transactions = dbt.ref("clv_transactions").df()
     this = str(dbt.this) if dbt.is_incremental else None
-    return runs.train_clv(
-        transactions,
+    run_type = dbt.config.meta_get("run_type")
+    return runs.guarded(
+        "clv",
         session,
-        this=this,
-        run_type=dbt.config.meta_get("run_type"),
-        time_unit=dbt.config.meta_get("clv_time_unit"),
+        run_type,
+        lambda: runs.train_clv(
+            transactions,
+            session,
+            this=this,
+            run_type=run_type,
+            time_unit=dbt.config.meta_get("clv_time_unit"),
+        ),
     )

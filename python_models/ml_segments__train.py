@@ -14,4 +14,10 @@ def model(dbt, session):
     as_of = features.aggregate("max(as_of)").fetchall()[0][0]
     latest = features.filter(f"as_of = DATE '{as_of}'").df()
     this = str(dbt.this) if dbt.is_incremental else None
-    return runs.train_segments(latest, session, this=this, run_type=dbt.config.meta_get("run_type"))
+    run_type = dbt.config.meta_get("run_type")
+    return runs.guarded(
+        "segments",
+        session,
+        run_type,
+        lambda: runs.train_segments(latest, session, this=this, run_type=run_type),
+    )

@@ -272,5 +272,133 @@ def lineage_command(prediction_id: str, target: str, warehouse: Path | None, as_
     Console().print(tree)
 
 
+def _warehouse_rw(target: str, warehouse: Path | None):
+    import duckdb
+
+    wh = warehouse or config.warehouse_path(target)
+    if not wh.exists():
+        _fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+    try:
+        return duckdb.connect(str(wh))
+    except duckdb.Error as e:
+        _fail(f"{wh}: cannot open ({str(e).splitlines()[0]})")
+
+
+def _promotion_action(target: str, warehouse: Path | None, action) -> None:
+    from customer_ml.promotion import PromotionError
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        click.echo(action(con))
+    except PromotionError as e:
+        _fail(str(e))
+    finally:
+        con.close()
+
+
+TARGET = click.option(
+    "--target", type=click.Choice(config.TARGETS), default="dev", show_default=True
+)
+WAREHOUSE = click.option(
+    "--warehouse", type=click.Path(path_type=Path), help="overrides --target's file"
+)
+
+
+@main.command()
+@click.argument("model", type=click.Choice(["churn", "clv", "segments"]))
+@click.option("--run", "training_run", required=True, help="the training run to promote")
+@TARGET
+@WAREHOUSE
+def promote(model: str, training_run: str, target: str, warehouse: Path | None) -> None:
+    """Check the gates and open a promotion request for MODEL's training run."""
+    from customer_ml import promotion
+
+    def action(con) -> str:
+        request_id, checked = promotion.open_request(con, model, training_run)
+        lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
+        roles = ", ".join(promotion.owners(model)["required_roles"])
+        return "\n".join(
+            [f"opened {request_id}: {model} {training_run}", *lines, f"needs approval by: {roles}"]
+        )
+
+    _promotion_action(target, warehouse, action)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--role", type=click.Choice(["ml_owner", "business_stakeholder"]), required=True)
+@TARGET
+@WAREHOUSE
+def approve(request_id: str, role: str, target: str, warehouse: Path | None) -> None:
+    """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user)."""
+    from customer_ml import promotion
+
+    _promotion_action(target, warehouse, lambda con: promotion.approve(con, request_id, role))
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@TARGET
+@WAREHOUSE
+def reject(request_id: str, reason: str, target: str, warehouse: Path | None) -> None:
+    """Reject a promotion request."""
+    from customer_ml import promotion
+
+    _promotion_action(target, warehouse, lambda con: promotion.reject(con, request_id, reason))
+
+
+@main.command()
+@click.argument("model", type=click.Choice(["churn", "clv", "segments"]))
+@TARGET
+@WAREHOUSE
+def rollback(model: str, target: str, warehouse: Path | None) -> None:
+    """Open a request to make MODEL's previous champion serve again (needs approvals)."""
+    from customer_ml import promotion
+
+    _promotion_action(
+        target,
+        warehouse,
+        lambda con: f"opened {promotion.rollback(con, model)}: rollback of {model}",
+    )
+
+
+@main.command()
+@click.argument("model", type=click.Choice(["churn", "clv", "segments"]))
+@click.option("--note", required=True, help="the root cause of the repeated failures")
+@TARGET
+@WAREHOUSE
+def rca(model: str, note: str, target: str, warehouse: Path | None) -> None:
+    """Record a root-cause note: lifts the suppression of MODEL's training."""
+    from customer_ml import promotion
+
+    _promotion_action(target, warehouse, lambda con: promotion.rca(con, model, note))
+
+
+@main.command()
+@TARGET
+@WAREHOUSE
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Per model: what serves, since when, open requests, recent failures."""
+    from customer_ml import promotion
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        rows = promotion.status(con)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        age = f", {row['age_days']} days" if row["age_days"] is not None else ""
+        click.echo(f"{row['model']}: serving {row['serving']}{age}")
+        if row["open_requests"]:
+            click.echo(f"  open requests: {', '.join(row['open_requests'])}")
+        for failure in row["recent_failures"]:
+            click.echo(f"  {failure['status']} {failure['failed_at']}: {failure['error'][:120]}")
+
+
 if __name__ == "__main__":
     main()

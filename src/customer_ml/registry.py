@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,18 @@ import duckdb
 from customer_ml import config, lineage
 
 
-def champion(session: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, Any] | None:
-    """The serving training run of `model_name`, or None when nothing was promoted."""
+def champion(
+    session: duckdb.DuckDBPyConnection, model_name: str, *, max_age_check: bool = True
+) -> dict[str, Any] | None:
+    """The serving training run of `model_name`, or None when nothing was promoted.
+
+    A champion older than the model's max_champion_age_days is not served: a model-risk-review
+    alert is raised and None is returned, so scoring falls back to the rule baseline.
+    """
     try:
         rows = session.execute(
             """
-            select training_runs.*
+            select training_runs.*, promotions.promoted_at as champion_since
             from lineage.promotions
             inner join lineage.training_runs
                 on promotions.training_run_id = training_runs.training_run_id
@@ -36,7 +43,26 @@ def champion(session: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, A
         found = rows.fetchall()
     except duckdb.CatalogException:
         return None
-    return dict(zip(names, found[0], strict=True)) if found else None
+    if not found:
+        return None
+    serving = dict(zip(names, found[0], strict=True))
+    max_age = config.model_config(model_name).get("max_champion_age_days")
+    if max_age_check and max_age is not None:
+        age = datetime.now(UTC).replace(tzinfo=None) - serving["champion_since"]
+        if age > timedelta(days=float(max_age)):
+            from customer_ml import alerts
+
+            alerts.raise_alert(
+                session,
+                model_name=model_name,
+                kind="model_risk_review",
+                severity="critical",
+                message=f"champion {serving['training_run_id']} is {age.days} days old "
+                f"(max {max_age}): scoring falls back to the rule baseline until a review "
+                "promotes a model",
+            )
+            return None
+    return serving
 
 
 def artifact_dir(warehouse: Path, model_name: str, training_run_id: str) -> Path:

@@ -295,6 +295,93 @@ def finish_training(
     return _frame([out], TRAINING_RUN_COLUMNS)
 
 
+class TrainingSuppressed(RuntimeError):
+    pass
+
+
+def consecutive_failures(session: duckdb.DuckDBPyConnection, model_name: str) -> int:
+    """Failures since the model's last successful training run or root-cause note."""
+    successes = (
+        "select max(finished_at) from lineage.training_runs "
+        "where model_name = $1 and status = 'success'"
+    )
+    try:
+        session.execute("select 1 from lineage.training_runs limit 0").fetchall()
+    except duckdb.CatalogException:  # the first build: no training run yet
+        successes = "select cast(null as timestamp)"
+    rows = session.execute(
+        f"""
+        with last_reset as (
+            select max(at) as at from (
+                select max(noted_at) as at from lineage.rca_notes where model_name = $1
+                union all
+                {successes}
+            )
+        )
+        select count(*) from lineage.training_failures
+        where model_name = $1 and status = 'failed'
+            and failed_at > coalesce((select at from last_reset), timestamp '1970-01-01')
+        """,
+        [model_name],
+    ).fetchall()
+    return int(rows[0][0])
+
+
+def guarded(
+    model_name: str,
+    session: duckdb.DuckDBPyConnection,
+    run_type: str | None,
+    train: Callable[[], pd.DataFrame],
+) -> pd.DataFrame:
+    """Run `train` with failure handling (DESIGN.md invariant 10): a failure is recorded in
+    lineage.training_failures and alerted, then re-raised so the build shows it (scoring, which
+    does not depend on training, still runs). After max_consecutive_failures the alert escalates
+    and training stays suppressed (no run, an alert) until `customer-ml rca` records a note."""
+    from customer_ml import alerts
+
+    cfg = config.model_config(model_name)
+    limit = int(cfg.get("max_consecutive_failures", 3))
+    invocation_id = lineage.current_invocation(session)
+    failures = consecutive_failures(session, model_name)
+    if failures >= limit:
+        message = (
+            f"training suppressed after {failures} consecutive failures; record the root cause "
+            f"with `customer-ml rca {model_name} --note ...` to resume"
+        )
+        session.execute(
+            "insert into lineage.training_failures values (?, ?, ?, 'suppressed', ?, now())",
+            [model_name, invocation_id, run_type or "production", message],
+        )
+        alerts.raise_alert(
+            session,
+            model_name=model_name,
+            kind="training_suppressed",
+            severity="critical",
+            message=message,
+            invocation_id=invocation_id,
+        )
+        return _frame([], TRAINING_RUN_COLUMNS)
+    try:
+        return train()
+    except Exception as e:
+        error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        session.execute(
+            "insert into lineage.training_failures values (?, ?, ?, 'failed', ?, now())",
+            [model_name, invocation_id, run_type or "production", error[:2000]],
+        )
+        escalated = failures + 1 >= limit
+        alerts.raise_alert(
+            session,
+            model_name=model_name,
+            kind="training_failed_escalated" if escalated else "training_failed",
+            severity="critical" if escalated else "warning",
+            message=f"training failed ({failures + 1} in a row): {error}"
+            + ("; training is suppressed until a root-cause note" if escalated else ""),
+            invocation_id=invocation_id,
+        )
+        raise
+
+
 def train_churn(
     dataset: pd.DataFrame,
     session: duckdb.DuckDBPyConnection,
@@ -333,6 +420,19 @@ def train_churn(
     baseline_metrics = churn.evaluate(y_valid, baseline_scores)
     importance = model.feature_importance()
     metrics = {"candidate": model.metrics, "baseline": baseline_metrics}
+    serving = registry.champion(session, "churn", max_age_check=False)
+    scores = {"candidate": model.predict(valid_df), "baseline": baseline_scores}
+    if serving is not None:
+        # The current champion on the candidate's holdout, for the no-regression gate.
+        champion_model = churn.ChurnModel.from_bytes(
+            registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"]),
+            int(serving["feature_version"]),
+        )
+        try:
+            scores["champion"] = champion_model.predict(valid_df)
+            metrics["champion"] = churn.evaluate(y_valid, scores["champion"])
+        except KeyError:  # the champion needs a feature version this dataset lacks
+            metrics["champion"] = {"not_comparable_feature_version": 1.0}
     facts = {
         "training_run_id": ctx.training_run_id,
         "model_version": ctx.version,
@@ -353,7 +453,7 @@ def train_churn(
         title=f"Churn model {ctx.version} — validation",
         facts=facts,
         y=y_valid,
-        scores={"candidate": model.predict(valid_df), "baseline": baseline_scores},
+        scores=scores,
         metrics=metrics,
         importance=importance,
         contributions=model.mean_abs_contribution(valid_df),

@@ -90,3 +90,32 @@ def log_training(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
         mlflow.log_artifacts(str(artifact_dir))
     return run.info.run_id
+
+
+def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
+    """Register the run's model as a version of `customer-ml-<model>` and point the registry
+    alias `champion` at it; returns the registry version."""
+    mlflow = _client(warehouse)
+    client = mlflow.MlflowClient()
+    name = f"customer-ml-{model_name}"
+    if not _exists(client, name):
+        client.create_registered_model(name)
+    source = Path(run["artifact_path"]).resolve().as_uri()
+    version = client.create_model_version(
+        name,
+        source=source,
+        run_id=run.get("mlflow_run_id"),
+        tags={"training_run_id": run["training_run_id"], "model_version": run["model_version"]},
+    )
+    client.set_registered_model_alias(name, "champion", version.version)
+    return str(version.version)
+
+
+def _exists(client, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+        return True
+    except MlflowException:
+        return False

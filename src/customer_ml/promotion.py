@@ -1,0 +1,363 @@
+"""Promotion as a controlled action (DESIGN.md invariants 6-8): gates, requests, approvals by
+listed people, and the champion change, every state change an appended record.
+
+A request is opened only when every gate passes; it is carried out when each required role of
+the model (config/owners.yml) has approved, by people listed for that role, two different people
+where two roles are required. Carrying it out appends a `lineage.promotions` row (the source of
+truth scoring reads) and moves the MLflow registry alias `champion` (the mirror).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import subprocess
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import yaml
+
+from customer_ml import config
+
+LINEAGE_FIELDS = (
+    "git_commit",
+    "snapshot_ids",
+    "lock_hash",
+    "code_hash",
+    "artifact_path",
+    "artifact_sha256",
+    "invocation_id",
+    "model_version",
+)
+LOWER_IS_BETTER = {"holdout_transactions_relative_error"}
+
+
+class PromotionError(Exception):
+    """A refused action: one line naming what and why (the gate, the role, the person)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def identity() -> str:
+    """Who is acting: CUSTOMER_ML_USER, else git user.email, else the OS user."""
+    if os.environ.get("CUSTOMER_ML_USER"):
+        return os.environ["CUSTOMER_ML_USER"]
+    try:
+        email = subprocess.run(
+            ["git", "config", "user.email"],
+            cwd=config.project_dir(),
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        email = ""
+    return email or getpass.getuser()
+
+
+def owners(model_name: str) -> dict[str, Any]:
+    path = config.project_dir() / "config" / "owners.yml"
+    with open(path) as f:
+        everything = yaml.safe_load(f) or {}
+    if model_name not in everything:
+        raise PromotionError(f"{path}: no owners for model {model_name!r}")
+    return everything[model_name]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+
+
+def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
+    try:
+        found = _rows(
+            con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
+        )
+    except duckdb.CatalogException:
+        found = []
+    if found:
+        return found[0]
+    experiments = config.warehouse_path("experiment")
+    raise PromotionError(
+        f"unknown training run {training_run_id!r} in this warehouse (experiment runs live in "
+        f"{experiments} and are never promoted)"
+    )
+
+
+def _primary(metrics: dict, name: str) -> float | None:
+    value = metrics.get(name)
+    if value is None:
+        return None
+    return abs(value) if name in LOWER_IS_BETTER else value
+
+
+def gates(
+    con: duckdb.DuckDBPyConnection,
+    run: dict,
+    *,
+    verify_snapshots: bool = True,
+) -> list[tuple[str, bool, str]]:
+    """(gate, passed, detail) for each promotion gate, in order."""
+    model_name = run["model_name"]
+    cfg = config.model_config(model_name)
+    out: list[tuple[str, bool, str]] = []
+    out.append(("training run succeeded", run["status"] == "success", f"status {run['status']}"))
+    out.append(
+        (
+            "production run type",
+            run["run_type"] == "production",
+            f"run type {run['run_type']} (experiment runs can never be promoted)",
+        )
+    )
+    out.append(("clean tree", not run["is_dirty"], f"trained on a dirty tree: {run['is_dirty']}"))
+    missing = [f for f in LINEAGE_FIELDS if not run.get(f) or run.get(f) == "unknown"]
+    out.append(("complete lineage", not missing, f"missing: {', '.join(missing) or 'none'}"))
+    if verify_snapshots:
+        from customer_ml import dbt_runner
+
+        target = _target_of(con, run["invocation_id"])
+        status, lines = dbt_runner.run("run-operation", "verify_data_snapshots", "--target", target)
+        altered = [line for line in lines if "ALTERED snapshot" in line]
+        out.append(
+            (
+                "snapshot hashes verify",
+                status == 0,
+                "; ".join(altered[:3]) or ("ok" if status == 0 else lines[-1:]),
+            )
+        )
+    metrics = json.loads(run.get("metrics_json") or "{}")
+    primary = cfg.get("primary_metric")
+    candidate = metrics.get("candidate", {})
+    complete = (
+        bool(candidate)
+        and "baseline" in metrics
+        and (primary is None or primary in candidate or model_name == "segments")
+    )
+    out.append(("evaluation complete", complete, f"metrics groups: {sorted(metrics)}"))
+    tolerance = float(cfg.get("regression_tolerance", 0.0))
+    mine = _primary(candidate, primary) if primary else None
+    for against in ("baseline", "champion"):
+        theirs = _primary(metrics.get(against, {}), primary) if primary else None
+        if mine is None or theirs is None:
+            out.append(
+                (f"no regression vs {against}", True, f"no {primary} for {against} to compare")
+            )
+            continue
+        if primary in LOWER_IS_BETTER:
+            ok, detail = mine <= theirs + tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
+        else:
+            ok, detail = mine >= theirs - tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
+        out.append((f"no regression vs {against}", ok, f"{detail} (tolerance {tolerance})"))
+    return out
+
+
+def _target_of(con: duckdb.DuckDBPyConnection, invocation_id: str) -> str:
+    rows = con.execute(
+        "select target_name from lineage.invocations where invocation_id = ?", [invocation_id]
+    ).fetchall()
+    return rows[0][0] if rows else "dev"
+
+
+def _request_id(model_name: str, training_run_id: str, at: datetime) -> str:
+    return "req-" + hashlib.sha256(f"{model_name}|{training_run_id}|{at}".encode()).hexdigest()[:12]
+
+
+def open_request(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    training_run_id: str,
+    *,
+    kind: str = "promote",
+    verify_snapshots: bool = True,
+) -> tuple[str, list[tuple[str, bool, str]]]:
+    """Check every gate and open a promotion request; PromotionError names the failing gate."""
+    run = _run(con, training_run_id)
+    if run["model_name"] != model_name:
+        raise PromotionError(
+            f"training run {training_run_id} is a {run['model_name']} run, not {model_name}"
+        )
+    checked = gates(con, run, verify_snapshots=verify_snapshots)
+    failed = [(gate, detail) for gate, ok, detail in checked if not ok]
+    if failed:
+        gate, detail = failed[0]
+        raise PromotionError(f"refused by gate '{gate}': {detail}")
+    roles = owners(model_name)["required_roles"]
+    at = _now()
+    request_id = _request_id(model_name, training_run_id, at)
+    con.execute(
+        "insert into lineage.promotion_requests values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            request_id,
+            model_name,
+            training_run_id,
+            run["model_version"],
+            kind,
+            identity(),
+            json.dumps(roles),
+            json.dumps([{"gate": g, "passed": ok, "detail": d} for g, ok, d in checked]),
+            at,
+        ],
+    )
+    return request_id, checked
+
+
+def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:
+    found = _rows(
+        con, "select * from lineage.promotion_requests where request_id = ?", [request_id]
+    )
+    if not found:
+        raise PromotionError(f"unknown promotion request {request_id!r}")
+    request = found[0]
+    decisions = _rows(
+        con,
+        "select * from lineage.approvals where request_id = ? order by decided_at",
+        [request_id],
+    )
+    done = _rows(con, "select * from lineage.promotions where request_id = ?", [request_id])
+    request["decisions"] = decisions
+    request["state"] = (
+        "carried out"
+        if done
+        else "rejected"
+        if any(d["decision"] == "reject" for d in decisions)
+        else "open"
+    )
+    return request
+
+
+def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
+    """Record an approval; carry the request out when every required role has approved."""
+    request = _request(con, request_id)
+    if request["state"] != "open":
+        raise PromotionError(f"request {request_id} is {request['state']}, not open")
+    model_name = request["model_name"]
+    listed = owners(model_name)
+    required = json.loads(request["required_roles"])
+    who = identity()
+    if role not in required:
+        raise PromotionError(
+            f"role {role!r} is not required for {model_name} (required: {', '.join(required)})"
+        )
+    if who not in (listed.get(role) or []):
+        raise PromotionError(f"{who} is not listed as {role} for {model_name} in config/owners.yml")
+    approvals = [d for d in request["decisions"] if d["decision"] == "approve"]
+    if any(d["approver_role"] == role for d in approvals):
+        raise PromotionError(f"request {request_id} already has a {role} approval")
+    if any(d["approver"] == who for d in approvals):
+        raise PromotionError(
+            f"{who} already approved request {request_id} in another role: "
+            "two roles need two different people"
+        )
+    con.execute(
+        "insert into lineage.approvals values (?, 'approve', ?, ?, null, ?)",
+        [request_id, role, who, _now()],
+    )
+    approved_roles = {d["approver_role"] for d in approvals} | {role}
+    waiting = [r for r in required if r not in approved_roles]
+    if waiting:
+        return f"approved as {role} by {who}; waiting for {', '.join(waiting)}"
+    _carry_out(con, request, who)
+    return f"approved as {role} by {who}; {model_name} champion is now {request['training_run_id']}"
+
+
+def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> None:
+    at = _now()
+    con.execute(
+        "insert into lineage.promotions values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            "prom-" + request["request_id"][4:],
+            request["model_name"],
+            request["training_run_id"],
+            request["model_version"],
+            request["request_kind"],
+            actor,
+            at,
+            request["request_id"],
+        ],
+    )
+    run = _run(con, request["training_run_id"])
+    try:
+        from customer_ml import lineage, tracking
+
+        tracking.set_champion(lineage.warehouse_file(con), request["model_name"], run)
+    except Exception as e:  # the lineage record is the truth; the MLflow mirror may lag
+        print(f"customer-ml: MLflow alias not moved ({type(e).__name__}: {e})")
+
+
+def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
+    request = _request(con, request_id)
+    if request["state"] != "open":
+        raise PromotionError(f"request {request_id} is {request['state']}, not open")
+    con.execute(
+        "insert into lineage.approvals values (?, 'reject', null, ?, ?, ?)",
+        [request_id, identity(), reason, _now()],
+    )
+    return f"request {request_id} rejected by {identity()}"
+
+
+def rollback(con: duckdb.DuckDBPyConnection, model_name: str) -> str:
+    """Open a request to make the previous champion serve again (approved like any other)."""
+    history = _rows(
+        con,
+        "select training_run_id from lineage.promotions where model_name = ? "
+        "order by promoted_at desc",
+        [model_name],
+    )
+    current = history[0]["training_run_id"] if history else None
+    previous = next(
+        (h["training_run_id"] for h in history if h["training_run_id"] != current), None
+    )
+    if previous is None:
+        raise PromotionError(f"{model_name} has no previous champion to roll back to")
+    request_id, _ = open_request(con, model_name, previous, kind="rollback", verify_snapshots=False)
+    return request_id
+
+
+def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str) -> str:
+    if not note.strip():
+        raise PromotionError("rca: the note is empty")
+    con.execute(
+        "insert into lineage.rca_notes values (?, ?, ?, ?)",
+        [model_name, note, identity(), _now()],
+    )
+    return f"root-cause note recorded for {model_name}; training resumes at the next build"
+
+
+def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    from customer_ml import registry
+
+    out = []
+    for model_name in ("churn", "clv", "segments"):
+        serving = registry.champion(con, model_name, max_age_check=False)
+        requests = _rows(
+            con,
+            "select request_id from lineage.promotion_requests where model_name = ? "
+            "order by requested_at",
+            [model_name],
+        )
+        open_requests = [
+            r["request_id"] for r in requests if _request(con, r["request_id"])["state"] == "open"
+        ]
+        failures = _rows(
+            con,
+            "select status, error, failed_at from lineage.training_failures "
+            "where model_name = ? order by failed_at desc limit 3",
+            [model_name],
+        )
+        out.append(
+            {
+                "model": model_name,
+                "serving": serving["training_run_id"] if serving else "rule baseline",
+                "model_version": serving["model_version"] if serving else None,
+                "age_days": (_now() - serving["champion_since"]).days if serving else None,
+                "open_requests": open_requests,
+                "recent_failures": failures,
+            }
+        )
+    return out
