@@ -312,15 +312,15 @@ def consecutive_failures(session: duckdb.DuckDBPyConnection, model_name: str) ->
     rows = session.execute(
         f"""
         with last_reset as (
-            select max(at) as at from (
-                select max(noted_at) as at from lineage.rca_notes where model_name = $1
+            select max(reset_at) as reset_at from (
+                select max(noted_at) as reset_at from lineage.rca_notes where model_name = $1
                 union all
                 {successes}
             )
         )
         select count(*) from lineage.training_failures
         where model_name = $1 and status = 'failed'
-            and failed_at > coalesce((select at from last_reset), timestamp '1970-01-01')
+            and failed_at > coalesce((select reset_at from last_reset), timestamp '1970-01-01')
         """,
         [model_name],
     ).fetchall()
