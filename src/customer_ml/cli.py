@@ -313,8 +313,12 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
     """Check the gates and open a promotion request for MODEL's training run."""
     from customer_ml import promotion
 
+    verified = promotion.verify_snapshots_gate(target)
+
     def action(con) -> str:
-        request_id, checked = promotion.open_request(con, model, training_run)
+        request_id, checked = promotion.open_request(
+            con, model, training_run, snapshot_check=verified
+        )
         lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
         roles = ", ".join(promotion.owners(model)["required_roles"])
         return "\n".join(
@@ -356,10 +360,11 @@ def rollback(model: str, target: str, warehouse: Path | None) -> None:
     """Open a request to make MODEL's previous champion serve again (needs approvals)."""
     from customer_ml import promotion
 
+    verified = promotion.verify_snapshots_gate(target)
     _promotion_action(
         target,
         warehouse,
-        lambda con: f"opened {promotion.rollback(con, model)}: rollback of {model}",
+        lambda con: f"opened {promotion.rollback(con, model, verified)}: rollback of {model}",
     )
 
 

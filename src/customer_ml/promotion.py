@@ -97,12 +97,24 @@ def _primary(metrics: dict, name: str) -> float | None:
     return abs(value) if name in LOWER_IS_BETTER else value
 
 
+def verify_snapshots_gate(target: str) -> tuple[bool, str]:
+    """Run `verify-snapshots` on the target (needs no open connection to the warehouse)."""
+    from customer_ml import dbt_runner
+
+    status, lines = dbt_runner.run("run-operation", "verify_data_snapshots", "--target", target)
+    altered = [line for line in lines if "ALTERED snapshot" in line]
+    detail = "; ".join(altered[:3]) or ("ok" if status == 0 else " ".join(lines[-2:]))
+    return status == 0, detail
+
+
 def gates(
     con: duckdb.DuckDBPyConnection,
     run: dict,
     *,
-    verify_snapshots: bool = True,
+    snapshot_check: tuple[bool, str] | None,
 ) -> list[tuple[str, bool, str]]:
+    """(gate, passed, detail) for each promotion gate, in order. `snapshot_check` is the result
+    of verify_snapshots_gate, taken before the warehouse was opened for writing."""
     """(gate, passed, detail) for each promotion gate, in order."""
     model_name = run["model_name"]
     cfg = config.model_config(model_name)
@@ -115,22 +127,17 @@ def gates(
             f"run type {run['run_type']} (experiment runs can never be promoted)",
         )
     )
-    out.append(("clean tree", not run["is_dirty"], f"trained on a dirty tree: {run['is_dirty']}"))
+    out.append(
+        (
+            "clean tree",
+            not run["is_dirty"],
+            "trained on a dirty tree" if run["is_dirty"] else "committed code",
+        )
+    )
     missing = [f for f in LINEAGE_FIELDS if not run.get(f) or run.get(f) == "unknown"]
     out.append(("complete lineage", not missing, f"missing: {', '.join(missing) or 'none'}"))
-    if verify_snapshots:
-        from customer_ml import dbt_runner
-
-        target = _target_of(con, run["invocation_id"])
-        status, lines = dbt_runner.run("run-operation", "verify_data_snapshots", "--target", target)
-        altered = [line for line in lines if "ALTERED snapshot" in line]
-        out.append(
-            (
-                "snapshot hashes verify",
-                status == 0,
-                "; ".join(altered[:3]) or ("ok" if status == 0 else lines[-1:]),
-            )
-        )
+    if snapshot_check is not None:
+        out.append(("snapshot hashes verify", *snapshot_check))
     metrics = json.loads(run.get("metrics_json") or "{}")
     primary = cfg.get("primary_metric")
     candidate = metrics.get("candidate", {})
@@ -157,13 +164,6 @@ def gates(
     return out
 
 
-def _target_of(con: duckdb.DuckDBPyConnection, invocation_id: str) -> str:
-    rows = con.execute(
-        "select target_name from lineage.invocations where invocation_id = ?", [invocation_id]
-    ).fetchall()
-    return rows[0][0] if rows else "dev"
-
-
 def _request_id(model_name: str, training_run_id: str, at: datetime) -> str:
     return "req-" + hashlib.sha256(f"{model_name}|{training_run_id}|{at}".encode()).hexdigest()[:12]
 
@@ -174,7 +174,7 @@ def open_request(
     training_run_id: str,
     *,
     kind: str = "promote",
-    verify_snapshots: bool = True,
+    snapshot_check: tuple[bool, str] | None,
 ) -> tuple[str, list[tuple[str, bool, str]]]:
     """Check every gate and open a promotion request; PromotionError names the failing gate."""
     run = _run(con, training_run_id)
@@ -182,7 +182,7 @@ def open_request(
         raise PromotionError(
             f"training run {training_run_id} is a {run['model_name']} run, not {model_name}"
         )
-    checked = gates(con, run, verify_snapshots=verify_snapshots)
+    checked = gates(con, run, snapshot_check=snapshot_check)
     failed = [(gate, detail) for gate, ok, detail in checked if not ok]
     if failed:
         gate, detail = failed[0]
@@ -301,7 +301,9 @@ def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
     return f"request {request_id} rejected by {identity()}"
 
 
-def rollback(con: duckdb.DuckDBPyConnection, model_name: str) -> str:
+def rollback(
+    con: duckdb.DuckDBPyConnection, model_name: str, snapshot_check: tuple[bool, str] | None
+) -> str:
     """Open a request to make the previous champion serve again (approved like any other)."""
     history = _rows(
         con,
