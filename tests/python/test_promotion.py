@@ -1,0 +1,199 @@
+"""The promotion lifecycle on tiny data (DESIGN.md invariants 6-8 and 10): experiment refused;
+promoted only after both approvals by two listed people; same person twice and unlisted people
+refused; a regressing candidate refused naming the gate; an injected training failure leaves
+the champion serving and scoring intact, alerts, and after N failures blocks training until
+`rca`; an over-age champion falls back to the baseline. And the webhook receives an alert."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import cli, dbt_build, git, load_tiny, snapshot_project
+
+
+def _q(wh: Path, sql: str) -> list:
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+class World:
+    def __init__(self, project: Path, wh: Path) -> None:
+        self.project, self.wh = project, wh
+
+    def cli(self, *args: str, user: str | None = None):
+        import conftest
+
+        saved, conftest.PROJECT = conftest.PROJECT, self.project
+        try:
+            import os
+
+            if user:
+                os.environ["CUSTOMER_ML_USER"] = user
+            return cli(self.wh, *args, "--target", "ci")
+        finally:
+            conftest.PROJECT = saved
+            os.environ.pop("CUSTOMER_ML_USER", None)
+
+    def build(self, *extra: str, check: bool = True):
+        return dbt_build(self.wh, *extra, project=self.project, check=check)
+
+    def edit_config(self, old: str, new: str, message: str) -> None:
+        path = self.project / "config" / "models.yml"
+        text = path.read_text()
+        assert old in text, old
+        path.write_text(text.replace(old, new, 1))
+        git(self.project, "commit", "-qam", message)
+
+    def churn_runs(self) -> list:
+        return _q(
+            self.wh,
+            "select training_run_id, run_type from lineage.training_runs "
+            "where model_name = 'churn' order by started_at",
+        )
+
+    def serving(self) -> set:
+        return set(
+            _q(
+                self.wh,
+                "select model_kind, training_run_id from serving.fct_customer_scores "
+                "where model_name = 'churn'",
+            )  # fmt: skip
+        )
+
+    def request_id(self, done) -> str:
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()[1].rstrip(":")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> World:
+    tmp = tmp_path_factory.mktemp("promotion")
+    w = World(snapshot_project(tmp / "project"), tmp / "wh")
+    load_tiny(w.wh, tiny_data)
+    w.build("--vars", "{run_type: experiment}")
+    w.build()  # production
+    return w
+
+
+def test_experiment_runs_are_refused(world: World) -> None:
+    [experiment, production] = world.churn_runs()
+    assert (experiment[1], production[1]) == ("experiment", "production")
+    done = world.cli("promote", "churn", "--run", experiment[0])
+    assert done.returncode == 1
+    assert "refused by gate 'production run type'" in done.stderr
+
+
+def test_two_listed_people_must_approve(world: World) -> None:
+    production = world.churn_runs()[1][0]
+    request = world.request_id(world.cli("promote", "churn", "--run", production))
+    # unlisted person
+    done = world.cli("approve", request, "--role", "ml_owner", user="mallory@example.com")
+    assert done.returncode == 1 and "not listed as ml_owner" in done.stderr
+    # ben is listed for both roles, but one person cannot fill both
+    assert (
+        world.cli("approve", request, "--role", "ml_owner", user="ben@example.com").returncode == 0
+    )
+    assert {kind for kind, _ in world.serving()} == {"baseline"}  # not yet promoted
+    done = world.cli("approve", request, "--role", "business_stakeholder", user="ben@example.com")
+    assert done.returncode == 1 and "two roles need two different people" in done.stderr
+    assert _q(world.wh, "select count(*) from lineage.promotions") == [(0,)]
+    done = world.cli("approve", request, "--role", "business_stakeholder", user="carla@example.com")
+    assert done.returncode == 0 and "champion is now" in done.stdout
+    assert _q(world.wh, "select training_run_id from lineage.promotions") == [(production,)]
+    world.build()
+    assert world.serving() == {("champion", production)}
+    status = json.loads(world.cli("status", "--json").stdout)
+    assert status[0]["serving"] == production
+
+
+def test_regressing_candidate_is_refused(world: World) -> None:
+    world.edit_config("num_leaves: 31", "num_leaves: 2", "weaker model")
+    world.edit_config("num_boost_round: 400", "num_boost_round: 2", "weaker model")
+    world.build()
+    candidate = world.churn_runs()[-1][0]
+    done = world.cli("promote", "churn", "--run", candidate)
+    assert done.returncode == 1
+    assert "refused by gate 'no regression vs champion'" in done.stderr
+
+
+def test_failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
+    champion = _q(world.wh, "select training_run_id from lineage.promotions")[0][0]
+    world.edit_config("objective: binary", "objective: no_such_objective", "inject a failure")
+    for _attempt in (1, 2, 3):
+        done = world.build(check=False)
+        assert done.returncode != 0 and "ml_churn__train" in done.stdout
+        assert world.serving() == {("champion", champion)}  # scoring ran, champion serves
+    alerts = _q(world.wh, "select alert_kind, severity from lineage.alerts "
+                          "where model_name = 'churn' order by raised_at")  # fmt: skip
+    assert alerts == [
+        ("training_failed", "warning"),
+        ("training_failed", "warning"),
+        ("training_failed_escalated", "critical"),
+    ]
+    # suppressed: the build passes without training, and alerts again
+    runs_before = len(world.churn_runs())
+    world.build()  # suppressed: passes without training
+    assert len(world.churn_runs()) == runs_before
+    assert _q(
+        world.wh, "select alert_kind from lineage.alerts order by raised_at desc limit 1"
+    ) == [("training_suppressed",)]
+    runs_before = len(world.churn_runs())
+    assert (
+        world.cli(
+            "rca", "churn", "--note", "bad objective in config", user="ana@example.com"
+        ).returncode
+        == 0
+    )
+    world.edit_config("objective: no_such_objective", "objective: binary", "fix the objective")
+    world.build()
+    assert len(world.churn_runs()) == runs_before + 1
+
+
+def test_over_age_champion_falls_back_to_baseline(world: World) -> None:
+    world.edit_config("max_champion_age_days: 120", "max_champion_age_days: 0", "age limit 0")
+    world.build()
+    kinds = {kind for kind, _ in world.serving()}
+    assert kinds == {"baseline"}
+    assert ("model_risk_review",) in _q(world.wh, "select alert_kind from lineage.alerts")
+
+
+def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+    from customer_ml import alerts
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.handle_request)
+    thread.start()
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, f"http://127.0.0.1:{server.server_port}/alerts")
+    con = duckdb.connect()
+    con.execute("create schema lineage")
+    con.execute(
+        "create table lineage.alerts (alert_id varchar, model_name varchar, alert_kind varchar, "
+        "severity varchar, invocation_id varchar, message varchar, raised_at timestamp)"
+    )
+    alerts.raise_alert(con, model_name="churn", kind="training_failed", severity="warning",
+                       message="boom", invocation_id="inv-1")  # fmt: skip
+    thread.join(timeout=10)
+    server.server_close()
+    assert received and received[0]["alert_kind"] == "training_failed"
+    assert received[0]["message"] == "boom" and received[0]["invocation_id"] == "inv-1"
+    assert con.execute("select count(*) from lineage.alerts").fetchall() == [(1,)]
