@@ -70,6 +70,14 @@
         reason varchar,
         decided_at timestamp
     );
+    create table if not exists lineage.serving_decisions (
+        invocation_id varchar,
+        model_name varchar,
+        model_kind varchar,
+        model_version varchar,
+        training_run_id varchar,
+        decided_at timestamp
+    );
     create table if not exists lineage.alerts (
         alert_id varchar,
         model_name varchar,

@@ -1,21 +1,39 @@
-{#- The serving interface: the current prediction per customer per model, with full lineage.
-    Rows lacking any lineage field are excluded here (and counted in
-    monitoring.predictions_lacking_lineage). -#}
+{#- The serving interface: the current prediction per customer per model, with full lineage:
+    from the model version the latest scoring build decided to serve (champion, or the rule
+    baseline), at its latest as_of. Rows lacking any lineage field are excluded here (and
+    counted in monitoring.predictions_lacking_lineage). -#}
 with
 
 predictions as (
     select * from {{ ref('predictions') }}
 ),
 
+serving_decisions as (
+    select * from {{ source('lineage', 'serving_decisions') }}
+),
+
+latest_decisions as (
+    select
+        model_name,
+        model_version
+    from serving_decisions
+    qualify row_number() over (partition by model_name order by decided_at desc) = 1
+),
+
 with_lineage as (
-    select * from predictions
+    select predictions.*
+    from predictions
+    inner join latest_decisions
+        on
+            predictions.model_name = latest_decisions.model_name
+            and predictions.model_version = latest_decisions.model_version
     where
-        snapshot_id is not null
-        and feature_version is not null
-        and model_version is not null
-        and training_run_id is not null
-        and git_commit is not null
-        and invocation_id is not null
+        predictions.snapshot_id is not null
+        and predictions.feature_version is not null
+        and predictions.model_version is not null
+        and predictions.training_run_id is not null
+        and predictions.git_commit is not null
+        and predictions.invocation_id is not null
 ),
 
 final as (

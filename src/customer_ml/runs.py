@@ -656,7 +656,15 @@ def prediction_frame(
     scores: np.ndarray,
     labels: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Prediction rows with full lineage; ids already in `this` are left out (idempotent)."""
+    """Prediction rows with full lineage; ids already in `this` are left out (idempotent).
+
+    The build's serving decision (which model kind and version scores) is appended to
+    lineage.serving_decisions: it is what fct_customer_scores serves, even when the rows
+    themselves were written by an earlier build."""
+    session.execute(
+        "insert into lineage.serving_decisions values (?, ?, ?, ?, ?, ?)",
+        [invocation_id, model_name, kind, version, training_run_id, _now()],
+    )
     git = lineage.git_state()
     as_of_values = (
         as_of if isinstance(as_of, pd.Series) else pd.Series(as_of, index=range(len(customer_ids)))

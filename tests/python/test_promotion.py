@@ -153,8 +153,14 @@ def test_failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
         == 0
     )
     world.edit_config("objective: no_such_objective", "objective: binary", "fix the objective")
+    # a config not trained before, so the resumed training has something new to do
+    world.edit_config("learning_rate: 0.05", "learning_rate: 0.07", "new learning rate")
     world.build()
     assert len(world.churn_runs()) == runs_before + 1
+    last_alert = _q(
+        world.wh, "select alert_kind from lineage.alerts order by raised_at desc limit 1"
+    )
+    assert last_alert == [("training_suppressed",)]  # no new alert: training resumed cleanly
 
 
 def test_over_age_champion_falls_back_to_baseline(world: World) -> None:
