@@ -18,20 +18,28 @@ import duckdb
 from customer_ml import config, lineage
 
 
+MODELS = ("churn", "clv", "segments")
+
+
 def champion(
     session: duckdb.DuckDBPyConnection, model_name: str, *, max_age_check: bool = True
 ) -> dict[str, Any] | None:
     """The serving training run of `model_name`, or None when nothing was promoted.
 
+    Reads the model's own training table (ml.ml_<model>__train), not the lineage view, which a
+    build creates only after scoring has run.
+
     A champion older than the model's max_champion_age_days is not served: a model-risk-review
     alert is raised and None is returned, so scoring falls back to the rule baseline.
     """
+    if model_name not in MODELS:
+        raise ValueError(f"unknown model {model_name!r}; expected one of {', '.join(MODELS)}")
     try:
         rows = session.execute(
-            """
+            f"""
             select training_runs.*, promotions.promoted_at as champion_since
             from lineage.promotions
-            inner join lineage.training_runs
+            inner join ml.ml_{model_name}__train as training_runs
                 on promotions.training_run_id = training_runs.training_run_id
             where promotions.model_name = ? and promotions.action in ('promote', 'rollback')
             order by promotions.promoted_at desc
