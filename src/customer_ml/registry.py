@@ -17,7 +17,6 @@ import duckdb
 
 from customer_ml import config, lineage
 
-
 MODELS = ("churn", "clv", "segments")
 
 

@@ -162,6 +162,44 @@ def test_unknown_ids_fail_clearly(history: dict) -> None:
     assert "unknown training run 'no-such-run'" in done.stderr
 
 
+def test_champion_prediction_is_recreated(history: dict) -> None:
+    """Promote the newest churn run (v2 features, new hyperparameters), score with it, and
+    recreate one of its predictions: the training run is reproduced first, then the scoring."""
+    import os
+
+    import conftest
+
+    [(run,)] = _one(
+        history["wh"],
+        "select training_run_id from lineage.training_runs where model_name = 'churn' "
+        "order by started_at desc limit 1",
+    )
+    saved, conftest.PROJECT = conftest.PROJECT, history["project"]
+    try:
+        opened = cli(history["wh"], "promote", "churn", "--run", run, "--target", "ci")
+        assert opened.returncode == 0, opened.stderr
+        request = opened.stdout.split()[1].rstrip(":")
+        for user, role in (("ana@example.com", "ml_owner"), ("carla@example.com",
+                                                              "business_stakeholder")):  # fmt: skip
+            os.environ["CUSTOMER_ML_USER"] = user
+            done = cli(history["wh"], "approve", request, "--role", role, "--target", "ci")
+            assert done.returncode == 0, done.stderr
+    finally:
+        conftest.PROJECT = saved
+        os.environ.pop("CUSTOMER_ML_USER", None)
+    dbt_build(history["wh"], project=history["project"])
+    [(prediction,)] = _one(
+        history["wh"],
+        "select prediction_id from serving.fct_customer_scores "
+        "where model_name = 'churn' and model_kind = 'champion' order by customer_id limit 1",
+    )
+    done = _reproduce(history, "--prediction-id", prediction)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = {c["check"] for c in report["checks"]}
+    assert {"model artifact sha256", "prediction (float64, hex)"} <= names
+
+
 def test_altered_history_is_a_mismatch(history: dict) -> None:
     con = duckdb.connect(str(history["wh"] / "ci.duckdb"))
     con.execute(
