@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -451,7 +452,8 @@ def reproduce_prediction(
         con.execute(
             "create table lineage.promotions as select 'reproduce' as promotion_id, "
             "model_name, training_run_id, model_version, 'promote' as action, "
-            "'reproduce' as actor, now() as promoted_at from ml.ml_churn__train"
+            "'reproduce' as actor, cast(? as timestamp) as promoted_at from ml.ml_churn__train",
+            [datetime.now(UTC).replace(tzinfo=None)],
         )
         con.close()
 
@@ -477,9 +479,15 @@ def reproduce_prediction(
     progress("comparing")
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
-        again = _rows(
-            rebuilt, "select * from lineage.predictions where prediction_id = ?", [prediction_id]
-        )
+        try:
+            again = _rows(
+                rebuilt,
+                "select * from lineage.predictions where prediction_id = ?",
+                [prediction_id],
+            )
+        except duckdb.CatalogException:
+            report.checks.append(Check("replayed scoring build produced predictions", True, False))
+            return report
         snapshot = _rows(
             rebuilt,
             "select * from lineage.data_snapshots where snapshot_id = ?",

@@ -194,6 +194,7 @@ def test_champion_prediction_is_recreated(history: dict) -> None:
         "where model_name = 'churn' and model_kind = 'champion' order by customer_id limit 1",
     )
     done = _reproduce(history, "--prediction-id", prediction)
+    assert done.stdout, done.stderr
     report = json.loads(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     names = {c["check"] for c in report["checks"]}
