@@ -596,6 +596,31 @@ def prediction_id(model_version: str, snapshot_id: str, customer_id: int, as_of:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What scores this build: the champion (with its artifact) or the rule baseline."""
+
+    kind: str
+    model_version: str
+    training_run_id: str
+    artifact: bytes | None = None
+    feature_version: int | None = None
+
+
+def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Serving:
+    serving = registry.champion(session, model_name)
+    if serving is None:
+        version = baselines.version()
+        return Serving("baseline", version, version)
+    return Serving(
+        "champion",
+        serving["model_version"],
+        serving["training_run_id"],
+        registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"]),
+        int(serving["feature_version"]) if serving["feature_version"] is not None else None,
+    )
+
+
 def score_churn(
     latest_features: Callable[[int], pd.DataFrame],
     session: duckdb.DuckDBPyConnection,
@@ -607,32 +632,21 @@ def score_churn(
     `latest_features(v)` returns customer_features version v at its latest as_of; the champion's
     feature version decides which is read (the baseline reads version 1).
     """
-    model_name = "churn"
-    invocation_id = lineage.current_invocation(session)
-    serving = registry.champion(session, model_name)
-    feature_version = 1 if serving is None else int(serving["feature_version"])
+    serving = serving_model(session, "churn")
+    feature_version = serving.feature_version or 1
     relation = f"features.customer_features_v{feature_version}"
-    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [relation])[relation]
     features = latest_features(feature_version)
     features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    if serving is None:
-        kind, version = "baseline", baselines.version()
-        training_run_id = version
+    if serving.artifact is None:
         scores = baselines.churn_scores(features)
     else:
-        data = registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"])
-        kind, version = "champion", serving["model_version"]
-        training_run_id = serving["training_run_id"]
-        scores = churn.ChurnModel.from_bytes(data, feature_version).predict(features)
+        scores = churn.ChurnModel.from_bytes(serving.artifact, feature_version).predict(features)
     return prediction_frame(
         session,
         this=this,
-        model_name=model_name,
-        kind=kind,
-        version=version,
-        training_run_id=training_run_id,
-        snapshot_id=snapshot_id,
-        invocation_id=invocation_id,
+        model_name="churn",
+        serving=serving,
+        relation=relation,
         feature_version=feature_version,
         customer_ids=features["customer_id"].to_numpy(),
         as_of=pd.to_datetime(features["as_of"]),
@@ -645,11 +659,8 @@ def prediction_frame(
     *,
     this: str | None,
     model_name: str,
-    kind: str,
-    version: str,
-    training_run_id: str,
-    snapshot_id: str,
-    invocation_id: str,
+    serving: Serving,
+    relation: str,
     feature_version: int,
     customer_ids: np.ndarray,
     as_of: pd.Series | pd.Timestamp,
@@ -661,6 +672,13 @@ def prediction_frame(
     The build's serving decision (which model kind and version scores) is appended to
     lineage.serving_decisions: it is what fct_customer_scores serves, even when the rows
     themselves were written by an earlier build."""
+    invocation_id = lineage.current_invocation(session)
+    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [relation])[relation]
+    kind, version, training_run_id = (
+        serving.kind,
+        serving.model_version,
+        serving.training_run_id,
+    )
     session.execute(
         "insert into lineage.serving_decisions values (?, ?, ?, ?, ?, ?)",
         [invocation_id, model_name, kind, version, training_run_id, _now()],
@@ -706,37 +724,25 @@ def score_clv(
     """CLV of every customer known at the latest as_of, by the champion or the baseline
     (trailing 12-month spend). CLV reads the transaction log, not a feature table:
     feature_version 0."""
-    model_name = "clv"
-    cfg = config.model_config(model_name)
-    invocation_id = lineage.current_invocation(session)
-    relation = "datasets.clv_transactions"
-    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [relation])[relation]
+    cfg = config.model_config("clv")
     scoring = transactions[transactions["period"] == "scoring"]
     period_end = pd.Timestamp(scoring["period_end"].iloc[0])
     horizon = int(cfg["horizon_months"])
-    serving = registry.champion(session, model_name)
-    if serving is None:
-        kind = "baseline"
-        version = training_run_id = baselines.version()
+    serving = serving_model(session, "clv")
+    if serving.artifact is None:
         values = baselines.clv_value(scoring, period_end, horizon)
         customer_ids, scores = values.index.to_numpy(), values.to_numpy(dtype=float)
     else:
-        data = registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"])
-        model = clv.ClvModel.from_bytes(data)
+        model = clv.ClvModel.from_bytes(serving.artifact)
         rfm = clv.summary(scoring, period_end, model.unit)
-        kind, version = "champion", serving["model_version"]
-        training_run_id = serving["training_run_id"]
         customer_ids = rfm.index.to_numpy()
         scores = model.clv(rfm, horizon, float(cfg["monthly_discount_rate"]))
     return prediction_frame(
         session,
         this=this,
-        model_name=model_name,
-        kind=kind,
-        version=version,
-        training_run_id=training_run_id,
-        snapshot_id=snapshot_id,
-        invocation_id=invocation_id,
+        model_name="clv",
+        serving=serving,
+        relation="datasets.clv_transactions",
         feature_version=0,
         customer_ids=customer_ids.astype("int64"),
         as_of=pd.Timestamp(period_end),
@@ -853,35 +859,22 @@ def score_segments(
     this: str | None,
 ) -> pd.DataFrame:
     """Segment of every customer with an order at the latest as_of: champion or RFM rules."""
-    model_name = "segments"
-    invocation_id = lineage.current_invocation(session)
-    snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [SEGMENTS_INPUT])[
-        SEGMENTS_INPUT
-    ]
     df = latest_features[latest_features["orders_lifetime"] > 0]
     df = df.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    serving = registry.champion(session, model_name)
-    if serving is None:
-        kind = "baseline"
-        version = training_run_id = baselines.version()
+    serving = serving_model(session, "segments")
+    if serving.artifact is None:
         ids = baselines.segment_rules(df)
         labels = [baselines.SEGMENT_RULE_NAMES[int(i)] for i in ids]
     else:
-        data = registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"])
-        model = segments.SegmentModel.from_bytes(data)
-        kind, version = "champion", serving["model_version"]
-        training_run_id = serving["training_run_id"]
+        model = segments.SegmentModel.from_bytes(serving.artifact)
         ids = model.predict(df)
         labels = [model.name_of(int(i)) for i in ids]
     return prediction_frame(
         session,
         this=this,
-        model_name=model_name,
-        kind=kind,
-        version=version,
-        training_run_id=training_run_id,
-        snapshot_id=snapshot_id,
-        invocation_id=invocation_id,
+        model_name="segments",
+        serving=serving,
+        relation=SEGMENTS_INPUT,
         feature_version=2,
         customer_ids=df["customer_id"].to_numpy(),
         as_of=pd.to_datetime(df["as_of"]),
