@@ -70,6 +70,19 @@
         reason varchar,
         decided_at timestamp
     );
+    create table if not exists lineage.baseline_runs (
+        training_run_id varchar,
+        model_name varchar,
+        model_version varchar,
+        run_type varchar,
+        status varchar,
+        code_hash varchar,
+        git_commit varchar,
+        is_dirty boolean,
+        lock_hash varchar,
+        invocation_id varchar,
+        registered_at timestamp
+    );
     create table if not exists lineage.serving_decisions (
         invocation_id varchar,
         model_name varchar,

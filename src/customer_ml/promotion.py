@@ -107,6 +107,29 @@ def verify_snapshots_gate(target: str) -> tuple[bool, str]:
     return status == 0, detail
 
 
+def no_regression(model_name: str, metrics: dict) -> list[tuple[str, bool, str]]:
+    """The candidate against the baseline and the champion, on the same holdout, on the model's
+    primary metric within its regression_tolerance (config/models.yml)."""
+    cfg = config.model_config(model_name)
+    primary = cfg.get("primary_metric")
+    tolerance = float(cfg.get("regression_tolerance", 0.0))
+    mine = _primary(metrics.get("candidate", {}), primary) if primary else None
+    out = []
+    for against in ("baseline", "champion"):
+        theirs = _primary(metrics.get(against, {}), primary) if primary else None
+        if mine is None or theirs is None:
+            out.append(
+                (f"no regression vs {against}", True, f"no {primary} for {against} to compare")
+            )
+            continue
+        if primary in LOWER_IS_BETTER:
+            ok, detail = mine <= theirs + tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
+        else:
+            ok, detail = mine >= theirs - tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
+        out.append((f"no regression vs {against}", ok, f"{detail} (tolerance {tolerance})"))
+    return out
+
+
 def gates(
     con: duckdb.DuckDBPyConnection,
     run: dict,
@@ -147,20 +170,7 @@ def gates(
         and (primary is None or primary in candidate or model_name == "segments")
     )
     out.append(("evaluation complete", complete, f"metrics groups: {sorted(metrics)}"))
-    tolerance = float(cfg.get("regression_tolerance", 0.0))
-    mine = _primary(candidate, primary) if primary else None
-    for against in ("baseline", "champion"):
-        theirs = _primary(metrics.get(against, {}), primary) if primary else None
-        if mine is None or theirs is None:
-            out.append(
-                (f"no regression vs {against}", True, f"no {primary} for {against} to compare")
-            )
-            continue
-        if primary in LOWER_IS_BETTER:
-            ok, detail = mine <= theirs + tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
-        else:
-            ok, detail = mine >= theirs - tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
-        out.append((f"no regression vs {against}", ok, f"{detail} (tolerance {tolerance})"))
+    out.extend(no_regression(model_name, metrics))
     return out
 
 

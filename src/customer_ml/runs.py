@@ -61,6 +61,8 @@ TRAINING_RUN_COLUMNS: dict[str, str] = {
     "validation_roc_auc": "float64",
     "baseline_roc_auc": "float64",
     "is_dirty": "bool",
+    "no_regression": "boolean",
+    "no_regression_json": "string",
     "train_as_of_min": "datetime64[us]",
     "train_as_of_max": "datetime64[us]",
     "validation_as_of_min": "datetime64[us]",
@@ -229,7 +231,14 @@ def finish_training(
             **extra_files,
         },
     )
+    from customer_ml import promotion
+
+    verdicts = promotion.no_regression(ctx.model_name, metrics)
     out: dict[str, Any] = {
+        "no_regression": all(ok for _, ok, _ in verdicts),
+        "no_regression_json": json.dumps(
+            [{"check": name, "passed": ok, "detail": detail} for name, ok, detail in verdicts]
+        ),
         "training_run_id": ctx.training_run_id,
         "model_name": ctx.model_name,
         "model_version": ctx.version,
@@ -684,6 +693,30 @@ def prediction_frame(
         [invocation_id, model_name, kind, version, training_run_id, _now()],
     )
     git = lineage.git_state()
+    if kind == "baseline":
+        # The rule is registered like a training run, once per model and version.
+        session.execute(
+            """
+            insert into lineage.baseline_runs
+            select ?, ?, ?, 'baseline', 'success', ?, ?, ?, ?, ?, ?
+            where not exists (
+                select 1 from lineage.baseline_runs where model_name = ? and model_version = ?
+            )
+            """,
+            [
+                training_run_id,
+                model_name,
+                version,
+                version.removeprefix("baseline-"),
+                git.commit,
+                git.is_dirty,
+                lineage.lock_hash(),
+                invocation_id,
+                _now(),
+                model_name,
+                version,
+            ],
+        )
     as_of_values = (
         as_of if isinstance(as_of, pd.Series) else pd.Series(as_of, index=range(len(customer_ids)))
     )

@@ -93,6 +93,11 @@ def test_training_run_record_is_complete(built: Path) -> None:
     assert json.loads(run["hyperparameters_json"])["objective"] == "binary"
     assert run["train_as_of_max"] < run["validation_as_of_min"]
     assert run["validation_roc_auc"] > run["baseline_roc_auc"]
+    verdicts = json.loads(run["no_regression_json"])
+    assert run["no_regression"] and [v["check"] for v in verdicts] == [
+        "no regression vs baseline",
+        "no regression vs champion",
+    ]
     for path, sha in (
         (run["artifact_path"], run["artifact_sha256"]),
         (run["report_path"], run["report_sha256"]),
@@ -186,3 +191,16 @@ def test_rebuild_is_idempotent_and_features_do_not_leak(
     row = lambda df: df[(df.customer_id == 1) & (df.as_of == last_as_of)].iloc[0]  # noqa: E731
     assert row(after)["orders_lifetime"] == row(before)["orders_lifetime"] + 1
     assert row(after)["amount_365d"] == row(before)["amount_365d"] + 40.0
+
+
+def test_baselines_are_registered_like_training_runs(built: Path) -> None:
+    served = _q(
+        built,
+        "select distinct s.model_name, s.training_run_id, b.training_run_id "
+        "from serving.fct_customer_scores s left join lineage.baseline_runs b "
+        "on s.training_run_id = b.training_run_id and s.model_name = b.model_name",
+    )
+    assert len(served) == 3
+    assert all(registered == run for _, run, registered in served)
+    [(n, commits)] = _q(built, "select count(*), count(git_commit) from lineage.baseline_runs")
+    assert n == commits == 3
