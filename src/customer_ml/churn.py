@@ -7,6 +7,7 @@ fixed thread count, so the same data and config give the same model bytes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
+from sklearn.isotonic import IsotonicRegression
 
 NUMERIC_FEATURES_V1 = [
     "orders_30d",
@@ -109,18 +111,32 @@ class ChurnModel:
     best_iteration: int
     feature_version: int
     metrics: dict[str, float] = field(default_factory=dict)
+    # isotonic calibration map {"x": [...], "y": [...]} or None
+    calibration: dict[str, list[float]] | None = None
+    # the as_of dates the metrics are on (all validation dates, or those after calibration)
+    holdout_as_of: list = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        return self.booster.model_to_string(num_iteration=self.best_iteration).encode()
+        text = self.booster.model_to_string(num_iteration=self.best_iteration)
+        if self.calibration is None:
+            return text.encode()
+        return json.dumps({"lightgbm": text, "isotonic": self.calibration}).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes, feature_version: int) -> ChurnModel:
+        calibration = None
+        if data.startswith(b"{"):
+            doc = json.loads(data)
+            data, calibration = doc["lightgbm"].encode(), doc["isotonic"]
         booster = lgb.Booster(model_str=data.decode())
-        return cls(booster, booster.current_iteration(), feature_version)
+        return cls(booster, booster.current_iteration(), feature_version, calibration=calibration)
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         X = feature_matrix(df, self.feature_version)
-        return self.booster.predict(X, num_iteration=self.best_iteration)
+        raw = self.booster.predict(X, num_iteration=self.best_iteration)
+        if self.calibration is None:
+            return raw
+        return np.interp(raw, self.calibration["x"], self.calibration["y"])
 
     def mean_abs_contribution(self, df: pd.DataFrame) -> pd.Series:
         """Mean absolute per-feature contribution (LightGBM's own pred_contrib), largest first."""
@@ -158,8 +174,14 @@ def train(
     hyperparameters: dict[str, Any],
     seed: int,
     feature_version: int,
+    calibration: str = "none",
 ) -> ChurnModel:
-    """Fit on `train_df`, early-stop on `valid_df`; metrics are on `valid_df`."""
+    """Fit on `train_df`, early-stop on `valid_df`; metrics are on `valid_df`.
+
+    With calibration 'isotonic', an isotonic map is fitted on the earliest validation as_of and
+    the metrics are on the later ones (never on the data the map was fitted on)."""
+    if calibration not in ("none", "isotonic"):
+        raise ValueError(f"calibration {calibration!r}: expected none or isotonic")
     params = lgb_params(hyperparameters, seed)
     dtrain = lgb.Dataset(
         feature_matrix(train_df, feature_version),
@@ -182,5 +204,19 @@ def train(
         ],
     )
     model = ChurnModel(booster, booster.best_iteration or 0, feature_version)
-    model.metrics = evaluate(valid_df[LABEL].to_numpy(), model.predict(valid_df))
+    dates = sorted(valid_df["as_of"].unique())
+    holdout = valid_df
+    if calibration == "isotonic":
+        if len(dates) < 2:
+            raise ValueError("isotonic calibration needs at least 2 validation as_of dates")
+        fit_on = valid_df[valid_df["as_of"] == dates[0]]
+        holdout = valid_df[valid_df["as_of"] > dates[0]]
+        isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        isotonic.fit(model.predict(fit_on), fit_on[LABEL].astype(int))
+        model.calibration = {
+            "x": [float(v) for v in isotonic.X_thresholds_],
+            "y": [float(v) for v in isotonic.y_thresholds_],
+        }
+    model.holdout_as_of = sorted(holdout["as_of"].unique())
+    model.metrics = evaluate(holdout[LABEL].to_numpy(), model.predict(holdout))
     return model

@@ -423,7 +423,16 @@ def train_churn(
     cfg, seed = ctx.cfg, ctx.seed
     data = churn.sample_rows(dataset, int(cfg["max_training_rows"]), seed)
     train_df, valid_df = churn.time_split(data, int(cfg["validation_as_of_count"]))
-    model = churn.train(train_df, valid_df, ctx.hyperparameters, seed, feature_version)
+    model = churn.train(
+        train_df,
+        valid_df,
+        ctx.hyperparameters,
+        seed,
+        feature_version,
+        calibration=cfg.get("calibration", "none"),
+    )
+    # Candidate, baseline and champion on the same holdout (after calibration's share).
+    valid_df = valid_df[valid_df["as_of"].isin(model.holdout_as_of)]
     baseline_scores = baselines.churn_scores(valid_df)
     y_valid = valid_df[churn.LABEL].to_numpy()
     baseline_metrics = churn.evaluate(y_valid, baseline_scores)

@@ -137,3 +137,18 @@ def test_feature_version_selects_columns() -> None:
     ]
     with pytest.raises(ValueError, match="v9"):
         churn.feature_matrix(df, 9)
+
+
+def test_isotonic_calibration_is_monotone_held_out_and_round_trips() -> None:
+    df = _dataset()
+    train, valid = churn.time_split(df, 2)
+    model = churn.train(train, valid, HP, seed=3, feature_version=1, calibration="isotonic")
+    assert model.holdout_as_of == [pd.Timestamp(2025, 6, 1)]  # fitted on May, measured on June
+    assert model.metrics["rows"] == (valid["as_of"] == pd.Timestamp(2025, 6, 1)).sum()
+    assert np.all(np.diff(model.calibration["y"]) >= 0)
+    again = churn.ChurnModel.from_bytes(model.to_bytes(), 1)
+    np.testing.assert_array_equal(model.predict(valid), again.predict(valid))
+    raw = churn.train(train, valid, HP, seed=3, feature_version=1)
+    assert not np.array_equal(model.predict(valid), raw.predict(valid))
+    with pytest.raises(ValueError, match="calibration 'platt'"):
+        churn.train(train, valid, HP, seed=3, feature_version=1, calibration="platt")
