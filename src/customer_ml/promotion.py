@@ -327,7 +327,9 @@ def rollback(
     )
     if previous is None:
         raise PromotionError(f"{model_name} has no previous champion to roll back to")
-    request_id, _ = open_request(con, model_name, previous, kind="rollback", verify_snapshots=False)
+    request_id, _ = open_request(
+        con, model_name, previous, kind="rollback", snapshot_check=snapshot_check
+    )
     return request_id
 
 
