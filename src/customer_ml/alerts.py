@@ -10,9 +10,10 @@ import logging
 import os
 import sys
 import urllib.request
-from datetime import UTC, datetime
 
 import duckdb
+
+from customer_ml import lineage
 
 WEBHOOK_ENV = "CUSTOMER_ML_ALERT_WEBHOOK"
 log = logging.getLogger("customer_ml.alerts")
@@ -27,7 +28,7 @@ def raise_alert(
     message: str,
     invocation_id: str | None = None,
 ) -> dict:
-    raised_at = datetime.now(UTC).replace(tzinfo=None)
+    raised_at = lineage.utc_now()
     alert = {
         "alert_id": hashlib.sha256(f"{model_name}|{kind}|{raised_at}".encode()).hexdigest()[:16],
         "model_name": model_name,

@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,18 @@ import duckdb
 from customer_ml import config
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def utc_now() -> datetime:
+    """Now in UTC as a naive timestamp, as every lineage table stores times."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    """A query's rows as dicts (column name -> value), fetched in full."""
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+
+from customer_ml import lineage
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,7 @@ def load(
             raise LoadError(f"{path}: unknown table {table!r}")
         if not Path(path).is_file():
             raise LoadError(f"{path}: file not found (for {table})")
-    loaded_at = loaded_at or datetime.now(UTC).replace(tzinfo=None)
+    loaded_at = loaded_at or lineage.utc_now()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
     outcome: dict[str, str] = {}

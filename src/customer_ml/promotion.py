@@ -14,13 +14,13 @@ import hashlib
 import json
 import os
 import subprocess
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 import yaml
 
-from customer_ml import config
+from customer_ml import config, lineage
 
 LINEAGE_FIELDS = (
     "git_commit",
@@ -37,10 +37,6 @@ LOWER_IS_BETTER = {"holdout_transactions_relative_error"}
 
 class PromotionError(Exception):
     """A refused action: one line naming what and why (the gate, the role, the person)."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def identity() -> str:
@@ -68,15 +64,9 @@ def owners(model_name: str) -> dict[str, Any]:
     return everything[model_name]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    result = con.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
-
-
 def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
     try:
-        found = _rows(
+        found = lineage.rows(
             con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
         )
     except duckdb.CatalogException:
@@ -198,7 +188,7 @@ def open_request(
         gate, detail = failed[0]
         raise PromotionError(f"refused by gate '{gate}': {detail}")
     roles = owners(model_name)["required_roles"]
-    at = _now()
+    at = lineage.utc_now()
     request_id = _request_id(model_name, training_run_id, at)
     con.execute(
         "insert into lineage.promotion_requests values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -218,18 +208,18 @@ def open_request(
 
 
 def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:
-    found = _rows(
+    found = lineage.rows(
         con, "select * from lineage.promotion_requests where request_id = ?", [request_id]
     )
     if not found:
         raise PromotionError(f"unknown promotion request {request_id!r}")
     request = found[0]
-    decisions = _rows(
+    decisions = lineage.rows(
         con,
         "select * from lineage.approvals where request_id = ? order by decided_at",
         [request_id],
     )
-    done = _rows(con, "select * from lineage.promotions where request_id = ?", [request_id])
+    done = lineage.rows(con, "select * from lineage.promotions where request_id = ?", [request_id])
     request["decisions"] = decisions
     request["state"] = (
         "carried out"
@@ -266,7 +256,7 @@ def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
         )
     con.execute(
         "insert into lineage.approvals values (?, 'approve', ?, ?, null, ?)",
-        [request_id, role, who, _now()],
+        [request_id, role, who, lineage.utc_now()],
     )
     approved_roles = {d["approver_role"] for d in approvals} | {role}
     waiting = [r for r in required if r not in approved_roles]
@@ -277,7 +267,7 @@ def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
 
 
 def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> None:
-    at = _now()
+    at = lineage.utc_now()
     con.execute(
         "insert into lineage.promotions values (?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -293,7 +283,7 @@ def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> Non
     )
     run = _run(con, request["training_run_id"])
     try:
-        from customer_ml import lineage, tracking
+        from customer_ml import tracking
 
         tracking.set_champion(lineage.warehouse_file(con), request["model_name"], run)
     except Exception as e:  # the lineage record is the truth; the MLflow mirror may lag
@@ -306,7 +296,7 @@ def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
         raise PromotionError(f"request {request_id} is {request['state']}, not open")
     con.execute(
         "insert into lineage.approvals values (?, 'reject', null, ?, ?, ?)",
-        [request_id, identity(), reason, _now()],
+        [request_id, identity(), reason, lineage.utc_now()],
     )
     return f"request {request_id} rejected by {identity()}"
 
@@ -315,7 +305,7 @@ def rollback(
     con: duckdb.DuckDBPyConnection, model_name: str, snapshot_check: tuple[bool, str] | None
 ) -> str:
     """Open a request to make the previous champion serve again (approved like any other)."""
-    history = _rows(
+    history = lineage.rows(
         con,
         "select training_run_id from lineage.promotions where model_name = ? "
         "order by promoted_at desc",
@@ -338,7 +328,7 @@ def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str) -> str:
         raise PromotionError("rca: the note is empty")
     con.execute(
         "insert into lineage.rca_notes values (?, ?, ?, ?)",
-        [model_name, note, identity(), _now()],
+        [model_name, note, identity(), lineage.utc_now()],
     )
     return f"root-cause note recorded for {model_name}; training resumes at the next build"
 
@@ -349,7 +339,7 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
     out = []
     for model_name in ("churn", "clv", "segments"):
         serving = registry.champion(con, model_name, max_age_check=False)
-        requests = _rows(
+        requests = lineage.rows(
             con,
             "select request_id from lineage.promotion_requests where model_name = ? "
             "order by requested_at",
@@ -358,7 +348,7 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
         open_requests = [
             r["request_id"] for r in requests if _request(con, r["request_id"])["state"] == "open"
         ]
-        failures = _rows(
+        failures = lineage.rows(
             con,
             "select status, error, failed_at from lineage.training_failures "
             "where model_name = ? order by failed_at desc limit 3",
@@ -369,7 +359,9 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
                 "model": model_name,
                 "serving": serving["training_run_id"] if serving else "rule baseline",
                 "model_version": serving["model_version"] if serving else None,
-                "age_days": (_now() - serving["champion_since"]).days if serving else None,
+                "age_days": (lineage.utc_now() - serving["champion_since"]).days
+                if serving
+                else None,
                 "open_requests": open_requests,
                 "recent_failures": failures,
             }

@@ -7,9 +7,10 @@ writes into a staging folder and renames it into place only when complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def champion(
     serving = dict(zip(names, found[0], strict=True))
     max_age = config.model_config(model_name).get("max_champion_age_days")
     if max_age_check and max_age is not None:
-        age = datetime.now(UTC).replace(tzinfo=None) - serving["champion_since"]
+        age = lineage.utc_now() - serving["champion_since"]
         if age > timedelta(days=float(max_age)):
             from customer_ml import alerts
 
@@ -96,7 +97,7 @@ def write_artifacts(final_dir: Path, files: dict[str, bytes]) -> dict[str, str]:
 def read_verified(path: Path, sha256: str) -> bytes:
     """Read an artifact, failing when its bytes no longer match the recorded sha256."""
     data = path.read_bytes()
-    actual = lineage.hashlib.sha256(data).hexdigest()
+    actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise ValueError(f"{path}: sha256 {actual} differs from the recorded {sha256}")
     return data

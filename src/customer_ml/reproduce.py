@@ -22,7 +22,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -79,12 +78,6 @@ class Report:
 Progress = Callable[[str], None]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    result = con.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
 def _open_production(warehouse: Path) -> duckdb.DuckDBPyConnection:
     if not warehouse.exists():
         raise ReproduceError(f"{warehouse}: no such warehouse")
@@ -94,43 +87,57 @@ def _open_production(warehouse: Path) -> duckdb.DuckDBPyConnection:
         raise ReproduceError(f"{warehouse}: cannot open read-only ({e})") from None
 
 
-def load_training_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
+def _load_record(
+    con: duckdb.DuckDBPyConnection, view: str, key: str, value: str, required: tuple[str, ...]
+) -> tuple[dict | None, str | None]:
+    """The record of `view` whose `key` is `value` (None when unknown), and the first required
+    field it lacks (None when complete)."""
     try:
-        found = _rows(
-            con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
-        )
+        found = lineage.rows(con, f"select * from lineage.{view} where {key} = ?", [value])
     except duckdb.CatalogException:
-        raise ReproduceError("lineage.training_runs does not exist: nothing was trained") from None
+        done = "trained" if view == "training_runs" else "scored"
+        raise ReproduceError(f"lineage.{view} does not exist: nothing was {done}") from None
     if not found:
+        return None, None
+    missing = next((f for f in required if not found[0].get(f) or found[0][f] == "unknown"), None)
+    return found[0], missing
+
+
+def load_training_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
+    run, missing = _load_record(
+        con,
+        "training_runs",
+        "training_run_id",
+        training_run_id,
+        ("git_commit", "snapshot_ids", "invocation_id", "artifact_sha256", "config_json"),
+    )
+    if run is None:
         raise ReproduceError(f"unknown training run {training_run_id!r}")
-    run = found[0]
-    for name in ("git_commit", "snapshot_ids", "invocation_id", "artifact_sha256", "config_json"):
-        if not run.get(name) or run[name] == "unknown":
-            raise ReproduceError(
-                f"training run {training_run_id}: records incomplete ({name} is missing)"
-            )
+    if missing:
+        raise ReproduceError(
+            f"training run {training_run_id}: records incomplete ({missing} is missing)"
+        )
     return run
 
 
 def load_prediction(con: duckdb.DuckDBPyConnection, prediction_id: str) -> dict:
-    try:
-        found = _rows(
-            con, "select * from lineage.predictions where prediction_id = ?", [prediction_id]
-        )
-    except duckdb.CatalogException:
-        raise ReproduceError("lineage.predictions does not exist: nothing was scored") from None
-    if not found:
+    prediction, missing = _load_record(
+        con,
+        "predictions",
+        "prediction_id",
+        prediction_id,
+        ("git_commit", "snapshot_id", "invocation_id", "model_version"),
+    )
+    if prediction is None:
         raise ReproduceError(f"unknown prediction {prediction_id!r}")
-    prediction = found[0]
-    for name in ("git_commit", "snapshot_id", "invocation_id", "model_version"):
-        if not prediction.get(name) or prediction[name] == "unknown":
-            raise ReproduceError(f"prediction {prediction_id}: records incomplete ({name})")
+    if missing:
+        raise ReproduceError(f"prediction {prediction_id}: records incomplete ({missing})")
     return prediction
 
 
 def build_inputs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str, dict]:
     """Relation -> data snapshot record, for every snapshot the build registered."""
-    rows = _rows(
+    rows = lineage.rows(
         con,
         """
         select d.*
@@ -146,7 +153,9 @@ def build_inputs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str
 
 
 def build_invocation(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict:
-    rows = _rows(con, "select * from lineage.invocations where invocation_id = ?", [invocation_id])
+    rows = lineage.rows(
+        con, "select * from lineage.invocations where invocation_id = ?", [invocation_id]
+    )
     if not rows:
         raise ReproduceError(f"build {invocation_id}: records incomplete (no invocation record)")
     return rows[0]
@@ -300,7 +309,7 @@ def _replay(
 
 
 def _latest_run(con: duckdb.DuckDBPyConnection, model_version: str) -> dict | None:
-    rows = _rows(
+    rows = lineage.rows(
         con,
         "select * from lineage.training_runs where model_version = ? order by started_at desc",
         [model_version],
@@ -356,7 +365,7 @@ def reproduce_training_run(
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
         recorded_snapshots = {
-            relation: _rows(
+            relation: lineage.rows(
                 production, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
             )[0]
             for relation, sid in json.loads(run["snapshot_ids"]).items()
@@ -369,7 +378,7 @@ def reproduce_training_run(
         again = _latest_run(rebuilt, run["model_version"])
         ids = json.loads(again["snapshot_ids"]) if again else {}
         rebuilt_snapshots = {
-            relation: _rows(
+            relation: lineage.rows(
                 rebuilt, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
             )[0]
             for relation, sid in ids.items()
@@ -453,7 +462,7 @@ def reproduce_prediction(
             "create table lineage.promotions as select 'reproduce' as promotion_id, "
             "model_name, training_run_id, model_version, 'promote' as action, "
             "'reproduce' as actor, cast(? as timestamp) as promoted_at from ml.ml_churn__train",
-            [datetime.now(UTC).replace(tzinfo=None)],
+            [lineage.utc_now()],
         )
         con.close()
 
@@ -480,7 +489,7 @@ def reproduce_prediction(
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
         try:
-            again = _rows(
+            again = lineage.rows(
                 rebuilt,
                 "select * from lineage.predictions where prediction_id = ?",
                 [prediction_id],
@@ -488,12 +497,12 @@ def reproduce_prediction(
         except duckdb.CatalogException:
             report.checks.append(Check("replayed scoring build produced predictions", True, False))
             return report
-        snapshot = _rows(
+        snapshot = lineage.rows(
             rebuilt,
             "select * from lineage.data_snapshots where snapshot_id = ?",
             [prediction["snapshot_id"]],
         )
-        same_customer = _rows(
+        same_customer = lineage.rows(
             rebuilt,
             "select * from lineage.predictions where customer_id = ? and as_of = ? "
             "and model_name = ?",
@@ -539,12 +548,12 @@ def lineage_chain(production_path: Path, prediction_id: str) -> dict[str, Any]:
     con = _open_production(production_path)
     try:
         prediction = load_prediction(con, prediction_id)
-        builds = _rows(
+        builds = lineage.rows(
             con,
             "select * exclude (results) from lineage.builds where invocation_id = ?",
             [prediction["invocation_id"]],
         )
-        scoring_input = _rows(
+        scoring_input = lineage.rows(
             con,
             "select * from lineage.data_snapshots where snapshot_id = ?",
             [prediction["snapshot_id"]],
@@ -567,7 +576,9 @@ def lineage_chain(production_path: Path, prediction_id: str) -> dict[str, Any]:
                 k: v for k, v in run.items() if not k.endswith("_json") or k == "config_json"
             }
             chain["training_snapshots"] = [
-                _rows(con, "select * from lineage.data_snapshots where snapshot_id = ?", [sid])[0]
+                lineage.rows(
+                    con, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
+                )[0]
                 for sid in json.loads(run["snapshot_ids"]).values()
             ]
         return chain

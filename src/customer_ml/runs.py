@@ -17,7 +17,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +119,29 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return lineage.utc_now().replace(microsecond=0)
 
 
-def _existing(session: duckdb.DuckDBPyConnection, this: str | None, column: str, where: str = ""):
-    if not this:
+def _existing(
+    session: duckdb.DuckDBPyConnection,
+    this: str | None,
+    column: str,
+    candidates: list[str],
+    where: str = "true",
+) -> set[str]:
+    """Which `candidates` are already recorded in `this`: a join in the warehouse on the new
+    values only, not a fetch of every value ever recorded (which grows with each build)."""
+    if not this or not candidates:
         return set()
-    return {r[0] for r in session.execute(f"select {column} from {this} {where}").fetchall()}
+    session.register("_candidates", pd.DataFrame({"value": candidates}))
+    try:
+        found = session.execute(
+            f"select distinct t.{column} from {this} as t "
+            f"inner join _candidates as c on t.{column} = c.value where {where}"
+        ).fetchall()
+    finally:
+        session.unregister("_candidates")
+    return {r[0] for r in found}
 
 
 @dataclass
@@ -187,7 +203,7 @@ def begin_training(
         label_version=label_version,
         snapshot_ids=sorted(snapshots.values()),
     )
-    if version in _existing(session, this, "model_version", "where status = 'success'"):
+    if _existing(session, this, "model_version", [version], "t.status = 'success'"):
         return None
     return TrainingContext(
         model_name=model_name,
@@ -751,7 +767,7 @@ def prediction_frame(
             "scored_at": _now(),
         }
     )
-    seen = _existing(session, this, "prediction_id")
+    seen = _existing(session, this, "prediction_id", ids)
     if seen:
         out = out[~out["prediction_id"].isin(seen)]
     return out[list(PREDICTION_COLUMNS)].astype(PREDICTION_COLUMNS).reset_index(drop=True)
