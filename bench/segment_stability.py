@@ -10,11 +10,11 @@ import sys
 import duckdb
 import pandas as pd
 
-from customer_ml import config, segments
+from customer_ml import catalogue, segments
 
 warehouse = sys.argv[1] if len(sys.argv) > 1 else "warehouse/dev.duckdb"
-earlier, later = (sys.argv[2:4] if len(sys.argv) > 3 else ("2025-11-01", "2025-12-01"))
-cfg = config.model_config("segments")
+earlier, later = sys.argv[2:4] if len(sys.argv) > 3 else ("2025-11-01", "2025-12-01")
+cfg = catalogue.entry("segments").policy
 params = dict(
     k=cfg.get("k"),
     k_range=(int(cfg["k_min"]), int(cfg["k_max"])),
@@ -30,9 +30,9 @@ frames = {
     ).df()
     for day in (earlier, later)
 }
-first, _ = segments.fit(frames[earlier], **params)
-again, _ = segments.fit(frames[earlier], **params)
+first, _ = segments.fit_kmeans(frames[earlier], **params)
+again, _ = segments.fit_kmeans(frames[earlier], **params)
 print("same data:", segments.stability(first, again, frames[earlier]))
-second, _ = segments.fit(frames[later], previous=first, **params)
+second, _ = segments.fit_kmeans(frames[later], previous=first, **params)
 both = frames[later][frames[later]["customer_id"].isin(frames[earlier]["customer_id"])]
 print("one more month:", segments.stability(first, second, both))

@@ -1,131 +1,6 @@
-{#- Append-only lineage records (DESIGN.md "Records"). These tables are written by hooks, the
-    CLI and the dbt plugin, never updated or deleted; dbt models in models/lineage/ read them. -#}
-
-{#- Create the lineage tables when missing. Runs on-run-start. -#}
-{% macro create_lineage_tables() -%}
-    create schema if not exists lineage;
-    create table if not exists lineage.invocations (
-        invocation_id varchar,
-        target_name varchar,
-        dbt_version varchar,
-        run_started_at timestamp,
-        recorded_at timestamp
-    );
-    alter table lineage.invocations add column if not exists vars_json varchar;
-    create table if not exists lineage.builds (
-        invocation_id varchar,
-        target_name varchar,
-        git_commit varchar,
-        mlflow_run_id varchar,
-        snapshot_ids varchar,
-        nodes_succeeded integer,
-        nodes_failed integer,
-        nodes_skipped integer,
-        tests_passed integer,
-        tests_failed integer,
-        is_dirty boolean,
-        run_started_at timestamp,
-        finished_at timestamp,
-        results json
-    );
-    create table if not exists lineage.data_snapshots (
-        snapshot_id varchar,
-        relation_name varchar,
-        snapshot_kind varchar,
-        content_hash varchar,
-        row_count bigint,
-        watermark timestamp,
-        registered_at timestamp,
-        invocation_id varchar
-    );
-    create table if not exists lineage.build_snapshots (
-        invocation_id varchar,
-        snapshot_id varchar,
-        relation_name varchar,
-        registered_at timestamp
-    );
-    create table if not exists lineage.model_definitions (
-        invocation_id varchar,
-        relation_name varchar,
-        code_hash varchar,
-        definition_hash varchar,
-        recorded_at timestamp
-    );
-    create table if not exists lineage.promotion_requests (
-        request_id varchar,
-        model_name varchar,
-        training_run_id varchar,
-        model_version varchar,
-        request_kind varchar,
-        requested_by varchar,
-        required_roles varchar,
-        gates json,
-        requested_at timestamp
-    );
-    create table if not exists lineage.approvals (
-        request_id varchar,
-        decision varchar,
-        approver_role varchar,
-        approver varchar,
-        reason varchar,
-        decided_at timestamp
-    );
-    create table if not exists lineage.baseline_runs (
-        training_run_id varchar,
-        model_name varchar,
-        model_version varchar,
-        run_type varchar,
-        status varchar,
-        code_hash varchar,
-        git_commit varchar,
-        is_dirty boolean,
-        lock_hash varchar,
-        invocation_id varchar,
-        registered_at timestamp
-    );
-    create table if not exists lineage.serving_decisions (
-        invocation_id varchar,
-        model_name varchar,
-        model_kind varchar,
-        model_version varchar,
-        training_run_id varchar,
-        decided_at timestamp
-    );
-    create table if not exists lineage.alerts (
-        alert_id varchar,
-        model_name varchar,
-        alert_kind varchar,
-        severity varchar,
-        invocation_id varchar,
-        message varchar,
-        raised_at timestamp
-    );
-    create table if not exists lineage.training_failures (
-        model_name varchar,
-        invocation_id varchar,
-        run_type varchar,
-        status varchar,
-        error varchar,
-        failed_at timestamp
-    );
-    create table if not exists lineage.rca_notes (
-        model_name varchar,
-        note varchar,
-        author varchar,
-        noted_at timestamp
-    );
-    create table if not exists lineage.promotions (
-        promotion_id varchar,
-        model_name varchar,
-        training_run_id varchar,
-        model_version varchar,
-        action varchar,
-        actor varchar,
-        promoted_at timestamp,
-        request_id varchar
-    );
-    alter table lineage.promotions add column if not exists request_id varchar
-{%- endmacro %}
+{#- Append-only lineage records (DESIGN.md "Records"). These tables are declared once, in
+    customer_ml.records, and created from that declaration by the dbt plugin when a build opens
+    the warehouse; hooks, the CLI and the plugin append to them, never update or delete. -#}
 
 {#- Record this invocation so Python models (which cannot use Jinja) can read its id, with the
     vars given on the command line (the rest are the project's defaults at its commit), so a
@@ -178,12 +53,22 @@
     content at the same watermark keeps its id and is recorded once.
 
     Arguments:
-        relation (Relation): the relation read by training or scoring
+        relation (Relation): the relation read by training or scoring (a post-hook of the
+            model that builds it, and a pre-hook of each training and scoring node reading it)
         kind (string): 'fact', 'dimension' or 'derived' (see data_snapshot_rows); the watermark
             is the latest `_loaded_at` of the relation (of raw orders for derived tables)
 -#}
 {% macro register_data_snapshot(relation, kind) -%}
     {%- set relation_name = relation.schema ~ '.' ~ relation.identifier -%}
+    {#- Registered already in this build (by the node that built it, or another reader of it):
+        nothing changed it since, so it is not hashed again. -#}
+    {%- if execute and run_query(
+        "select 1 from lineage.build_snapshots where invocation_id = '" ~ invocation_id
+        ~ "' and relation_name = '" ~ relation_name ~ "'"
+    ).rows | length > 0 -%}
+        {#- a statement without result rows: a hook's result is never fetched -#}
+        drop table if exists _snapshot_candidate
+    {%- else -%}
     {%- set watermark_of = source('shop', 'orders') if kind == 'derived' else relation -%}
     {%- set watermark -%}(select max(_loaded_at) from {{ watermark_of }}){%- endset -%}
     create or replace temp table _snapshot_candidate as
@@ -221,6 +106,7 @@
         select snapshot_id from lineage.build_snapshots where invocation_id = '{{ invocation_id }}'
     );
     drop table _snapshot_candidate
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A select of every live data snapshot whose history no longer matches its record: each fact

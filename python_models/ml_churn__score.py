@@ -1,7 +1,7 @@
 """Score every customer at the latest as_of with the churn champion, or the rule baseline.
 
 Does not depend on training in the DAG: the serving model comes from the registry records. Both
-feature versions are inputs; the champion's feature version decides which one is read.
+feature versions are inputs; the serving model's feature version decides which one is read.
 """
 
 
@@ -11,17 +11,17 @@ def model(dbt, session):
         incremental_strategy="append",
         on_schema_change="append_new_columns",
     )
-    from customer_ml import runs
+    from customer_ml import scoring
 
     versions = {
         1: dbt.ref("customer_features", v=1),
         2: dbt.ref("customer_features", v=2),
     }
 
-    def latest_features(version):
+    def latest(version):
         relation = versions[version]
         as_of = relation.aggregate("max(as_of)").fetchall()[0][0]
         return relation.filter(f"as_of = DATE '{as_of}'").df()
 
     this = str(dbt.this) if dbt.is_incremental else None
-    return runs.score_churn(latest_features, session, this=this)
+    return scoring.run("churn", latest, session, this=this)

@@ -1,7 +1,8 @@
 """Train churn on the pinned training dataset; one row per training run.
 
 Thin by design: fetch inputs, call customer_ml, return a DataFrame. Appends only on success.
-The run type (production or experiment) comes from var run_type through the model's config.
+The run type and the pinned feature and label versions come from dbt vars through the model's
+config (dbt.config.get); the inputs' data snapshots are registered by this node's pre-hooks.
 """
 
 
@@ -11,14 +12,24 @@ def model(dbt, session):
         incremental_strategy="append",
         on_schema_change="append_new_columns",
     )
-    from customer_ml import runs
+    from customer_ml import failures, training
 
+    run_type = dbt.config.get("run_type")
+    feature_version = int(dbt.config.get("churn_feature_version"))
+    label_version = int(dbt.config.get("churn_label_version"))
     dataset = dbt.ref("churn_training_dataset").df()
     this = str(dbt.this) if dbt.is_incremental else None
-    run_type = dbt.config.meta_get("run_type")
-    return runs.guarded(
+    return failures.guarded(
         "churn",
         session,
         run_type,
-        lambda: runs.train_churn(dataset, session, this=this, run_type=run_type),
+        lambda: training.run(
+            "churn",
+            dataset,
+            session,
+            this=this,
+            run_type=run_type,
+            feature_version=feature_version,
+            label_version=label_version,
+        ),
     )

@@ -10,8 +10,14 @@ def model(dbt, session):
         incremental_strategy="append",
         on_schema_change="append_new_columns",
     )
-    from customer_ml import runs
+    from customer_ml import scoring
 
-    transactions = dbt.ref("clv_transactions").filter("period = 'scoring'").df()
+    transactions = dbt.ref("clv_transactions", v=1)
+
+    def latest(version):
+        if version != 1:
+            raise ValueError(f"ml_clv__score reads clv_transactions v1, the model needs v{version}")
+        return transactions.filter("period = 'scoring'").df()
+
     this = str(dbt.this) if dbt.is_incremental else None
-    return runs.score_clv(transactions, session, this=this)
+    return scoring.run("clv", latest, session, this=this)

@@ -1,5 +1,10 @@
 """Fit CLV (BG/NBD + Gamma-Gamma) on the calibration period, validate on the holdout, refit on
-everything known at the latest as_of; one row per training run, appended on success."""
+everything known at the latest as_of; one row per training run, appended on success.
+
+Thin by design. The transactions (features) and holdout (labels) are read at the versions
+referenced here; vars clv_time_unit and clv_penalizer arrive through the model's config and are
+validated against the catalogue (config/models.yml).
+"""
 
 
 def model(dbt, session):
@@ -8,20 +13,30 @@ def model(dbt, session):
         incremental_strategy="append",
         on_schema_change="append_new_columns",
     )
-    from customer_ml import runs
+    import pandas as pd
 
-    transactions = dbt.ref("clv_transactions").df()
+    from customer_ml import failures, training
+
+    run_type = dbt.config.get("run_type")
+    dbt_vars = {
+        "clv_time_unit": dbt.config.get("clv_time_unit"),
+        "clv_penalizer": dbt.config.get("clv_penalizer"),
+    }
+    transactions = dbt.ref("clv_transactions", v=1).df()
+    holdout = dbt.ref("clv_holdout", v=1).df()
     this = str(dbt.this) if dbt.is_incremental else None
-    run_type = dbt.config.meta_get("run_type")
-    return runs.guarded(
+    return failures.guarded(
         "clv",
         session,
         run_type,
-        lambda: runs.train_clv(
-            transactions,
+        lambda: training.run(
+            "clv",
+            pd.concat([transactions, holdout], ignore_index=True),
             session,
             this=this,
             run_type=run_type,
-            time_unit=dbt.config.meta_get("clv_time_unit"),
+            feature_version=1,
+            label_version=1,
+            dbt_vars=dbt_vars,
         ),
     )

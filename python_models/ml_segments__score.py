@@ -10,10 +10,15 @@ def model(dbt, session):
         incremental_strategy="append",
         on_schema_change="append_new_columns",
     )
-    from customer_ml import runs
+    from customer_ml import scoring
 
     features = dbt.ref("customer_features", v=2)
-    as_of = features.aggregate("max(as_of)").fetchall()[0][0]
-    latest = features.filter(f"as_of = DATE '{as_of}'").df()
+
+    def latest(version):
+        if version != 2:
+            raise ValueError(f"ml_segments__score reads customer_features v2, not v{version}")
+        as_of = features.aggregate("max(as_of)").fetchall()[0][0]
+        return features.filter(f"as_of = DATE '{as_of}'").df()
+
     this = str(dbt.this) if dbt.is_incremental else None
-    return runs.score_segments(latest, session, this=this)
+    return scoring.run("segments", latest, session, this=this)

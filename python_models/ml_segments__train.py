@@ -1,5 +1,5 @@
 """Train k-means segments on customer_features v2 at the latest as_of, with segment ids matched
-to the previous model's; one row per training run, appended on success."""
+to the champion's; one row per training run, appended on success. Thin by design."""
 
 
 def model(dbt, session):
@@ -8,16 +8,18 @@ def model(dbt, session):
         incremental_strategy="append",
         on_schema_change="append_new_columns",
     )
-    from customer_ml import runs
+    from customer_ml import failures, training
 
+    run_type = dbt.config.get("run_type")
     features = dbt.ref("customer_features", v=2)
     as_of = features.aggregate("max(as_of)").fetchall()[0][0]
     latest = features.filter(f"as_of = DATE '{as_of}'").df()
     this = str(dbt.this) if dbt.is_incremental else None
-    run_type = dbt.config.meta_get("run_type")
-    return runs.guarded(
+    return failures.guarded(
         "segments",
         session,
         run_type,
-        lambda: runs.train_segments(latest, session, this=this, run_type=run_type),
+        lambda: training.run(
+            "segments", latest, session, this=this, run_type=run_type, feature_version=2
+        ),
     )

@@ -13,7 +13,7 @@ import urllib.request
 
 import duckdb
 
-from customer_ml import lineage
+from customer_ml import lineage, records
 
 WEBHOOK_ENV = "CUSTOMER_ML_ALERT_WEBHOOK"
 log = logging.getLogger("customer_ml.alerts")
@@ -38,18 +38,7 @@ def raise_alert(
         "message": message,
         "raised_at": raised_at.isoformat(),
     }
-    con.execute(
-        "insert into lineage.alerts values (?, ?, ?, ?, ?, ?, ?)",
-        [
-            alert["alert_id"],
-            model_name,
-            kind,
-            severity,
-            invocation_id,
-            message,
-            raised_at,
-        ],
-    )
+    records.append(con, "alerts", {**alert, "raised_at": raised_at})
     print(f"customer-ml ALERT [{severity}] {model_name} {kind}: {message}", file=sys.stderr)
     url = os.environ.get(WEBHOOK_ENV)
     if url:

@@ -1,6 +1,9 @@
 """Rule baselines: need no training, always exist, and are what scoring falls back to.
 
-A baseline's version is the hash of this file, so its predictions carry lineage like a model's.
+Each rule is a model-like object with the parts of the model protocol that scoring and
+evaluation use (`feature_version`, `predict`, and for CLV the BTYD quantities), so the same
+`evaluate` measures candidate, baseline and champion. A baseline's version is the hash of this
+file, so its predictions carry lineage like a model's.
 """
 
 from __future__ import annotations
@@ -33,10 +36,39 @@ def churn_scores(features: pd.DataFrame) -> np.ndarray:
     return 1.0 - np.exp(-k / 3.0)
 
 
-def clv_holdout_transactions(cal_holdout: pd.DataFrame) -> np.ndarray:
-    """Rule baseline: each customer keeps buying at their calibration-period rate."""
-    rate = cal_holdout["frequency_cal"] / cal_holdout["T_cal"].clip(lower=1)
-    return (rate * cal_holdout["duration_holdout"]).to_numpy(dtype=float)
+class ChurnRule:
+    """Churn risk from recency relative to the customer's own purchase interval."""
+
+    feature_version = 1
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return churn_scores(features)
+
+
+class ClvRule:
+    """Each customer keeps buying at their calibration-period rate and spending their average;
+    scored CLV is the trailing 12-month spend scaled to the horizon."""
+
+    feature_version = 1
+
+    def expected_transactions(self, rfm: pd.DataFrame, periods: np.ndarray | float) -> np.ndarray:
+        rate = rfm["frequency"] / rfm["T"].clip(lower=1)
+        return (rate * periods).to_numpy(dtype=float)
+
+    def expected_spend(self, rfm: pd.DataFrame) -> np.ndarray:
+        return rfm["monetary_value"].to_numpy(dtype=float)
+
+
+class SegmentRules:
+    """RFM quantile rules (see segment_rules)."""
+
+    feature_version = 2
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return segment_rules(features)
+
+    def name_of(self, segment_id: int) -> str:
+        return SEGMENT_RULE_NAMES[int(segment_id)]
 
 
 def clv_value(transactions: pd.DataFrame, period_end: Any, horizon_months: int) -> pd.Series:

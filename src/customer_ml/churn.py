@@ -1,5 +1,11 @@
 """Churn model: LightGBM on point-in-time features, validated on later as_of dates.
 
+The model protocol (customer_ml.training): `split`, `fit`, `evaluation_set`, `evaluate`,
+`baseline`, `score`, `describe`, and `ChurnModel` with `predict`, `to_bytes`, `from_bytes`. What
+the model learns from its data (feature version and names, the categories of each categorical
+feature) is set at fit and serialized with it, as scikit-learn's `feature_names_in_` and
+`categories_` are, so a user's own countries and plans survive into the model.
+
 Pure functions over DataFrames. Determinism: fixed seeds for every stochastic component
 (bagging, feature sampling, data sampling), `deterministic=True`, row-wise histograms and a
 fixed thread count, so the same data and config give the same model bytes.
@@ -44,23 +50,40 @@ NUMERIC_FEATURES = {
         "avg_days_between_orders",
     ],
 }
-CATEGORICAL_FEATURES = {
-    "country": ["DE", "ES", "FR", "GB", "NL", "US", "unknown"],
-    "plan": ["basic", "plus", "pro", "unknown"],
+CATEGORICAL = ("country", "plan")
+UNKNOWN = "unknown"
+# Artifacts written before categories were learned at fit coded these fixed vocabularies.
+LEGACY_CATEGORIES = {
+    "country": ["DE", "ES", "FR", "GB", "NL", "US", UNKNOWN],
+    "plan": ["basic", "plus", "pro", UNKNOWN],
 }
 LABEL = "is_churned"
 TRAINING_KEYS = {"num_boost_round", "early_stopping_rounds"}
+ARTIFACT_FORMAT = "customer-ml/churn/2"
 
 
-def feature_matrix(df: pd.DataFrame, feature_version: int) -> pd.DataFrame:
-    """Model inputs of a feature version in a fixed column order; categories coded against a
-    fixed vocabulary."""
+def learn_categories(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Each categorical feature's values seen in `df`, sorted, then "unknown" (for values first
+    seen when scoring, and missing ones)."""
+    out = {}
+    for name in CATEGORICAL:
+        seen = sorted({str(v) for v in df[name].dropna().unique()} - {UNKNOWN})
+        out[name] = [*seen, UNKNOWN]
+    return out
+
+
+def feature_matrix(
+    df: pd.DataFrame, feature_version: int, categories: dict[str, list[str]] | None = None
+) -> pd.DataFrame:
+    """Model inputs of a feature version in a fixed column order; each category coded by its
+    position in the learned vocabulary, anything else as "unknown"."""
     if feature_version not in NUMERIC_FEATURES:
         raise ValueError(f"no churn feature list for customer_features v{feature_version}")
+    categories = categories or learn_categories(df)
     X = df[NUMERIC_FEATURES[feature_version]].astype("float64").copy()
-    for name, vocabulary in CATEGORICAL_FEATURES.items():
+    for name, vocabulary in categories.items():
         codes = {value: float(i) for i, value in enumerate(vocabulary)}
-        X[name] = df[name].map(codes).fillna(codes["unknown"]).astype("float64")
+        X[name] = df[name].astype("string").map(codes).fillna(codes[UNKNOWN]).astype("float64")
     return X
 
 
@@ -85,7 +108,7 @@ def sample_rows(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
     return df.iloc[np.sort(keep)].reset_index(drop=True)
 
 
-def evaluate(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
@@ -110,37 +133,54 @@ class ChurnModel:
     booster: lgb.Booster
     best_iteration: int
     feature_version: int
+    categories: dict[str, list[str]] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     # isotonic calibration map {"x": [...], "y": [...]} or None
     calibration: dict[str, list[float]] | None = None
     # the as_of dates the metrics are on (all validation dates, or those after calibration)
     holdout_as_of: list = field(default_factory=list)
 
+    @property
+    def feature_names(self) -> list[str]:
+        return [*NUMERIC_FEATURES[self.feature_version], *self.categories]
+
     def to_bytes(self) -> bytes:
-        text = self.booster.model_to_string(num_iteration=self.best_iteration)
-        if self.calibration is None:
-            return text.encode()
-        return json.dumps({"lightgbm": text, "isotonic": self.calibration}).encode()
+        doc = {
+            "format": ARTIFACT_FORMAT,
+            "feature_version": self.feature_version,
+            "feature_names": self.feature_names,
+            "categories": self.categories,
+            "isotonic": self.calibration,
+            "lightgbm": self.booster.model_to_string(num_iteration=self.best_iteration),
+        }
+        return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes, feature_version: int) -> ChurnModel:
-        calibration = None
-        if data.startswith(b"{"):
-            doc = json.loads(data)
-            data, calibration = doc["lightgbm"].encode(), doc["isotonic"]
-        booster = lgb.Booster(model_str=data.decode())
-        return cls(booster, booster.current_iteration(), feature_version, calibration=calibration)
+    def from_bytes(cls, data: bytes, legacy_feature_version: int = 1) -> ChurnModel:
+        """A model from its artifact; artifacts written before the learned state was stored
+        (plain LightGBM text, or text with an isotonic map) need their recorded feature version."""
+        doc = json.loads(data) if data.startswith(b"{") else {"lightgbm": data.decode()}
+        booster = lgb.Booster(model_str=doc["lightgbm"])
+        return cls(
+            booster,
+            booster.current_iteration(),
+            int(doc.get("feature_version", legacy_feature_version)),
+            categories=doc.get("categories", LEGACY_CATEGORIES),
+            calibration=doc.get("isotonic"),
+        )
+
+    def matrix(self, df: pd.DataFrame) -> pd.DataFrame:
+        return feature_matrix(df, self.feature_version, self.categories)
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        X = feature_matrix(df, self.feature_version)
-        raw = self.booster.predict(X, num_iteration=self.best_iteration)
+        raw = self.booster.predict(self.matrix(df), num_iteration=self.best_iteration)
         if self.calibration is None:
             return raw
         return np.interp(raw, self.calibration["x"], self.calibration["y"])
 
     def mean_abs_contribution(self, df: pd.DataFrame) -> pd.Series:
         """Mean absolute per-feature contribution (LightGBM's own pred_contrib), largest first."""
-        X = feature_matrix(df, self.feature_version)
+        X = self.matrix(df)
         contrib = self.booster.predict(X, num_iteration=self.best_iteration, pred_contrib=True)
         values = np.abs(contrib[:, :-1]).mean(axis=0)  # last column is the bias
         return pd.Series(values, index=X.columns).sort_values(ascending=False, kind="stable")
@@ -168,7 +208,7 @@ def lgb_params(hyperparameters: dict[str, Any], seed: int) -> dict[str, Any]:
     return params
 
 
-def train(
+def train_booster(
     train_df: pd.DataFrame,
     valid_df: pd.DataFrame,
     hyperparameters: dict[str, Any],
@@ -183,14 +223,15 @@ def train(
     if calibration not in ("none", "isotonic"):
         raise ValueError(f"calibration {calibration!r}: expected none or isotonic")
     params = lgb_params(hyperparameters, seed)
+    categories = learn_categories(train_df)
     dtrain = lgb.Dataset(
-        feature_matrix(train_df, feature_version),
+        feature_matrix(train_df, feature_version, categories),
         label=train_df[LABEL].astype(int),
-        categorical_feature=list(CATEGORICAL_FEATURES),
+        categorical_feature=list(CATEGORICAL),
         free_raw_data=True,
     )
     dvalid = lgb.Dataset(
-        feature_matrix(valid_df, feature_version),
+        feature_matrix(valid_df, feature_version, categories),
         label=valid_df[LABEL].astype(int),
         reference=dtrain,
     )
@@ -203,7 +244,7 @@ def train(
             lgb.early_stopping(int(hyperparameters.get("early_stopping_rounds", 30)), verbose=False)
         ],
     )
-    model = ChurnModel(booster, booster.best_iteration or 0, feature_version)
+    model = ChurnModel(booster, booster.best_iteration or 0, feature_version, categories)
     dates = sorted(valid_df["as_of"].unique())
     holdout = valid_df
     if calibration == "isotonic":
@@ -218,5 +259,123 @@ def train(
             "y": [float(v) for v in isotonic.y_thresholds_],
         }
     model.holdout_as_of = sorted(holdout["as_of"].unique())
-    model.metrics = evaluate(holdout[LABEL].to_numpy(), model.predict(holdout))
+    model.metrics = classification_metrics(holdout[LABEL].to_numpy(), model.predict(holdout))
     return model
+
+
+# The model protocol (customer_ml.training).
+MODEL = ChurnModel
+
+
+def split(dataset: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, ...]:
+    """A seeded sample above the row cap, then the time split: earlier as_of dates train."""
+    if dataset.empty:
+        raise ValueError("churn_training_dataset is empty: no labelled as_of in the data yet")
+    data = sample_rows(dataset, int(cfg["max_training_rows"]), seed)
+    return time_split(data, int(cfg["validation_as_of_count"]))
+
+
+def fit(
+    train_df: pd.DataFrame,
+    cfg: dict[str, Any],
+    seed: int,
+    *,
+    validation: pd.DataFrame,
+    reference: ChurnModel | None = None,
+    feature_version: int = 1,
+) -> ChurnModel:
+    """LightGBM with early stopping on `validation` (and isotonic calibration when configured)."""
+    return train_booster(
+        train_df,
+        validation,
+        cfg.get("hyperparameters", {}),
+        seed,
+        feature_version,
+        calibration=cfg.get("calibration", "none"),
+    )
+
+
+def evaluation_set(model: ChurnModel, holdout: pd.DataFrame) -> pd.DataFrame:
+    """The validation as_of dates the metrics are on (after calibration's share)."""
+    return holdout[holdout["as_of"].isin(model.holdout_as_of)]
+
+
+def evaluate(model: Any, holdout: pd.DataFrame) -> dict[str, float]:
+    return classification_metrics(holdout[LABEL].to_numpy(), model.predict(holdout))
+
+
+def baseline(cfg: dict[str, Any]) -> Any:
+    from customer_ml import baselines
+
+    return baselines.ChurnRule()
+
+
+def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
+    from customer_ml.scoring import Scored
+
+    features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    return Scored(
+        customer_ids=features["customer_id"].to_numpy(),
+        as_of=pd.to_datetime(features["as_of"]),
+        scores=np.asarray(model.predict(features), dtype="float64"),
+    )
+
+
+def describe(
+    model: ChurnModel,
+    train_df: pd.DataFrame,
+    holdout: pd.DataFrame,
+    models: dict[str, Any],
+    metrics: dict[str, dict[str, Any]],
+    *,
+    facts: dict[str, Any],
+    cfg: dict[str, Any],
+) -> Any:
+    from customer_ml import reports
+    from customer_ml.evaluation import NOT_COMPARABLE
+    from customer_ml.training import Described
+
+    scores = {
+        group: m.predict(holdout)
+        for group, m in models.items()
+        if m is not None and NOT_COMPARABLE not in metrics.get(group, {})
+    }
+    importance = model.feature_importance()
+    report = reports.classifier_report(
+        title=f"Churn model {facts['model_version']} — validation",
+        facts={
+            **facts,
+            "train_as_of": f"{train_df['as_of'].min()} .. {train_df['as_of'].max()}",
+            "validation_as_of": f"{holdout['as_of'].min()} .. {holdout['as_of'].max()}",
+            "train_rows": len(train_df),
+            "validation_rows": len(holdout),
+            "best_iteration": model.best_iteration,
+            "categories": model.categories,
+        },
+        y=holdout[LABEL].to_numpy(),
+        scores=scores,
+        metrics=metrics,
+        importance=importance,
+        contributions=model.mean_abs_contribution(holdout),
+    )
+    return Described(
+        report=report,
+        model_file="model.json",
+        extra_files={"feature_importance.csv": importance.to_csv(index=False).encode()},
+        record={
+            "feature_importance_json": importance.to_json(orient="records"),
+            "fitted_params_json": json.dumps(
+                {"feature_names": model.feature_names, "categories": model.categories},
+                sort_keys=True,
+            ),
+            "train_rows": len(train_df),
+            "validation_rows": len(holdout),
+            "best_iteration": model.best_iteration,
+            "validation_roc_auc": metrics["candidate"]["roc_auc"],
+            "baseline_roc_auc": metrics["baseline"]["roc_auc"],
+            "train_as_of_min": train_df["as_of"].min(),
+            "train_as_of_max": train_df["as_of"].max(),
+            "validation_as_of_min": holdout["as_of"].min(),
+            "validation_as_of_max": holdout["as_of"].max(),
+        },
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from customer_ml import config
+from customer_ml import catalogue, config
 
 
 def _fail(message: str) -> None:
@@ -279,9 +279,13 @@ def _warehouse_rw(target: str, warehouse: Path | None):
     if not wh.exists():
         _fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
     try:
-        return duckdb.connect(str(wh))
+        con = duckdb.connect(str(wh))
     except duckdb.Error as e:
         _fail(f"{wh}: cannot open ({str(e).splitlines()[0]})")
+    from customer_ml import records
+
+    records.create_all(con)
+    return con
 
 
 def _promotion_action(target: str, warehouse: Path | None, action) -> None:
@@ -296,6 +300,15 @@ def _promotion_action(target: str, warehouse: Path | None, action) -> None:
         con.close()
 
 
+def _catalogued_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A model named in the catalogue (config/models.yml), else a usage error listing them."""
+    try:
+        catalogue.entry(value)
+    except (catalogue.CatalogueError, OSError) as e:
+        raise click.BadParameter(str(e).splitlines()[0]) from None
+    return value
+
+
 TARGET = click.option(
     "--target", type=click.Choice(config.TARGETS), default="dev", show_default=True
 )
@@ -305,7 +318,7 @@ WAREHOUSE = click.option(
 
 
 @main.command()
-@click.argument("model", type=click.Choice(["churn", "clv", "segments"]))
+@click.argument("model", callback=_catalogued_model)
 @click.option("--run", "training_run", required=True, help="the training run to promote")
 @TARGET
 @WAREHOUSE
@@ -320,7 +333,7 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
             con, model, training_run, snapshot_check=verified
         )
         lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
-        roles = ", ".join(promotion.owners(model)["required_roles"])
+        roles = ", ".join(catalogue.entry(model).approver_roles)
         return "\n".join(
             [f"opened {request_id}: {model} {training_run}", *lines, f"needs approval by: {roles}"]
         )
@@ -330,7 +343,7 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
 
 @main.command()
 @click.argument("request_id")
-@click.option("--role", type=click.Choice(["ml_owner", "business_stakeholder"]), required=True)
+@click.option("--role", required=True, help="one of the approver_roles in config/models.yml")
 @TARGET
 @WAREHOUSE
 def approve(request_id: str, role: str, target: str, warehouse: Path | None) -> None:
@@ -353,7 +366,7 @@ def reject(request_id: str, reason: str, target: str, warehouse: Path | None) ->
 
 
 @main.command()
-@click.argument("model", type=click.Choice(["churn", "clv", "segments"]))
+@click.argument("model", callback=_catalogued_model)
 @TARGET
 @WAREHOUSE
 def rollback(model: str, target: str, warehouse: Path | None) -> None:
@@ -369,7 +382,7 @@ def rollback(model: str, target: str, warehouse: Path | None) -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Choice(["churn", "clv", "segments"]))
+@click.argument("model", callback=_catalogued_model)
 @click.option("--note", required=True, help="the root cause of the repeated failures")
 @TARGET
 @WAREHOUSE

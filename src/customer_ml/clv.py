@@ -7,8 +7,13 @@ purchase to the calibration end, in the configured unit (`days`, or `weeks` = da
 lifetimes' `freq='D', freq_multiplier=7`; `freq='W'` would bucket by calendar week and shift the
 fitted parameters); the calibration period ends at the as_of date, inclusive.
 
-A fitted model is its parameters (r, alpha, a, b; p, q, v), stored as JSON, so the artifact is
-deterministic and readable.
+A $0 purchase is still a purchase: it counts in BG/NBD's frequency, recency and T, and is left
+out of the spend model only (Gamma-Gamma's monetary value is the mean of the repeat purchase days
+with a positive amount, `spend_frequency` their count).
+
+A fitted model is its parameters (r, alpha, a, b; p, q, v) and those of its calibration-period
+fit, stored as JSON with the time unit and feature version it was fitted under, so the artifact
+is deterministic and readable. The model protocol (customer_ml.training) is at the end.
 """
 
 from __future__ import annotations
@@ -46,24 +51,40 @@ def daily_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
     return tx.sort_values(["customer_id", "ordered_at"], kind="stable")
 
 
+def _spend(transactions: pd.DataFrame, period_end: Any) -> pd.DataFrame:
+    """spend_frequency and monetary_value per customer: the repeat purchase days with a positive
+    amount (same-day amounts summed), their count and mean spend."""
+    tx = daily_transactions(transactions)
+    tx = tx[tx["ordered_at"] < period_end_day(period_end) + pd.Timedelta(days=1)]
+    daily = tx.groupby(["customer_id", "ordered_at"], sort=True)["amount"].sum().reset_index()
+    repeat = daily[daily.groupby("customer_id").cumcount() > 0]
+    repeat = repeat[repeat["amount"] > 0]
+    grouped = repeat.groupby("customer_id")["amount"]
+    return pd.DataFrame({"spend_frequency": grouped.size(), "monetary_value": grouped.mean()})
+
+
 def summary(transactions: pd.DataFrame, period_end: Any, unit: str) -> pd.DataFrame:
-    """frequency, recency, T, monetary_value per customer at `period_end` (BTYD conventions)."""
+    """frequency, recency, T (all purchases), spend_frequency and monetary_value (purchases with
+    a positive amount) per customer at `period_end` (BTYD conventions)."""
     _, utils = _lifetimes()
     out = utils.summary_data_from_transaction_data(
         daily_transactions(transactions),
         "customer_id",
         "ordered_at",
-        monetary_value_col="amount",
         observation_period_end=period_end_day(period_end),
         freq="D",
         freq_multiplier=UNITS[unit],
-    )
-    return out.sort_index()
+    ).sort_index()
+    spend = _spend(transactions, period_end).reindex(out.index)
+    out["spend_frequency"] = spend["spend_frequency"].fillna(0.0)
+    out["monetary_value"] = spend["monetary_value"].fillna(0.0)
+    return out
 
 
 def calibration_holdout(
     transactions: pd.DataFrame, calibration_end: Any, holdout_end: Any, unit: str
 ) -> pd.DataFrame:
+    """lifetimes' calibration/holdout frame, with the spend measures of `summary`."""
     _, utils = _lifetimes()
     out = utils.calibration_and_holdout_data(
         daily_transactions(transactions),
@@ -73,9 +94,12 @@ def calibration_holdout(
         observation_period_end=period_end_day(holdout_end),
         freq="D",
         freq_multiplier=UNITS[unit],
-        monetary_value_col="amount",
-    )
-    return out.sort_index()
+        monetary_value_col="amount",  # replaced below by the positive-spend measures
+    ).sort_index()
+    spend = _spend(transactions, calibration_end).reindex(out.index)
+    out["spend_frequency_cal"] = spend["spend_frequency"].fillna(0.0)
+    out["monetary_value_cal"] = spend["monetary_value"].fillna(0.0)
+    return out
 
 
 @dataclass
@@ -85,15 +109,39 @@ class ClvModel:
     unit: str
     bgnbd: dict[str, float] = field(default_factory=dict)
     gamma_gamma: dict[str, float] = field(default_factory=dict)
+    # the calibration-period fit ({"bgnbd": ..., "gamma_gamma": ...}): what evaluation measures,
+    # since it saw nothing of the holdout
+    calibration: dict[str, dict[str, float]] | None = None
+    feature_version: int = 1
 
     def to_bytes(self) -> bytes:
-        doc = {"unit": self.unit, "bgnbd": self.bgnbd, "gamma_gamma": self.gamma_gamma}
+        doc = {
+            "unit": self.unit,
+            "bgnbd": self.bgnbd,
+            "gamma_gamma": self.gamma_gamma,
+            "calibration": self.calibration,
+            "feature_version": self.feature_version,
+        }
         return json.dumps(doc, indent=2, sort_keys=True).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> ClvModel:
         doc = json.loads(data)
-        return cls(doc["unit"], doc["bgnbd"], doc["gamma_gamma"])
+        return cls(
+            doc["unit"],
+            doc["bgnbd"],
+            doc["gamma_gamma"],
+            doc.get("calibration"),
+            int(doc.get("feature_version", 1)),
+        )
+
+    def calibrated(self) -> ClvModel:
+        """The calibration-period fit as a model (itself when it has none)."""
+        if not self.calibration:
+            return self
+        return ClvModel(
+            self.unit, self.calibration["bgnbd"], self.calibration["gamma_gamma"], None, 1
+        )
 
     @property
     def params(self) -> dict[str, float]:
@@ -128,19 +176,22 @@ class ClvModel:
     def expected_spend(self, rfm: pd.DataFrame) -> np.ndarray:
         _, ggf = self._fitters()
         return np.asarray(
-            ggf.conditional_expected_average_profit(rfm["frequency"], rfm["monetary_value"]),
+            ggf.conditional_expected_average_profit(rfm["spend_frequency"], rfm["monetary_value"]),
             dtype=float,
         )
 
     def clv(self, rfm: pd.DataFrame, horizon_months: int, monthly_discount: float) -> np.ndarray:
-        """Discounted expected value over `horizon_months` (lifetimes' discounted-cash-flow sum)."""
-        bgf, ggf = self._fitters()
-        values = ggf.customer_lifetime_value(
+        """Discounted expected value over `horizon_months`: lifetimes' discounted-cash-flow sum of
+        BG/NBD's expected purchases times Gamma-Gamma's expected spend per purchase (from the
+        positive-spend purchases; a customer with none is valued at the population mean)."""
+        _, utils = _lifetimes()
+        bgf, _ = self._fitters()
+        values = utils._customer_lifetime_value(
             bgf,
             rfm["frequency"],
             rfm["recency"],
             rfm["T"],
-            rfm["monetary_value"],
+            pd.Series(self.expected_spend(rfm), index=rfm.index),
             time=horizon_months,
             discount_rate=monthly_discount,
             freq="W" if self.unit == "weeks" else "D",
@@ -148,16 +199,16 @@ class ClvModel:
         return np.asarray(values, dtype=float)
 
 
-def fit(rfm: pd.DataFrame, unit: str, penalizer: float) -> ClvModel:
-    """Fit BG/NBD on all customers and Gamma-Gamma on repeat customers (frequency > 0)."""
+def fit_params(rfm: pd.DataFrame, unit: str, penalizer: float) -> ClvModel:
+    """Fit BG/NBD on all customers and Gamma-Gamma on repeat customers with positive spend."""
     lifetimes, _ = _lifetimes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bgf = lifetimes.BetaGeoFitter(penalizer_coef=penalizer)
         bgf.fit(rfm["frequency"], rfm["recency"], rfm["T"])
-        repeat = rfm[(rfm["frequency"] > 0) & (rfm["monetary_value"] > 0)]
+        repeat = rfm[(rfm["spend_frequency"] > 0) & (rfm["monetary_value"] > 0)]
         ggf = lifetimes.GammaGammaFitter(penalizer_coef=penalizer)
-        ggf.fit(repeat["frequency"], repeat["monetary_value"])
+        ggf.fit(repeat["spend_frequency"], repeat["monetary_value"])
     return ClvModel(
         unit,
         {k: float(v) for k, v in bgf.params_.items()},
@@ -166,10 +217,11 @@ def fit(rfm: pd.DataFrame, unit: str, penalizer: float) -> ClvModel:
 
 
 def holdout_actual_spend(holdout: pd.DataFrame) -> pd.Series:
-    """Mean daily spend per customer in the holdout (same-day orders merged)."""
+    """Mean daily spend per customer in the holdout over days with a positive amount (same-day
+    orders merged), as the spend model predicts it."""
     tx = daily_transactions(holdout)
     daily = tx.groupby(["customer_id", "ordered_at"])["amount"].sum()
-    return daily.groupby(level=0).mean()
+    return daily[daily > 0].groupby(level=0).mean()
 
 
 def validate(
@@ -183,6 +235,7 @@ def validate(
             "recency_cal": "recency",
             "T_cal": "T",
             "monetary_value_cal": "monetary_value",
+            "spend_frequency_cal": "spend_frequency",
         }
     )
     predicted = model.expected_transactions(cal, cal_holdout["duration_holdout"].to_numpy())
@@ -201,7 +254,7 @@ def validate(
         )
         .reset_index()
     )
-    repeat = cal[(cal["frequency"] > 0) & cal.index.isin(holdout_spend.index)]
+    repeat = cal[(cal["spend_frequency"] > 0) & cal.index.isin(holdout_spend.index)]
     spend_predicted = model.expected_spend(repeat)
     spend_actual = holdout_spend.reindex(repeat.index).to_numpy()
     total_predicted, total_actual = float(predicted.sum()), float(actual.sum())
@@ -209,6 +262,8 @@ def validate(
         "holdout_transactions_predicted": total_predicted,
         "holdout_transactions_actual": total_actual,
         "holdout_transactions_relative_error": (total_predicted - total_actual)
+        / max(total_actual, 1.0),
+        "holdout_transactions_abs_relative_error": abs(total_predicted - total_actual)
         / max(total_actual, 1.0),
         "holdout_transactions_mae": float(np.abs(predicted - actual).mean()),
         "spend_mae_repeat_customers": float(np.abs(spend_predicted - spend_actual).mean())
@@ -222,3 +277,149 @@ def validate(
         "customers": float(len(cal)),
     }
     return metrics, by_frequency
+
+
+# The model protocol (customer_ml.training).
+MODEL = ClvModel
+
+
+def _period(dataset: pd.DataFrame, name: str) -> pd.DataFrame:
+    return dataset[dataset["period"] == name]
+
+
+def split(dataset: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, ...]:
+    """Training rows (calibration and scoring periods) and the holdout frame: per customer known
+    at the calibration end, the BTYD calibration measures, the holdout purchases and spend."""
+    unit = cfg["clv_time_unit"]
+    calibration, holdout = _period(dataset, "calibration"), _period(dataset, "holdout")
+    if calibration.empty:
+        raise ValueError("clv_transactions has no calibration rows: no as_of with a full holdout")
+    calibration_end = pd.Timestamp(calibration["period_end"].iloc[0])
+    holdout_end = calibration_end + pd.Timedelta(days=int(calibration["holdout_days"].iloc[0]))
+    frame = calibration_holdout(
+        pd.concat([calibration, holdout]), calibration_end, holdout_end, unit
+    )
+    frame["holdout_spend"] = holdout_actual_spend(holdout).reindex(frame.index)
+    frame.attrs.update(unit=unit, calibration_end=calibration_end, holdout_end=holdout_end)
+    train = dataset[dataset["period"].isin(["calibration", "scoring"])]
+    return train, frame
+
+
+def fit(
+    train: pd.DataFrame,
+    cfg: dict[str, Any],
+    seed: int,
+    *,
+    validation: pd.DataFrame,
+    reference: ClvModel | None = None,
+    feature_version: int = 1,
+) -> ClvModel:
+    """The calibration-period fit (what evaluation measures) and the fit on everything known at
+    the latest as_of (what scores), in one model."""
+    unit, penalizer = cfg["clv_time_unit"], float(cfg["clv_penalizer"])
+    calibration, scoring = _period(train, "calibration"), _period(train, "scoring")
+    calibration_end = pd.Timestamp(calibration["period_end"].iloc[0])
+    calibrated = fit_params(summary(calibration, calibration_end, unit), unit, penalizer)
+    scoring_end = pd.Timestamp(scoring["period_end"].iloc[0])
+    model = fit_params(summary(scoring, scoring_end, unit), unit, penalizer)
+    model.calibration = {"bgnbd": calibrated.bgnbd, "gamma_gamma": calibrated.gamma_gamma}
+    model.feature_version = feature_version
+    return model
+
+
+def evaluation_set(model: ClvModel, holdout: pd.DataFrame) -> pd.DataFrame:
+    return holdout
+
+
+def evaluate(model: Any, holdout: pd.DataFrame) -> dict[str, float]:
+    """Predicted vs actual holdout purchases and spend; a fitted model is measured by its
+    calibration-period fit, which saw nothing of the holdout."""
+    unit = holdout.attrs.get("unit")
+    if isinstance(model, ClvModel):
+        if model.unit != unit:
+            raise ValueError(f"fitted in {model.unit}, the holdout is measured in {unit}")
+        model = model.calibrated()
+    metrics, _ = validate(model, holdout, holdout["holdout_spend"].dropna())
+    return metrics
+
+
+def baseline(cfg: dict[str, Any]) -> Any:
+    from customer_ml import baselines
+
+    return baselines.ClvRule()
+
+
+def score(model: Any, transactions: pd.DataFrame, cfg: dict[str, Any]) -> Any:
+    """CLV over the horizon of every customer known at the latest as_of."""
+    from customer_ml import baselines
+    from customer_ml.scoring import Scored
+
+    scoring = _period(transactions, "scoring")
+    period_end = pd.Timestamp(scoring["period_end"].iloc[0])
+    horizon = int(cfg["horizon_months"])
+    if isinstance(model, ClvModel):
+        rfm = summary(scoring, period_end, model.unit)
+        customer_ids = rfm.index.to_numpy()
+        values = model.clv(rfm, horizon, float(cfg["monthly_discount_rate"]))
+    else:
+        baseline_values = baselines.clv_value(scoring, period_end, horizon)
+        customer_ids, values = baseline_values.index.to_numpy(), baseline_values.to_numpy()
+    return Scored(
+        customer_ids=customer_ids.astype("int64"),
+        as_of=pd.Series([period_end] * len(customer_ids)),
+        scores=np.asarray(values, dtype="float64"),
+    )
+
+
+def describe(
+    model: ClvModel,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    models: dict[str, Any],
+    metrics: dict[str, dict[str, Any]],
+    *,
+    facts: dict[str, Any],
+    cfg: dict[str, Any],
+) -> Any:
+    from customer_ml import reports
+    from customer_ml.training import Described
+
+    _, by_frequency = validate(model.calibrated(), holdout, holdout["holdout_spend"].dropna())
+    calibration = model.calibrated().params
+    scoring_end = pd.Timestamp(_period(train, "scoring")["period_end"].iloc[0])
+    report = reports.table_report(
+        title=f"CLV model {facts['model_version']} — validation",
+        facts={
+            **facts,
+            "time_unit": model.unit,
+            "penalizer": cfg["clv_penalizer"],
+            "calibration_end": holdout.attrs["calibration_end"].date(),
+            "holdout_end": holdout.attrs["holdout_end"].date(),
+            "scoring_fit_end": scoring_end.date(),
+            "calibration_params": calibration,
+            "scoring_params": model.params,
+        },
+        metrics=metrics,
+        tables={"Holdout repeat transactions by calibration frequency (10 = 10+)": by_frequency},
+        plot=("frequency_cal", ["predicted", "actual"], "mean holdout transactions"),
+    )
+    return Described(
+        report=report,
+        model_file="model.json",
+        record={
+            "fitted_params_json": json.dumps(
+                {"calibration": calibration, "scoring": model.params}, sort_keys=True
+            ),
+            "train_rows": int((train["period"] == "scoring").sum()),
+            "validation_rows": len(holdout),
+            "train_as_of_max": scoring_end,
+            "validation_as_of_min": holdout.attrs["calibration_end"],
+            "validation_as_of_max": holdout.attrs["holdout_end"],
+        },
+        mlflow_params={
+            **{f"param.{k}": v for k, v in model.params.items()},
+            **{f"calibration_param.{k}": v for k, v in calibration.items()},
+            "time_unit": model.unit,
+            "penalizer": cfg["clv_penalizer"],
+        },
+    )

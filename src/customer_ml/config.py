@@ -54,15 +54,11 @@ def lock_file() -> Path:
 
 
 def models_config_file() -> Path:
+    """The model catalogue (customer_ml.catalogue reads it)."""
     return project_dir() / "config" / "models.yml"
 
 
-def model_config(model_name: str) -> dict:
-    """The reviewed config of one model from config/models.yml."""
-    import yaml
-
-    with open(models_config_file()) as f:
-        everything = yaml.safe_load(f)
-    if model_name not in everything:
-        raise KeyError(f"{models_config_file()}: no section for model {model_name!r}")
-    return everything[model_name]
+class OperatorError(RuntimeError):
+    """The build was invoked or configured wrongly (a bad var, a selection that left out what a
+    node needs): one line naming what and how to fix it. Not a training failure, so it never
+    counts toward a model's consecutive failures."""

@@ -1,5 +1,6 @@
-"""dbt-duckdb plugin: gives the warehouse connection a `log_build(payload, snapshot_ids)` SQL
-function, which the on-run-end hook calls to mirror each plain `dbt build` into MLflow.
+"""dbt-duckdb plugin: creates the lineage tables (customer_ml.records) when a build opens the
+warehouse, and gives the connection a `log_build(payload, snapshot_ids)` SQL function, which the
+on-run-end hook calls to mirror each plain `dbt build` into MLflow.
 
 The function returns a JSON object (git state, node and test counts, MLflow run id) that the hook
 appends to `lineage.builds`, the source of truth.
@@ -13,7 +14,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from customer_ml import lineage
+from customer_ml import lineage, records
 
 NODE_OK = {"success"}
 NODE_FAILED = {"error", "runtime error"}
@@ -49,6 +50,8 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         warehouse = lineage.warehouse_file(conn)
+        # The lineage tables come from their one declaration, before any hook writes to them.
+        records.create_all(conn)
 
         def log_build(payload: str, snapshot_ids: str) -> str:
             build = json.loads(payload)

@@ -1,4 +1,6 @@
-"""Run dbt for the CLI: the project's profiles, paths and environment, the venv's own dbt."""
+"""Run dbt: the project's profiles, paths and environment, the venv's own dbt. The CLI runs it in
+the project; `reproduce` runs it in a checkout of a recorded commit against a throwaway
+warehouse folder."""
 
 from __future__ import annotations
 
@@ -14,23 +16,39 @@ TIMESTAMP = re.compile(r"^(\x1b\[[0-9;]*m)*\d\d:\d\d:\d\d\s+")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def env() -> dict[str, str]:
-    project = config.project_dir()
+def env(project: Path | None = None, warehouse_dir: Path | None = None) -> dict[str, str]:
+    """The environment dbt runs in: this project's (what the caller set wins), or wholly that
+    of `project` (another checkout: its own package, profiles and MLflow store)."""
     out = dict(os.environ)
-    out.setdefault("CUSTOMER_ML_HOME", str(project))
-    out.setdefault("DBT_PROFILES_DIR", str(project / "profiles"))
-    out.setdefault("DBT_PROJECT_DIR", str(project))
+    if project is None:
+        project = config.project_dir()
+        out.setdefault("CUSTOMER_ML_HOME", str(project))
+        out.setdefault("DBT_PROFILES_DIR", str(project / "profiles"))
+        out.setdefault("DBT_PROJECT_DIR", str(project))
+    else:
+        out.update(
+            CUSTOMER_ML_HOME=str(project),
+            DBT_PROFILES_DIR=str(project / "profiles"),
+            DBT_PROJECT_DIR=str(project),
+            PYTHONPATH=str(project / "src"),
+        )
+        out.pop("MLFLOW_TRACKING_URI", None)
+    if warehouse_dir is not None:
+        out["CUSTOMER_ML_WAREHOUSE_DIR"] = str(warehouse_dir)
     out.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return out
 
 
-def run(*args: str) -> tuple[int, list[str]]:
-    """Run `dbt ARGS` in the project; returns the exit status and the output lines, cleaned."""
+def run(
+    *args: str, project: Path | None = None, warehouse_dir: Path | None = None
+) -> tuple[int, list[str]]:
+    """Run `dbt ARGS` in the project (or `project`, against `warehouse_dir`); returns the exit
+    status and the output lines, cleaned."""
     dbt = Path(sys.executable).parent / "dbt"
     done = subprocess.run(
         [str(dbt), "--no-use-colors", *args],
-        env=env(),
-        cwd=config.project_dir(),
+        env=env(project, warehouse_dir),
+        cwd=project or config.project_dir(),
         capture_output=True,
         text=True,
     )

@@ -27,13 +27,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    """A query's rows as dicts (column name -> value), fetched in full."""
-    result = con.execute(sql, params or [])
-    names = [d[0] for d in result.description]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-
-
 @dataclass(frozen=True)
 class GitState:
     commit: str
@@ -136,9 +129,10 @@ def build_snapshot_ids(
     found = dict(rows)
     missing = sorted(set(relations) - set(found))
     if missing:
-        raise RuntimeError(
+        raise config.OperatorError(
             f"no data snapshot registered in build {invocation_id} for {', '.join(missing)}: "
-            "each input relation needs a register_data_snapshot post-hook"
+            "the node reading them registers them in its pre-hooks (register_data_snapshot); "
+            "add the missing relation there"
         )
     return found
 
@@ -150,17 +144,21 @@ def warehouse_file(session: duckdb.DuckDBPyConnection) -> Path:
     return Path(rows[0][0])
 
 
-def definition_hashes(
-    session: duckdb.DuckDBPyConnection, invocation_id: str, relations: list[str]
-) -> dict[str, str]:
-    """Relation -> definition hash recorded in this build (hash of compiled SQL and upstream)."""
+def definition_hashes(session: duckdb.DuckDBPyConnection, relations: list[str]) -> dict[str, str]:
+    """Relation -> definition hash of the relation as it is in the warehouse: the one recorded
+    by the latest build of it (this build's, when this build rebuilt it; an earlier build's when
+    only a downstream node was selected)."""
     rows = session.execute(
-        "select relation_name, definition_hash from lineage.model_definitions "
-        "where invocation_id = ? and list_contains(?, relation_name)",
-        [invocation_id, relations],
+        "select relation_name, arg_max(definition_hash, recorded_at) "
+        "from lineage.model_definitions where list_contains(?, relation_name) "
+        "group by relation_name",
+        [relations],
     ).fetchall()
     found = dict(rows)
     missing = sorted(set(relations) - set(found))
     if missing:
-        raise RuntimeError(f"no definition hash recorded in build {invocation_id} for {missing}")
+        raise config.OperatorError(
+            f"no definition hash recorded for {', '.join(missing)}: they were never built; "
+            "build them first, e.g. dbt build --select +<node>"
+        )
     return found

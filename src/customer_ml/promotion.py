@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from customer_ml import config, lineage
+from customer_ml import catalogue, config, evaluation, lineage, records
 
 LINEAGE_FIELDS = (
     "git_commit",
@@ -32,7 +32,6 @@ LINEAGE_FIELDS = (
     "invocation_id",
     "model_version",
 )
-LOWER_IS_BETTER = {"holdout_transactions_relative_error"}
 
 
 class PromotionError(Exception):
@@ -66,7 +65,7 @@ def owners(model_name: str) -> dict[str, Any]:
 
 def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
     try:
-        found = lineage.rows(
+        found = records.read(
             con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
         )
     except duckdb.CatalogException:
@@ -80,13 +79,6 @@ def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
     )
 
 
-def _primary(metrics: dict, name: str) -> float | None:
-    value = metrics.get(name)
-    if value is None:
-        return None
-    return abs(value) if name in LOWER_IS_BETTER else value
-
-
 def verify_snapshots_gate(target: str) -> tuple[bool, str]:
     """Run `verify-snapshots` on the target (needs no open connection to the warehouse)."""
     from customer_ml import dbt_runner
@@ -97,29 +89,6 @@ def verify_snapshots_gate(target: str) -> tuple[bool, str]:
     return status == 0, detail
 
 
-def no_regression(model_name: str, metrics: dict) -> list[tuple[str, bool, str]]:
-    """The candidate against the baseline and the champion, on the same holdout, on the model's
-    primary metric within its regression_tolerance (config/models.yml)."""
-    cfg = config.model_config(model_name)
-    primary = cfg.get("primary_metric")
-    tolerance = float(cfg.get("regression_tolerance", 0.0))
-    mine = _primary(metrics.get("candidate", {}), primary) if primary else None
-    out = []
-    for against in ("baseline", "champion"):
-        theirs = _primary(metrics.get(against, {}), primary) if primary else None
-        if mine is None or theirs is None:
-            out.append(
-                (f"no regression vs {against}", True, f"no {primary} for {against} to compare")
-            )
-            continue
-        if primary in LOWER_IS_BETTER:
-            ok, detail = mine <= theirs + tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
-        else:
-            ok, detail = mine >= theirs - tolerance, f"{primary} {mine:.4f} vs {theirs:.4f}"
-        out.append((f"no regression vs {against}", ok, f"{detail} (tolerance {tolerance})"))
-    return out
-
-
 def gates(
     con: duckdb.DuckDBPyConnection,
     run: dict,
@@ -128,9 +97,7 @@ def gates(
 ) -> list[tuple[str, bool, str]]:
     """(gate, passed, detail) for each promotion gate, in order. `snapshot_check` is the result
     of verify_snapshots_gate, taken before the warehouse was opened for writing."""
-    """(gate, passed, detail) for each promotion gate, in order."""
-    model_name = run["model_name"]
-    cfg = config.model_config(model_name)
+    entry = catalogue.entry(run["model_name"])
     out: list[tuple[str, bool, str]] = []
     out.append(("training run succeeded", run["status"] == "success", f"status {run['status']}"))
     out.append(
@@ -152,15 +119,15 @@ def gates(
     if snapshot_check is not None:
         out.append(("snapshot hashes verify", *snapshot_check))
     metrics = json.loads(run.get("metrics_json") or "{}")
-    primary = cfg.get("primary_metric")
-    candidate = metrics.get("candidate", {})
-    complete = (
-        bool(candidate)
-        and "baseline" in metrics
-        and (primary is None or primary in candidate or model_name == "segments")
+    complete = entry.primary_metric in metrics.get("candidate", {}) and "baseline" in metrics
+    out.append(
+        (
+            "evaluation complete",
+            complete,
+            f"{entry.primary_metric} for the candidate; metrics groups: {sorted(metrics)}",
+        )
     )
-    out.append(("evaluation complete", complete, f"metrics groups: {sorted(metrics)}"))
-    out.extend(no_regression(model_name, metrics))
+    out.extend(evaluation.no_regression(entry, metrics))
     return out
 
 
@@ -187,39 +154,40 @@ def open_request(
     if failed:
         gate, detail = failed[0]
         raise PromotionError(f"refused by gate '{gate}': {detail}")
-    roles = owners(model_name)["required_roles"]
+    roles = list(catalogue.entry(model_name).approver_roles)
     at = lineage.utc_now()
     request_id = _request_id(model_name, training_run_id, at)
-    con.execute(
-        "insert into lineage.promotion_requests values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            request_id,
-            model_name,
-            training_run_id,
-            run["model_version"],
-            kind,
-            identity(),
-            json.dumps(roles),
-            json.dumps([{"gate": g, "passed": ok, "detail": d} for g, ok, d in checked]),
-            at,
-        ],
+    records.append(
+        con,
+        "promotion_requests",
+        {
+            "request_id": request_id,
+            "model_name": model_name,
+            "training_run_id": training_run_id,
+            "model_version": run["model_version"],
+            "request_kind": kind,
+            "requested_by": identity(),
+            "required_roles": json.dumps(roles),
+            "gates": json.dumps([{"gate": g, "passed": ok, "detail": d} for g, ok, d in checked]),
+            "requested_at": at,
+        },
     )
     return request_id, checked
 
 
 def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:
-    found = lineage.rows(
+    found = records.read(
         con, "select * from lineage.promotion_requests where request_id = ?", [request_id]
     )
     if not found:
         raise PromotionError(f"unknown promotion request {request_id!r}")
     request = found[0]
-    decisions = lineage.rows(
+    decisions = records.read(
         con,
         "select * from lineage.approvals where request_id = ? order by decided_at",
         [request_id],
     )
-    done = lineage.rows(con, "select * from lineage.promotions where request_id = ?", [request_id])
+    done = records.read(con, "select * from lineage.promotions where request_id = ?", [request_id])
     request["decisions"] = decisions
     request["state"] = (
         "carried out"
@@ -254,9 +222,16 @@ def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
             f"{who} already approved request {request_id} in another role: "
             "two roles need two different people"
         )
-    con.execute(
-        "insert into lineage.approvals values (?, 'approve', ?, ?, null, ?)",
-        [request_id, role, who, lineage.utc_now()],
+    records.append(
+        con,
+        "approvals",
+        {
+            "request_id": request_id,
+            "decision": "approve",
+            "approver_role": role,
+            "approver": who,
+            "decided_at": lineage.utc_now(),
+        },
     )
     approved_roles = {d["approver_role"] for d in approvals} | {role}
     waiting = [r for r in required if r not in approved_roles]
@@ -268,18 +243,19 @@ def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
 
 def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> None:
     at = lineage.utc_now()
-    con.execute(
-        "insert into lineage.promotions values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            "prom-" + request["request_id"][4:],
-            request["model_name"],
-            request["training_run_id"],
-            request["model_version"],
-            request["request_kind"],
-            actor,
-            at,
-            request["request_id"],
-        ],
+    records.append(
+        con,
+        "promotions",
+        {
+            "promotion_id": "prom-" + request["request_id"][4:],
+            "model_name": request["model_name"],
+            "training_run_id": request["training_run_id"],
+            "model_version": request["model_version"],
+            "action": request["request_kind"],
+            "actor": actor,
+            "promoted_at": at,
+            "request_id": request["request_id"],
+        },
     )
     run = _run(con, request["training_run_id"])
     try:
@@ -294,9 +270,16 @@ def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
     request = _request(con, request_id)
     if request["state"] != "open":
         raise PromotionError(f"request {request_id} is {request['state']}, not open")
-    con.execute(
-        "insert into lineage.approvals values (?, 'reject', null, ?, ?, ?)",
-        [request_id, identity(), reason, lineage.utc_now()],
+    records.append(
+        con,
+        "approvals",
+        {
+            "request_id": request_id,
+            "decision": "reject",
+            "approver": identity(),
+            "reason": reason,
+            "decided_at": lineage.utc_now(),
+        },
     )
     return f"request {request_id} rejected by {identity()}"
 
@@ -305,7 +288,7 @@ def rollback(
     con: duckdb.DuckDBPyConnection, model_name: str, snapshot_check: tuple[bool, str] | None
 ) -> str:
     """Open a request to make the previous champion serve again (approved like any other)."""
-    history = lineage.rows(
+    history = records.read(
         con,
         "select training_run_id from lineage.promotions where model_name = ? "
         "order by promoted_at desc",
@@ -326,9 +309,15 @@ def rollback(
 def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str) -> str:
     if not note.strip():
         raise PromotionError("rca: the note is empty")
-    con.execute(
-        "insert into lineage.rca_notes values (?, ?, ?, ?)",
-        [model_name, note, identity(), lineage.utc_now()],
+    records.append(
+        con,
+        "rca_notes",
+        {
+            "model_name": model_name,
+            "note": note,
+            "author": identity(),
+            "noted_at": lineage.utc_now(),
+        },
     )
     return f"root-cause note recorded for {model_name}; training resumes at the next build"
 
@@ -337,9 +326,9 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
     from customer_ml import registry
 
     out = []
-    for model_name in ("churn", "clv", "segments"):
+    for model_name in catalogue.names():
         serving = registry.champion(con, model_name, max_age_check=False)
-        requests = lineage.rows(
+        requests = records.read(
             con,
             "select request_id from lineage.promotion_requests where model_name = ? "
             "order by requested_at",
@@ -348,7 +337,7 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
         open_requests = [
             r["request_id"] for r in requests if _request(con, r["request_id"])["state"] == "open"
         ]
-        failures = lineage.rows(
+        failures = records.read(
             con,
             "select status, error, failed_at from lineage.training_failures "
             "where model_name = ? order by failed_at desc limit 3",

@@ -16,9 +16,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import config, lineage
-
-MODELS = ("churn", "clv", "segments")
+from customer_ml import catalogue, config, lineage
 
 
 def champion(
@@ -32,8 +30,8 @@ def champion(
     A champion older than the model's max_champion_age_days is not served: a model-risk-review
     alert is raised and None is returned, so scoring falls back to the rule baseline.
     """
-    if model_name not in MODELS:
-        raise ValueError(f"unknown model {model_name!r}; expected one of {', '.join(MODELS)}")
+    if model_name not in catalogue.names():
+        raise catalogue.CatalogueError(f"unknown model {model_name!r}; not in the catalogue")
     try:
         rows = session.execute(
             f"""
@@ -54,7 +52,7 @@ def champion(
     if not found:
         return None
     serving = dict(zip(names, found[0], strict=True))
-    max_age = config.model_config(model_name).get("max_champion_age_days")
+    max_age = catalogue.entry(model_name).policy.get("max_champion_age_days")
     if max_age_check and max_age is not None:
         age = lineage.utc_now() - serving["champion_since"]
         if age > timedelta(days=float(max_age)):

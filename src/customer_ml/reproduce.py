@@ -15,10 +15,8 @@ Every comparison is reported as match or mismatch with both values; the verdict 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import config, lineage
+from customer_ml import config, lineage, records
 
 RAW_TABLES = ("orders", "customers", "engagement_events", "business_events")
 
@@ -93,7 +91,7 @@ def _load_record(
     """The record of `view` whose `key` is `value` (None when unknown), and the first required
     field it lacks (None when complete)."""
     try:
-        found = lineage.rows(con, f"select * from lineage.{view} where {key} = ?", [value])
+        found = records.read(con, f"select * from lineage.{view} where {key} = ?", [value])
     except duckdb.CatalogException:
         done = "trained" if view == "training_runs" else "scored"
         raise ReproduceError(f"lineage.{view} does not exist: nothing was {done}") from None
@@ -137,7 +135,7 @@ def load_prediction(con: duckdb.DuckDBPyConnection, prediction_id: str) -> dict:
 
 def build_inputs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str, dict]:
     """Relation -> data snapshot record, for every snapshot the build registered."""
-    rows = lineage.rows(
+    rows = records.read(
         con,
         """
         select d.*
@@ -153,7 +151,7 @@ def build_inputs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str
 
 
 def build_invocation(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict:
-    rows = lineage.rows(
+    rows = records.read(
         con, "select * from lineage.invocations where invocation_id = ?", [invocation_id]
     )
     if not rows:
@@ -236,34 +234,47 @@ def replay_build(code: Path, warehouse_dir: Path, target: str, vars_: dict) -> l
     Returns the failures of the replayed build (nodes the comparison does not need may fail,
     as they may have in the original build); the comparison decides.
     """
-    env = dict(os.environ)
-    env.update(
-        CUSTOMER_ML_HOME=str(code),
-        CUSTOMER_ML_WAREHOUSE_DIR=str(warehouse_dir),
-        DBT_PROFILES_DIR=str(code / "profiles"),
-        DBT_PROJECT_DIR=str(code),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        PYTHONPATH=str(code / "src"),
-    )
-    env.pop("MLFLOW_TRACKING_URI", None)
-    dbt = Path(sys.executable).parent / "dbt"
-    done = subprocess.run(
-        [str(dbt), "build", "--target", target, "--vars", json.dumps(vars_)],
-        cwd=code,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode == 0:
+    from customer_ml import dbt_runner
+
+    status, lines = dbt_runner.run(
+        "build", "--target", target, "--vars", json.dumps(vars_),
+        project=code, warehouse_dir=warehouse_dir,
+    )  # fmt: skip
+    if status == 0:
         return []
-    failures = [
-        line.split("  ", 1)[-1].strip()
-        for line in done.stdout.splitlines()
-        if " ERROR " in line or " FAIL " in line
-    ]
-    return failures or [
-        done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "dbt failed"
-    ]
+    failures = [line.strip() for line in lines if " ERROR " in line or " FAIL " in line]
+    return failures or [lines[-1] if lines else "dbt failed"]
+
+
+def seed_champion(warehouse: Path, run: dict[str, Any]) -> None:
+    """Make the recorded training run `run` the champion of a throwaway warehouse: its record in
+    its model's training table and a promotion, as `registry.champion` reads them. Its artifact
+    stays where it was recorded (read-only, sha256 verified when loaded)."""
+    import pandas as pd
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        records.create_all(con)
+        con.execute("create schema if not exists ml")
+        con.register("champion_record", pd.DataFrame([run]))
+        con.execute(
+            f"create table ml.ml_{run['model_name']}__train as select * from champion_record"
+        )
+        records.append(
+            con,
+            "promotions",
+            {
+                "promotion_id": "reproduce",
+                "model_name": run["model_name"],
+                "training_run_id": run["training_run_id"],
+                "model_version": run["model_version"],
+                "action": "promote",
+                "actor": "reproduce",
+                "promoted_at": lineage.utc_now(),
+            },
+        )
+    finally:
+        con.close()
 
 
 def _snapshot_checks(report: Report, recorded: dict[str, dict], rebuilt: dict[str, dict]) -> None:
@@ -309,7 +320,7 @@ def _replay(
 
 
 def _latest_run(con: duckdb.DuckDBPyConnection, model_version: str) -> dict | None:
-    rows = lineage.rows(
+    rows = records.read(
         con,
         "select * from lineage.training_runs where model_version = ? order by started_at desc",
         [model_version],
@@ -353,6 +364,10 @@ def reproduce_training_run(
         progress(f"checking out commit {run['git_commit'][:12]} in an isolated working copy")
         code = checkout(project, run["git_commit"], workdir / "code")
         _environment(report, code, run["lock_hash"])
+        # The champion when the run trained is part of what it saw (its metrics; for segments,
+        # the ids it aligned to): the replay starts with the same champion.
+        champion_id = run.get("champion_training_run_id")
+        champion = load_training_run(production, champion_id) if champion_id else None
         rebuilt_path, _, failures = _replay(
             production,
             production_path,
@@ -361,11 +376,12 @@ def reproduce_training_run(
             workdir,
             progress,
             run_type=run["run_type"],
+            prepare=(lambda warehouse: seed_champion(warehouse, champion)) if champion else None,
         )
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
         recorded_snapshots = {
-            relation: lineage.rows(
+            relation: records.read(
                 production, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
             )[0]
             for relation, sid in json.loads(run["snapshot_ids"]).items()
@@ -378,7 +394,7 @@ def reproduce_training_run(
         again = _latest_run(rebuilt, run["model_version"])
         ids = json.loads(again["snapshot_ids"]) if again else {}
         rebuilt_snapshots = {
-            relation: lineage.rows(
+            relation: records.read(
                 rebuilt, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
             )[0]
             for relation, sid in ids.items()
@@ -447,25 +463,6 @@ def reproduce_prediction(
             report.checks.append(Check("model retrained", True, False))
             return report
 
-    def serve_champion(warehouse: Path) -> None:
-        """Make the reproduced model the champion of the replayed scoring build."""
-        if champion_record is None:
-            return
-        import pandas as pd
-
-        con = duckdb.connect(str(warehouse))
-        con.execute("create schema if not exists ml")
-        con.register("champion_record", pd.DataFrame([champion_record]))
-        con.execute("create table ml.ml_churn__train as select * from champion_record")
-        con.execute("create schema if not exists lineage")
-        con.execute(
-            "create table lineage.promotions as select 'reproduce' as promotion_id, "
-            "model_name, training_run_id, model_version, 'promote' as action, "
-            "'reproduce' as actor, cast(? as timestamp) as promoted_at from ml.ml_churn__train",
-            [lineage.utc_now()],
-        )
-        con.close()
-
     production = _open_production(production_path)
     try:
         progress(f"checking out commit {prediction['git_commit'][:12]} for the scoring build")
@@ -479,7 +476,9 @@ def reproduce_prediction(
             code,
             workdir,
             progress,
-            prepare=serve_champion,
+            prepare=(lambda warehouse: seed_champion(warehouse, champion_record))
+            if champion_record
+            else None,
         )
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
@@ -489,7 +488,7 @@ def reproduce_prediction(
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
         try:
-            again = lineage.rows(
+            again = records.read(
                 rebuilt,
                 "select * from lineage.predictions where prediction_id = ?",
                 [prediction_id],
@@ -497,12 +496,12 @@ def reproduce_prediction(
         except duckdb.CatalogException:
             report.checks.append(Check("replayed scoring build produced predictions", True, False))
             return report
-        snapshot = lineage.rows(
+        snapshot = records.read(
             rebuilt,
             "select * from lineage.data_snapshots where snapshot_id = ?",
             [prediction["snapshot_id"]],
         )
-        same_customer = lineage.rows(
+        same_customer = records.read(
             rebuilt,
             "select * from lineage.predictions where customer_id = ? and as_of = ? "
             "and model_name = ?",
@@ -510,7 +509,10 @@ def reproduce_prediction(
         )
     finally:
         rebuilt.close()
-    recorded_input = inputs.get(f"features.customer_features_v{prediction['feature_version']}")
+    # The scoring input is the relation of the prediction's recorded data snapshot.
+    recorded_input = next(
+        (i for i in inputs.values() if i["snapshot_id"] == prediction["snapshot_id"]), None
+    )
     recorded_hash = recorded_input["content_hash"] if recorded_input else None
     if snapshot:
         rebuilt_input = f"{snapshot[0]['snapshot_id']} (hash {snapshot[0]['content_hash']})"
@@ -548,12 +550,12 @@ def lineage_chain(production_path: Path, prediction_id: str) -> dict[str, Any]:
     con = _open_production(production_path)
     try:
         prediction = load_prediction(con, prediction_id)
-        builds = lineage.rows(
+        builds = records.read(
             con,
             "select * exclude (results) from lineage.builds where invocation_id = ?",
             [prediction["invocation_id"]],
         )
-        scoring_input = lineage.rows(
+        scoring_input = records.read(
             con,
             "select * from lineage.data_snapshots where snapshot_id = ?",
             [prediction["snapshot_id"]],
@@ -576,7 +578,7 @@ def lineage_chain(production_path: Path, prediction_id: str) -> dict[str, Any]:
                 k: v for k, v in run.items() if not k.endswith("_json") or k == "config_json"
             }
             chain["training_snapshots"] = [
-                lineage.rows(
+                records.read(
                     con, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
                 )[0]
                 for sid in json.loads(run["snapshot_ids"]).values()

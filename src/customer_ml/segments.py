@@ -6,13 +6,18 @@ on centroid distance, in the new model's standardized space) so segment ids carr
 retrain reports the adjusted Rand index of old vs new assignment on the same customers and the
 share of customers who changed segment. Names are derived from centroid profiles.
 
-A fitted model is its scaler, centroids, ids and names, stored as JSON (deterministic bytes).
+A fitted model is its scaler, centroids, ids and names, the silhouette per k it chose from and
+the feature version it was fitted on, stored as JSON (deterministic bytes). The model protocol
+(customer_ml.training) is at the end: segments have no label and no holdout, so candidate, rule
+baseline and champion are measured on the customers the candidate was fitted on, by the mean
+silhouette in one standardized space (the same for all three).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +48,8 @@ class SegmentModel:
     centroids: list[list[float]]  # standardized space, one per segment
     segment_ids: list[int]
     names: list[str] = field(default_factory=list)
+    feature_version: int = 2
+    silhouette_by_k: dict[str, float] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.__dict__, indent=2, sort_keys=True).encode()
@@ -122,7 +129,7 @@ def match_ids(new_centroids: np.ndarray, previous: SegmentModel | None, Z_scale)
     return ids
 
 
-def fit(
+def fit_kmeans(
     df: pd.DataFrame,
     *,
     k: int | None,
@@ -148,6 +155,7 @@ def fit(
         centroids=[[float(v) for v in c] for c in centroids],
         segment_ids=ids,
         names=name_segments(centroids),
+        silhouette_by_k={str(key): value for key, value in silhouettes.items()},
     )
     return model, silhouettes
 
@@ -177,3 +185,137 @@ def profile(model: SegmentModel, df: pd.DataFrame, value: str = "amount_365d") -
     )
     out["segment_name"] = [model.name_of(int(s)) for s in out["segment_id"]]
     return out
+
+
+# The model protocol (customer_ml.training).
+MODEL = SegmentModel
+EVALUATION_SAMPLE = 5000
+
+
+def _customers(features: pd.DataFrame) -> pd.DataFrame:
+    """Customers with an order at the as_of, in customer order."""
+    df = features[features["orders_lifetime"] > 0].sort_values("customer_id", kind="stable")
+    return df.reset_index(drop=True)
+
+
+def split(features: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, ...]:
+    df = _customers(features)
+    if df.empty:
+        raise ValueError("no customer with an order at the latest as_of: nothing to segment")
+    return df, df
+
+
+def fit(
+    train: pd.DataFrame,
+    cfg: dict[str, Any],
+    seed: int,
+    *,
+    validation: pd.DataFrame,
+    reference: SegmentModel | None = None,
+    feature_version: int = 2,
+) -> SegmentModel:
+    """k-means with k from config or by silhouette; ids matched to the reference (the champion)."""
+    model, _ = fit_kmeans(
+        train,
+        k=cfg.get("k"),
+        k_range=(int(cfg["k_min"]), int(cfg["k_max"])),
+        seed=seed,
+        previous=reference,
+        silhouette_sample=int(cfg["silhouette_sample"]),
+    )
+    model.feature_version = feature_version
+    return model
+
+
+def evaluation_set(model: SegmentModel, holdout: pd.DataFrame) -> pd.DataFrame:
+    return holdout
+
+
+def evaluate(model: Any, customers: pd.DataFrame) -> dict[str, float]:
+    """Mean silhouette of the model's assignment on one seeded sample of `customers`, in the
+    customers' own standardized space (so every model compared is measured alike)."""
+    X = feature_matrix(customers)
+    scale = X.std(axis=0)
+    Z = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    assigned = np.asarray(model.predict(customers))
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(len(Z), size=min(EVALUATION_SAMPLE, len(Z)), replace=False))
+    k = len(np.unique(assigned[idx]))
+    silhouette = (
+        float(silhouette_score(Z[idx], assigned[idx])) if 2 <= k < len(idx) else float("nan")
+    )
+    largest = float(pd.Series(assigned).value_counts(normalize=True).iloc[0])
+    return {
+        "silhouette": silhouette,
+        "k": float(len(np.unique(assigned))),
+        "largest_segment_share": largest,
+        "customers": float(len(customers)),
+    }
+
+
+def baseline(cfg: dict[str, Any]) -> Any:
+    from customer_ml import baselines
+
+    return baselines.SegmentRules()
+
+
+def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
+    from customer_ml.scoring import Scored
+
+    df = _customers(features)
+    ids = np.asarray(model.predict(df))
+    return Scored(
+        customer_ids=df["customer_id"].to_numpy(),
+        as_of=pd.to_datetime(df["as_of"]),
+        scores=ids.astype("float64"),
+        labels=[model.name_of(int(i)) for i in ids],
+    )
+
+
+def describe(
+    model: SegmentModel,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    models: dict[str, Any],
+    metrics: dict[str, dict[str, Any]],
+    *,
+    facts: dict[str, Any],
+    cfg: dict[str, Any],
+) -> Any:
+    from customer_ml import reports
+    from customer_ml.training import Described
+
+    reference = models.get("champion")
+    moved = stability(reference, model, train) if reference is not None else None
+    as_of = pd.Timestamp(train["as_of"].max())
+    table = profile(model, train)
+    report = reports.table_report(
+        title=f"Segments model {facts['model_version']} — profile and stability",
+        facts={
+            **facts,
+            "as_of": as_of.date(),
+            "customers": len(train),
+            "silhouette_by_k": model.silhouette_by_k or "k fixed by config",
+            "ids_matched_to_champion": reference is not None,
+            "stability_vs_champion": moved or "no champion",
+        },
+        metrics=metrics,
+        tables={"Segment profiles": table},
+    )
+    return Described(
+        report=report,
+        model_file="model.json",
+        extra_files={"profile.csv": table.to_csv(index=False).encode()},
+        record={
+            "fitted_params_json": json.dumps(
+                {
+                    "segments": dict(zip(map(str, model.segment_ids), model.names, strict=True)),
+                    "stability_vs_champion": moved,
+                },
+                sort_keys=True,
+            ),
+            "train_rows": len(train),
+            "train_as_of_max": as_of,
+        },
+        mlflow_params={"k": len(model.segment_ids)},
+    )

@@ -44,6 +44,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return snapshot_project(tmp_path_factory.mktemp("project"))
 
 
+# The session's clean snapshot of the working tree, set once when the session starts and never
+# swapped; tests that need another project pass it explicitly (project=...).
 PROJECT: Path | None = None
 
 
@@ -79,11 +81,19 @@ def run_env(warehouse_dir: Path, project: Path | None = None) -> dict[str, str]:
     return env
 
 
-def cli(warehouse_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def cli(
+    warehouse_dir: Path, *args: str, project: Path | None = None, user: str | None = None
+) -> subprocess.CompletedProcess:
+    """`customer-ml ARGS` against a warehouse dir, from `project` (default: the session's clean
+    snapshot), as `user` when given (CUSTOMER_ML_USER)."""
+    project = project or PROJECT or REPO
+    env = run_env(warehouse_dir, project)
+    if user:
+        env["CUSTOMER_ML_USER"] = user
     return subprocess.run(
         [str(BIN / "customer-ml"), *args],
-        env=run_env(warehouse_dir),
-        cwd=PROJECT or REPO,
+        env=env,
+        cwd=project,
         capture_output=True,
         text=True,
     )

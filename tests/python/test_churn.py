@@ -71,9 +71,12 @@ def test_time_split_needs_enough_dates() -> None:
 def test_training_twice_gives_identical_bytes_and_learns() -> None:
     df = _dataset()
     train, valid = churn.time_split(df, 2)
-    first = churn.train(train, valid, HP, seed=3, feature_version=1)
-    third = churn.train(train, valid, HP, seed=4, feature_version=1)
-    assert first.to_bytes() == churn.train(train, valid, HP, seed=3, feature_version=1).to_bytes()
+    first = churn.train_booster(train, valid, HP, seed=3, feature_version=1)
+    third = churn.train_booster(train, valid, HP, seed=4, feature_version=1)
+    assert (
+        first.to_bytes()
+        == churn.train_booster(train, valid, HP, seed=3, feature_version=1).to_bytes()
+    )
     assert first.metrics["roc_auc"] > 0.75
     # A different seed changes bagging, so the bytes differ: the check can fail.
     assert first.to_bytes() != third.to_bytes()
@@ -91,26 +94,30 @@ def test_sample_rows_is_seeded_and_order_independent() -> None:
 def test_round_trip_predicts_the_same() -> None:
     df = _dataset()
     train, valid = churn.time_split(df, 2)
-    model = churn.train(train, valid, HP, seed=3, feature_version=1)
-    again = churn.ChurnModel.from_bytes(model.to_bytes(), 1)
+    model = churn.train_booster(train, valid, HP, seed=3, feature_version=1)
+    again = churn.ChurnModel.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(model.predict(valid), again.predict(valid))
 
 
-def test_unknown_category_maps_to_unknown() -> None:
-    df = _dataset().head(3).assign(country=["US", "ZZ", None])
-    X = churn.feature_matrix(df, 1)
-    unknown = churn.CATEGORICAL_FEATURES["country"].index("unknown")
-    assert list(X["country"]) == [
-        churn.CATEGORICAL_FEATURES["country"].index("US"),
-        unknown,
-        unknown,
-    ]
+def test_categories_are_learned_at_fit_and_stored_with_the_model() -> None:
+    """A user's own countries survive into the model (nothing hard-codes the demo's), and a
+    value first seen when scoring, or missing, codes as unknown."""
+    df = _dataset().assign(country=lambda d: np.where(d["customer_id"] % 2, "BR", "JP"))
+    train, valid = churn.time_split(df, 2)
+    model = churn.train_booster(train, valid, HP, seed=3, feature_version=1)
+    assert model.categories["country"] == ["BR", "JP", "unknown"]
+    again = churn.ChurnModel.from_bytes(model.to_bytes())
+    assert again.categories == model.categories and again.feature_version == 1
+    X = again.matrix(df.head(3).assign(country=["JP", "ZZ", None]))
+    assert list(X["country"]) == [1.0, 2.0, 2.0]
+    # the learned codes are what the booster saw: BR and JP are not all "unknown"
+    assert model.matrix(train)["country"].nunique() == 2
 
 
 def test_evaluate_on_known_values() -> None:
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8])
-    m = churn.evaluate(y, p)
+    m = churn.classification_metrics(y, p)
     assert m["roc_auc"] == pytest.approx(0.75)
     assert m["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
 
@@ -142,13 +149,13 @@ def test_feature_version_selects_columns() -> None:
 def test_isotonic_calibration_is_monotone_held_out_and_round_trips() -> None:
     df = _dataset()
     train, valid = churn.time_split(df, 2)
-    model = churn.train(train, valid, HP, seed=3, feature_version=1, calibration="isotonic")
+    model = churn.train_booster(train, valid, HP, seed=3, feature_version=1, calibration="isotonic")
     assert model.holdout_as_of == [pd.Timestamp(2025, 6, 1)]  # fitted on May, measured on June
     assert model.metrics["rows"] == (valid["as_of"] == pd.Timestamp(2025, 6, 1)).sum()
     assert np.all(np.diff(model.calibration["y"]) >= 0)
-    again = churn.ChurnModel.from_bytes(model.to_bytes(), 1)
+    again = churn.ChurnModel.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(model.predict(valid), again.predict(valid))
-    raw = churn.train(train, valid, HP, seed=3, feature_version=1)
+    raw = churn.train_booster(train, valid, HP, seed=3, feature_version=1)
     assert not np.array_equal(model.predict(valid), raw.predict(valid))
     with pytest.raises(ValueError, match="calibration 'platt'"):
-        churn.train(train, valid, HP, seed=3, feature_version=1, calibration="platt")
+        churn.train_booster(train, valid, HP, seed=3, feature_version=1, calibration="platt")

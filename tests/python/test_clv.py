@@ -86,8 +86,8 @@ def test_fit_is_deterministic_and_predicts_the_holdout() -> None:
     calibration_end, holdout_end = "2024-12-31", "2025-05-15"
     cal = tx[tx["ordered_at"] < "2025-01-01"]
     rfm = clv.summary(cal, calibration_end, "weeks")
-    model = clv.fit(rfm, "weeks", 0.001)
-    assert model.to_bytes() == clv.fit(rfm, "weeks", 0.001).to_bytes()
+    model = clv.fit_params(rfm, "weeks", 0.001)
+    assert model.to_bytes() == clv.fit_params(rfm, "weeks", 0.001).to_bytes()
     assert set(model.params) == {"r", "alpha", "a", "b", "p", "q", "v"}
     again = clv.ClvModel.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(model.p_alive(rfm), again.p_alive(rfm))

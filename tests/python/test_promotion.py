@@ -29,18 +29,7 @@ class World:
         self.project, self.wh = project, wh
 
     def cli(self, *args: str, user: str | None = None):
-        import conftest
-
-        saved, conftest.PROJECT = conftest.PROJECT, self.project
-        try:
-            import os
-
-            if user:
-                os.environ["CUSTOMER_ML_USER"] = user
-            return cli(self.wh, *args, "--target", "ci")
-        finally:
-            conftest.PROJECT = saved
-            os.environ.pop("CUSTOMER_ML_USER", None)
+        return cli(self.wh, *args, "--target", "ci", project=self.project, user=user)
 
     def build(self, *extra: str, check: bool = True):
         return dbt_build(self.wh, *extra, project=self.project, check=check)
@@ -172,7 +161,7 @@ def test_over_age_champion_falls_back_to_baseline(world: World) -> None:
 
 
 def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:
-    from customer_ml import alerts
+    from customer_ml import alerts, records
 
     received: list[dict] = []
 
@@ -191,11 +180,7 @@ def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:
     thread.start()
     monkeypatch.setenv(alerts.WEBHOOK_ENV, f"http://127.0.0.1:{server.server_port}/alerts")
     con = duckdb.connect()
-    con.execute("create schema lineage")
-    con.execute(
-        "create table lineage.alerts (alert_id varchar, model_name varchar, alert_kind varchar, "
-        "severity varchar, invocation_id varchar, message varchar, raised_at timestamp)"
-    )
+    records.create_all(con)
     alerts.raise_alert(con, model_name="churn", kind="training_failed", severity="warning",
                        message="boom", invocation_id="inv-1")  # fmt: skip
     thread.join(timeout=10)

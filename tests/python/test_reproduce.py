@@ -97,13 +97,9 @@ def history(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> dict:
 
 
 def _reproduce(history: dict, *args: str):
-    import conftest
-
-    saved, conftest.PROJECT = conftest.PROJECT, history["project"]
-    try:
-        return cli(history["wh"], "reproduce", "--target", "ci", "--json", *args)
-    finally:
-        conftest.PROJECT = saved
+    return cli(
+        history["wh"], "reproduce", "--target", "ci", "--json", *args, project=history["project"]
+    )
 
 
 def test_code_and_data_moved_on(history: dict) -> None:
@@ -141,15 +137,9 @@ def test_old_prediction_is_recreated_bit_for_bit(history: dict) -> None:
 
 
 def test_lineage_prints_the_chain(history: dict) -> None:
-    import conftest
-
-    saved, conftest.PROJECT = conftest.PROJECT, history["project"]
-    try:
-        text = cli(history["wh"], "lineage", history["old_prediction"], "--target", "ci")
-        as_json = cli(history["wh"], "lineage", history["old_prediction"], "--target", "ci",
-                      "--json")  # fmt: skip
-    finally:
-        conftest.PROJECT = saved
+    args = (history["wh"], "lineage", history["old_prediction"], "--target", "ci")
+    text = cli(*args, project=history["project"])
+    as_json = cli(*args, "--json", project=history["project"])
     assert text.returncode == 0, text.stderr
     assert "scoring build" in text.stdout and history["old_commit"] in text.stdout
     chain = json.loads(as_json.stdout)
@@ -165,28 +155,20 @@ def test_unknown_ids_fail_clearly(history: dict) -> None:
 def test_champion_prediction_is_recreated(history: dict) -> None:
     """Promote the newest churn run (v2 features, new hyperparameters), score with it, and
     recreate one of its predictions: the training run is reproduced first, then the scoring."""
-    import os
-
-    import conftest
-
     [(run,)] = _one(
         history["wh"],
         "select training_run_id from lineage.training_runs where model_name = 'churn' "
         "order by started_at desc limit 1",
     )
-    saved, conftest.PROJECT = conftest.PROJECT, history["project"]
-    try:
-        opened = cli(history["wh"], "promote", "churn", "--run", run, "--target", "ci")
-        assert opened.returncode == 0, opened.stderr
-        request = opened.stdout.split()[1].rstrip(":")
-        for user, role in (("ana@example.com", "ml_owner"), ("carla@example.com",
-                                                              "business_stakeholder")):  # fmt: skip
-            os.environ["CUSTOMER_ML_USER"] = user
-            done = cli(history["wh"], "approve", request, "--role", role, "--target", "ci")
-            assert done.returncode == 0, done.stderr
-    finally:
-        conftest.PROJECT = saved
-        os.environ.pop("CUSTOMER_ML_USER", None)
+    project = history["project"]
+    opened = cli(history["wh"], "promote", "churn", "--run", run, "--target", "ci", project=project)
+    assert opened.returncode == 0, opened.stderr
+    request = opened.stdout.split()[1].rstrip(":")
+    for user, role in (("ana@example.com", "ml_owner"), ("carla@example.com",
+                                                          "business_stakeholder")):  # fmt: skip
+        done = cli(history["wh"], "approve", request, "--role", role, "--target", "ci",
+                   project=project, user=user)  # fmt: skip
+        assert done.returncode == 0, done.stderr
     dbt_build(history["wh"], project=history["project"])
     [(prediction,)] = _one(
         history["wh"],

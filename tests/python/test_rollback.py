@@ -4,24 +4,11 @@ previous champion it is refused."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
 import duckdb
 import pytest
 
-from customer_ml import promotion
-
-DDL = [
-    "create schema lineage",
-    "create table lineage.promotion_requests (request_id varchar, model_name varchar, "
-    "training_run_id varchar, model_version varchar, request_kind varchar, requested_by varchar, "
-    "required_roles varchar, gates json, requested_at timestamp)",
-    "create table lineage.approvals (request_id varchar, decision varchar, approver_role varchar, "
-    "approver varchar, reason varchar, decided_at timestamp)",
-    "create table lineage.promotions (promotion_id varchar, model_name varchar, "
-    "training_run_id varchar, model_version varchar, action varchar, actor varchar, "
-    "promoted_at timestamp, request_id varchar)",
-]
+from customer_ml import promotion, records
 
 
 def _run(run_id: str, auc: float) -> dict:
@@ -49,30 +36,13 @@ def con(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
     import pandas as pd
 
     con = duckdb.connect()
-    for statement in DDL:
-        con.execute(statement)
+    records.create_all(con)
     runs = pd.DataFrame([_run("r1", 0.9), _run("r2", 0.91)])
     con.register("runs_frame", runs)
     con.execute("create table lineage.training_runs as select * from runs_frame")
-    # MLflow is a mirror: this test is about the records
-    monkeypatch.setattr(promotion, "_carry_out", _records_only)
+    # The MLflow mirror of an in-memory warehouse cannot be written: _carry_out says so and the
+    # records (what this test is about) are the real ones.
     return con
-
-
-def _records_only(con, request: dict, actor: str) -> None:
-    con.execute(
-        "insert into lineage.promotions values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            "p-" + request["request_id"],
-            request["model_name"],
-            request["training_run_id"],
-            request["model_version"],
-            request["request_kind"],
-            actor,
-            datetime.now(),
-            request["request_id"],
-        ],
-    )
 
 
 def _promote(con, run_id: str, kind: str = "promote") -> str:

@@ -35,16 +35,16 @@ def _customers(n: int = 900, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
 
 def test_same_data_same_model_and_ari_one() -> None:
     df = _customers()
-    a, silhouettes = segments.fit(df, **CFG)
-    b, _ = segments.fit(df.sample(frac=1, random_state=3), **CFG)
+    a, silhouettes = segments.fit_kmeans(df, **CFG)
+    b, _ = segments.fit_kmeans(df.sample(frac=1, random_state=3), **CFG)
     assert len(a.segment_ids) == 3 and max(silhouettes, key=silhouettes.get) == 3
-    assert a.to_bytes() == segments.fit(df, **CFG)[0].to_bytes()
+    assert a.to_bytes() == segments.fit_kmeans(df, **CFG)[0].to_bytes()
     assert segments.stability(a, b, df)["adjusted_rand_index"] == 1.0
 
 
 def test_ids_keep_their_meaning_when_clusters_are_permuted() -> None:
     df = _customers()
-    previous, _ = segments.fit(df, **CFG)
+    previous, _ = segments.fit_kmeans(df, **CFG)
     # The same clusters listed in another order, with other ids: matching restores the ids.
     permuted = segments.SegmentModel(
         mean=previous.mean,
@@ -62,9 +62,9 @@ def test_ids_keep_their_meaning_when_clusters_are_permuted() -> None:
 
 
 def test_retrain_on_more_data_keeps_ids_and_is_stable() -> None:
-    first, _ = segments.fit(_customers(seed=0), **CFG)
+    first, _ = segments.fit_kmeans(_customers(seed=0), **CFG)
     later_data = _customers(seed=1, shift=0.05)
-    later, _ = segments.fit(later_data, previous=first, **CFG)
+    later, _ = segments.fit_kmeans(later_data, previous=first, **CFG)
     stability = segments.stability(first, later, later_data)
     assert stability["adjusted_rand_index"] > 0.95
     assert stability["share_changed_segment"] < 0.02
@@ -80,8 +80,8 @@ def test_retrain_on_more_data_keeps_ids_and_is_stable() -> None:
 
 def test_new_cluster_gets_a_fresh_id() -> None:
     df = _customers()
-    previous, _ = segments.fit(df, k=2, k_range=(2, 2), seed=7)
-    more, _ = segments.fit(df, k=3, k_range=(3, 3), seed=7, previous=previous)
+    previous, _ = segments.fit_kmeans(df, k=2, k_range=(2, 2), seed=7)
+    more, _ = segments.fit_kmeans(df, k=3, k_range=(3, 3), seed=7, previous=previous)
     assert sorted(more.segment_ids) == [0, 1, 2] and set(previous.segment_ids) <= set(
         more.segment_ids
     )
@@ -89,7 +89,7 @@ def test_new_cluster_gets_a_fresh_id() -> None:
 
 def test_names_and_profiles_are_readable() -> None:
     df = _customers()
-    model, _ = segments.fit(df, **CFG)
+    model, _ = segments.fit_kmeans(df, **CFG)
     profile = segments.profile(model, df)
     assert profile["customers"].sum() == len(df)
     names = dict(zip(profile["segment_id"], profile["segment_name"], strict=True))
@@ -110,7 +110,7 @@ def test_rule_baseline_splits_by_recency_and_value() -> None:
 
 def test_round_trip() -> None:
     df = _customers()
-    model, _ = segments.fit(df, **CFG)
+    model, _ = segments.fit_kmeans(df, **CFG)
     again = segments.SegmentModel.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(model.predict(df), again.predict(df))
     with pytest.raises(ValueError):

@@ -1,6 +1,7 @@
-{#- Transactions for the CLV model, one row per order in its version known at the period end, in
-    three periods: 'calibration' (known at clv_calibration_end), 'holdout' (placed in the
-    clv_holdout_days after it, as known now) and 'scoring' (known at the latest as_of). Same-day
+{#- Transactions for the CLV model (version 1), one row per order in its version known at the
+    period end, in two periods: 'calibration' (known at clv_calibration_end) and 'scoring' (known
+    at the latest as_of). The holdout's orders are the label side, clv_holdout. $0 orders are
+    kept: a free purchase is still a purchase for BG/NBD (the spend model leaves it out). Same-day
     merging and the BTYD measures are the model's (customer_ml.clv), not the dataset's. -#}
 with
 
@@ -51,45 +52,16 @@ known as (
     ) = 1
 ),
 
-latest as (
+final as (
     select
+        period,
+        period_end,
         order_id,
         customer_id,
         amount,
-        ordered_at
-    from stg_shop__orders
-    qualify row_number() over (partition by order_id order by _available_at desc) = 1
-),
-
-holdout as (
-    select
-        'holdout' as period,
-        period_ends.period_end,
-        latest.order_id,
-        latest.customer_id,
-        latest.amount,
-        latest.ordered_at
-    from period_ends
-    inner join latest
-        on
-            latest.ordered_at >= {{ dbt.dateadd('day', 1, 'period_ends.period_end') }}
-            and latest.ordered_at
-            < {{ dbt.dateadd('day', var('clv_holdout_days') + 1, 'period_ends.period_end') }}
-    where period_ends.period = 'calibration'
-),
-
-final as (
-    select
-        *,
+        ordered_at,
         cast({{ var('clv_holdout_days') }} as integer) as holdout_days
     from known
-    where amount > 0
-    union all
-    select
-        *,
-        cast({{ var('clv_holdout_days') }} as integer) as holdout_days
-    from holdout
-    where amount > 0
 )
 
 select * from final

@@ -1,0 +1,258 @@
+"""The append-only lineage records (DESIGN.md "Records"), declared once for everything that writes
+or reads them from Python: the dbt plugin creates them from this declaration when a build opens
+the warehouse, the CLI does the same before it writes, and tests create their schemas through it.
+
+Writes append by column name (`append`), never by position, so adding a column cannot shift
+values into the wrong one; rows are never updated or deleted. Readers return whole records
+(dicts keyed by column name). The training-run and prediction tables are dbt models (one
+incremental table per model, unioned by `lineage.training_runs` / `lineage.predictions`); their
+columns are declared here too, as the frames the dbt Python models return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+# table -> column -> DuckDB type. Order is the physical column order of a new table.
+TABLES: dict[str, dict[str, str]] = {
+    "invocations": {
+        "invocation_id": "varchar",
+        "target_name": "varchar",
+        "dbt_version": "varchar",
+        "run_started_at": "timestamp",
+        "recorded_at": "timestamp",
+        "vars_json": "varchar",
+    },
+    "builds": {
+        "invocation_id": "varchar",
+        "target_name": "varchar",
+        "git_commit": "varchar",
+        "mlflow_run_id": "varchar",
+        "snapshot_ids": "varchar",
+        "nodes_succeeded": "integer",
+        "nodes_failed": "integer",
+        "nodes_skipped": "integer",
+        "tests_passed": "integer",
+        "tests_failed": "integer",
+        "is_dirty": "boolean",
+        "run_started_at": "timestamp",
+        "finished_at": "timestamp",
+        "results": "json",
+    },
+    "data_snapshots": {
+        "snapshot_id": "varchar",
+        "relation_name": "varchar",
+        "snapshot_kind": "varchar",
+        "content_hash": "varchar",
+        "row_count": "bigint",
+        "watermark": "timestamp",
+        "registered_at": "timestamp",
+        "invocation_id": "varchar",
+    },
+    "build_snapshots": {
+        "invocation_id": "varchar",
+        "snapshot_id": "varchar",
+        "relation_name": "varchar",
+        "registered_at": "timestamp",
+    },
+    "model_definitions": {
+        "invocation_id": "varchar",
+        "relation_name": "varchar",
+        "code_hash": "varchar",
+        "definition_hash": "varchar",
+        "recorded_at": "timestamp",
+    },
+    "promotion_requests": {
+        "request_id": "varchar",
+        "model_name": "varchar",
+        "training_run_id": "varchar",
+        "model_version": "varchar",
+        "request_kind": "varchar",
+        "requested_by": "varchar",
+        "required_roles": "varchar",
+        "gates": "json",
+        "requested_at": "timestamp",
+    },
+    "approvals": {
+        "request_id": "varchar",
+        "decision": "varchar",
+        "approver_role": "varchar",
+        "approver": "varchar",
+        "reason": "varchar",
+        "decided_at": "timestamp",
+    },
+    "baseline_runs": {
+        "training_run_id": "varchar",
+        "model_name": "varchar",
+        "model_version": "varchar",
+        "run_type": "varchar",
+        "status": "varchar",
+        "code_hash": "varchar",
+        "git_commit": "varchar",
+        "is_dirty": "boolean",
+        "lock_hash": "varchar",
+        "invocation_id": "varchar",
+        "registered_at": "timestamp",
+    },
+    "serving_decisions": {
+        "invocation_id": "varchar",
+        "model_name": "varchar",
+        "model_kind": "varchar",
+        "model_version": "varchar",
+        "training_run_id": "varchar",
+        "decided_at": "timestamp",
+    },
+    "alerts": {
+        "alert_id": "varchar",
+        "model_name": "varchar",
+        "alert_kind": "varchar",
+        "severity": "varchar",
+        "invocation_id": "varchar",
+        "message": "varchar",
+        "raised_at": "timestamp",
+    },
+    "training_failures": {
+        "model_name": "varchar",
+        "invocation_id": "varchar",
+        "run_type": "varchar",
+        "status": "varchar",
+        "error": "varchar",
+        "failed_at": "timestamp",
+    },
+    "rca_notes": {
+        "model_name": "varchar",
+        "note": "varchar",
+        "author": "varchar",
+        "noted_at": "timestamp",
+    },
+    "promotions": {
+        "promotion_id": "varchar",
+        "model_name": "varchar",
+        "training_run_id": "varchar",
+        "model_version": "varchar",
+        "action": "varchar",
+        "actor": "varchar",
+        "promoted_at": "timestamp",
+        "request_id": "varchar",
+    },
+}
+
+# The frames the dbt Python models return (pandas dtypes): ml.ml_<model>__train and __score.
+TRAINING_RUN_COLUMNS: dict[str, str] = {
+    "training_run_id": "string",
+    "model_name": "string",
+    "model_version": "string",
+    "run_type": "string",
+    "status": "string",
+    "invocation_id": "string",
+    "git_commit": "string",
+    "lock_hash": "string",
+    "code_hash": "string",
+    "snapshot_ids": "string",
+    "config_json": "string",
+    "hyperparameters_json": "string",
+    "metrics_json": "string",
+    "baseline_metrics_json": "string",
+    "artifact_path": "string",
+    "artifact_sha256": "string",
+    "feature_importance_json": "string",
+    "definition_hashes": "string",
+    "feature_definition_hash": "string",
+    "label_definition_hash": "string",
+    "report_path": "string",
+    "report_sha256": "string",
+    "fitted_params_json": "string",
+    "mlflow_run_id": "string",
+    "champion_training_run_id": "string",
+    "feature_version": "Int64",
+    "label_version": "Int64",
+    "seed": "Int64",
+    "train_rows": "Int64",
+    "validation_rows": "Int64",
+    "best_iteration": "Int64",
+    "validation_roc_auc": "float64",
+    "baseline_roc_auc": "float64",
+    "is_dirty": "bool",
+    "no_regression": "boolean",
+    "no_regression_json": "string",
+    "train_as_of_min": "datetime64[us]",
+    "train_as_of_max": "datetime64[us]",
+    "validation_as_of_min": "datetime64[us]",
+    "validation_as_of_max": "datetime64[us]",
+    "started_at": "datetime64[us]",
+    "finished_at": "datetime64[us]",
+}
+
+PREDICTION_COLUMNS: dict[str, str] = {
+    "prediction_id": "string",
+    "score_label": "string",
+    "model_name": "string",
+    "model_kind": "string",
+    "model_version": "string",
+    "training_run_id": "string",
+    "snapshot_id": "string",
+    "git_commit": "string",
+    "invocation_id": "string",
+    "customer_id": "int64",
+    "feature_version": "int64",
+    "score": "float64",
+    "as_of": "datetime64[us]",
+    "scored_at": "datetime64[us]",
+}
+
+
+def ddl(table: str) -> str:
+    columns = ", ".join(f"{name} {kind}" for name, kind in TABLES[table].items())
+    return f"create table if not exists lineage.{table} ({columns})"
+
+
+def create_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every lineage table that is missing, and every declared column a table lacks
+    (a warehouse made by an earlier version gains new columns; nothing is dropped or retyped)."""
+    con.execute("create schema if not exists lineage")
+    for table, columns in TABLES.items():
+        con.execute(ddl(table))
+        for name, kind in columns.items():
+            con.execute(f"alter table lineage.{table} add column if not exists {name} {kind}")
+
+
+def append(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Mapping[str, Any] | Iterable[Mapping]
+) -> int:
+    """Append one record (a mapping) or several to lineage.`table`, by column name. Undeclared
+    names fail; declared columns left out are null. Returns the number of rows appended."""
+    rows = [rows] if isinstance(rows, Mapping) else list(rows)
+    declared = TABLES[table]
+    for row in rows:
+        unknown = sorted(set(row) - set(declared))
+        if unknown:
+            raise KeyError(f"lineage.{table} has no column(s) {', '.join(unknown)}")
+    if not rows:
+        return 0
+    names = [n for n in declared if any(n in row for row in rows)]
+    placeholders = ", ".join("?" for _ in names)
+    con.executemany(
+        f"insert into lineage.{table} ({', '.join(names)}) values ({placeholders})",
+        [[row.get(n) for n in names] for row in rows],
+    )
+    return len(rows)
+
+
+def read(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+) -> list[dict[str, Any]]:
+    """A query's rows as whole records (column name -> value), fetched in full."""
+    result = con.execute(sql, params or [])
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def frame(rows: list[dict[str, Any]] | pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Rows (records or a frame) as a frame with exactly `columns`, in order and typed
+    (TRAINING_RUN_COLUMNS or PREDICTION_COLUMNS)."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=list(columns))
+    return df[list(columns)].astype(columns).reset_index(drop=True)

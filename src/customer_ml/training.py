@@ -1,0 +1,369 @@
+"""Training runs, the same way for every model in the catalogue.
+
+A run is named before it trains: every input's data snapshot id, the feature and label versions
+it reads and their definition hashes, code, config (with the dbt vars the model declares,
+validated), hyperparameters and seed give its `model_version` (invariant 5). A model_version
+that already trained successfully is not repeated, so rebuilding unchanged inputs adds nothing.
+Then the model module does the modelling through the model protocol:
+
+    split(dataset, cfg, seed) -> (train, holdout)
+    fit(train, cfg, seed, *, validation, reference, feature_version) -> model  # learned state
+    evaluation_set(model, holdout) -> holdout                    # rows the metrics are on
+    evaluate(model, holdout) -> {metric: value}                  # candidate, baseline, champion
+    baseline(cfg) -> rule model;  MODEL.from_bytes(bytes) -> model;  model.to_bytes()
+    score(model, frame, cfg) -> Scored;  describe(...) -> Described (report, record fields)
+
+customer_ml.evaluation measures candidate, baseline and the current champion on the same holdout;
+the verdict is recorded with the run and re-checked by the promotion gates. Artifacts are written
+once, the run is mirrored to MLflow, and its record (one row) is returned to the dbt Python model,
+which appends it to ml.ml_<model>__train. Training never calls into promotion.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from customer_ml import catalogue, config, evaluation, lineage, records, registry
+
+
+class DirtyTreeError(config.OperatorError):
+    """A production training run needs a committed tree: the commit must name the code."""
+
+
+@dataclass
+class Described:
+    """What a model module says about a trained model: its report and the record fields and
+    MLflow params specific to it."""
+
+    report: tuple[bytes, bytes]
+    model_file: str = "model.json"
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+    mlflow_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Everything a training run is named by, gathered before it trains."""
+
+    entry: catalogue.Entry
+    run_type: str
+    cfg: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    seed: int
+    git: lineage.GitState
+    invocation_id: str
+    snapshots: dict[str, str]
+    definitions: dict[str, str]
+    code: str
+    version: str
+    feature_version: int
+    label_version: int | None
+    warehouse: Path
+    started_at: datetime
+
+    @property
+    def training_run_id(self) -> str:
+        return f"{self.entry.name}-{self.version[:12]}-{self.invocation_id[:8]}"
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The facts every report starts with."""
+        return {
+            "training_run_id": self.training_run_id,
+            "model_version": self.version,
+            "run_type": self.run_type,
+            "feature_version": self.feature_version,
+            "label_version": self.label_version,
+            "seed": self.seed,
+            "git_commit": self.git.commit,
+            "is_dirty": self.git.is_dirty,
+            "build": self.invocation_id,
+        }
+
+
+def _now() -> datetime:
+    return lineage.utc_now().replace(microsecond=0)
+
+
+def check_clean(run_type: str, git: lineage.GitState) -> None:
+    if run_type == "production" and git.is_dirty:
+        raise DirtyTreeError(
+            f"production training refused: the git tree at {config.project_dir()} has "
+            "uncommitted changes, so its commit would not name the code; commit them, or run "
+            "an experiment: dbt build --vars '{run_type: experiment}'"
+        )
+
+
+def validate_vars(entry: catalogue.Entry, given: dict[str, Any]) -> dict[str, Any]:
+    """The dbt vars the model declares (`vars:` in its catalogue entry), each checked: a var that
+    did not arrive or has a value outside its allowed values or range fails with one line naming
+    the var, the value and what is allowed."""
+    declared = entry.policy.get("vars") or {}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise config.OperatorError(
+            f"{entry.name}: var(s) {', '.join(unknown)} passed but not declared under "
+            f"{entry.name}.vars in config/models.yml"
+        )
+    out = {}
+    for name, rule in declared.items():
+        value = given.get(name)
+        if value is None or value == "":
+            raise config.OperatorError(
+                f"var {name} did not reach ml_{entry.name}__train: pass it through the model's "
+                f"config (config: {name}: \"{{{{ var('{name}') }}}}\") and dbt.config.get"
+            )
+        if "allowed" in rule:
+            if str(value) not in [str(a) for a in rule["allowed"]]:
+                raise config.OperatorError(
+                    f"var {name}: {value!r} is not allowed; expected one of "
+                    f"{', '.join(str(a) for a in rule['allowed'])}"
+                )
+            out[name] = str(value)
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            low, high = float(rule.get("min", "-inf")), float(rule.get("max", "inf"))
+            if not (low <= number <= high):  # also refuses NaN
+                raise config.OperatorError(
+                    f"var {name}: {value!r} is not a number in [{low:g}, {high:g}]"
+                )
+            out[name] = number
+    return out
+
+
+def _trained_already(session: duckdb.DuckDBPyConnection, this: str | None, version: str) -> bool:
+    if not this:
+        return False
+    found = session.execute(
+        f"select 1 from {this} where model_version = ? and status = 'success' limit 1", [version]
+    ).fetchall()
+    return bool(found)
+
+
+def begin(
+    session: duckdb.DuckDBPyConnection,
+    entry: catalogue.Entry,
+    *,
+    this: str | None,
+    run_type: str | None,
+    feature_version: int,
+    label_version: int | None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> Context | None:
+    """Name the run; None when its model_version already trained successfully."""
+    run_type = run_type or "production"
+    if run_type not in ("production", "experiment"):
+        raise config.OperatorError(f"var run_type: {run_type!r}; expected production or experiment")
+    cfg = {**entry.policy, **validate_vars(entry, dbt_vars or {})}
+    cfg.pop("vars", None)
+    git = lineage.git_state()
+    check_clean(run_type, git)
+    invocation_id = lineage.current_invocation(session)
+    snapshots = lineage.build_snapshot_ids(
+        session, invocation_id, entry.inputs(feature_version, label_version)
+    )
+    definitions = lineage.definition_hashes(
+        session, entry.defined_by(feature_version, label_version)
+    )
+    code = lineage.code_hash()
+    hyperparameters = cfg.get("hyperparameters", {})
+    version = lineage.model_version(
+        model_name=entry.name,
+        code=code,
+        config_={**cfg, "run_type": run_type, "definitions": definitions},
+        hyperparameters=hyperparameters,
+        feature_version=feature_version,
+        label_version=label_version,
+        snapshot_ids=sorted(snapshots.values()),
+    )
+    if _trained_already(session, this, version):
+        return None
+    return Context(
+        entry=entry,
+        run_type=run_type,
+        cfg=cfg,
+        hyperparameters=hyperparameters,
+        seed=int(cfg.get("seed", 0)),
+        git=git,
+        invocation_id=invocation_id,
+        snapshots=snapshots,
+        definitions=definitions,
+        code=code,
+        version=version,
+        feature_version=feature_version,
+        label_version=label_version,
+        warehouse=lineage.warehouse_file(session),
+        started_at=_now(),
+    )
+
+
+def load_model(entry: catalogue.Entry, run: dict[str, Any]) -> Any:
+    """A recorded training run's model, from its artifact (sha256 verified)."""
+    data = registry.read_verified(Path(run["artifact_path"]), run["artifact_sha256"])
+    return entry.module.MODEL.from_bytes(data)
+
+
+def run(
+    model_name: str,
+    dataset: Any,
+    session: duckdb.DuckDBPyConnection,
+    *,
+    this: str | None,
+    run_type: str | None,
+    feature_version: int,
+    label_version: int | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Train `model_name` on `dataset` (what its dbt Python model read); returns the one-row
+    training-run record, or no row when this model_version trained already."""
+    entry = catalogue.entry(model_name)
+    ctx = begin(
+        session,
+        entry,
+        this=this,
+        run_type=run_type,
+        feature_version=feature_version,
+        label_version=label_version,
+        dbt_vars=dbt_vars,
+    )
+    if ctx is None:
+        return records.frame([], records.TRAINING_RUN_COLUMNS)
+    module = entry.module
+    train_part, holdout = module.split(dataset, ctx.cfg, ctx.seed)
+    # The champion serving now (whatever its age) is measured on the candidate's holdout, and
+    # is the reference a model may align to (segments keep their ids); both are recorded.
+    champion_run = registry.champion(session, model_name, max_age_check=False)
+    champion = load_model(entry, champion_run) if champion_run else None
+    model = module.fit(
+        train_part,
+        ctx.cfg,
+        ctx.seed,
+        validation=holdout,
+        reference=champion,
+        feature_version=ctx.feature_version,
+    )
+    holdout = module.evaluation_set(model, holdout)
+    models = {"candidate": model, "baseline": module.baseline(ctx.cfg), "champion": champion}
+    metrics = evaluation.compare(entry, holdout, models)
+    verdicts = evaluation.no_regression(entry, metrics)
+    described = module.describe(
+        model, train_part, holdout, models, metrics, facts=ctx.facts, cfg=ctx.cfg
+    )
+    return finish(
+        ctx,
+        model_bytes=model.to_bytes(),
+        metrics=metrics,
+        verdicts=verdicts,
+        described=described,
+        champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
+    )
+
+
+def finish(
+    ctx: Context,
+    *,
+    model_bytes: bytes,
+    metrics: dict[str, dict[str, Any]],
+    verdicts: list[tuple[str, bool, str]],
+    described: Described,
+    champion_training_run_id: str | None,
+) -> pd.DataFrame:
+    """Write the artifacts once, mirror the run to MLflow, return its one-row record."""
+    entry = ctx.entry
+    final_dir = registry.artifact_dir(ctx.warehouse, entry.name, ctx.training_run_id)
+    shas = registry.write_artifacts(
+        final_dir,
+        {
+            described.model_file: model_bytes,
+            "metrics.json": json.dumps(metrics, indent=2, sort_keys=True).encode(),
+            "validation_report.json": described.report[0],
+            "validation_report.html": described.report[1],
+            **described.extra_files,
+        },
+    )
+    feature_relation = entry.features(ctx.feature_version)
+    label_relation = entry.labels(ctx.label_version)
+    out: dict[str, Any] = {
+        "training_run_id": ctx.training_run_id,
+        "model_name": entry.name,
+        "model_version": ctx.version,
+        "run_type": ctx.run_type,
+        "status": "success",
+        "invocation_id": ctx.invocation_id,
+        "git_commit": ctx.git.commit,
+        "is_dirty": ctx.git.is_dirty,
+        "lock_hash": lineage.lock_hash(),
+        "code_hash": ctx.code,
+        "snapshot_ids": lineage.stable_json(ctx.snapshots),
+        "definition_hashes": lineage.stable_json(ctx.definitions),
+        "feature_definition_hash": ctx.definitions[feature_relation],
+        "label_definition_hash": ctx.definitions[label_relation] if label_relation else None,
+        "config_json": lineage.stable_json(ctx.cfg),
+        "hyperparameters_json": lineage.stable_json(ctx.hyperparameters),
+        "metrics_json": lineage.stable_json(metrics),
+        "baseline_metrics_json": lineage.stable_json(metrics.get("baseline", {})),
+        "no_regression": all(ok for _, ok, _ in verdicts),
+        "no_regression_json": json.dumps(
+            [{"check": name, "passed": ok, "detail": detail} for name, ok, detail in verdicts]
+        ),
+        "champion_training_run_id": champion_training_run_id,
+        "artifact_path": str(final_dir / described.model_file),
+        "artifact_sha256": shas[described.model_file],
+        "report_path": str(final_dir / "validation_report.html"),
+        "report_sha256": shas["validation_report.html"],
+        "feature_version": ctx.feature_version,
+        "label_version": ctx.label_version,
+        "seed": ctx.seed,
+        "started_at": ctx.started_at,
+        **described.record,
+    }
+    from customer_ml import tracking
+
+    out["mlflow_run_id"] = tracking.log_training(
+        ctx.warehouse,
+        model_name=entry.name,
+        run_type=ctx.run_type,
+        tags={
+            "training_run_id": ctx.training_run_id,
+            "model_version": ctx.version,
+            "run_type": ctx.run_type,
+            "dbt.invocation_id": ctx.invocation_id,
+            "git.commit": ctx.git.commit,
+            "git.dirty": str(ctx.git.is_dirty).lower(),
+            "snapshot_ids": out["snapshot_ids"],
+            "definition_hashes": out["definition_hashes"],
+            "artifact_sha256": out["artifact_sha256"],
+        },
+        params={
+            **{f"hp.{k}": v for k, v in ctx.hyperparameters.items()},
+            "config": out["config_json"],
+            "seed": ctx.seed,
+            "feature_version": ctx.feature_version,
+            "label_version": ctx.label_version,
+            "feature_definition_hash": out["feature_definition_hash"],
+            "label_definition_hash": out["label_definition_hash"],
+            "lock_hash": out["lock_hash"],
+            "code_hash": ctx.code,
+            **described.mlflow_params,
+        },
+        metrics={
+            f"{group}_{name}": value
+            for group, values in metrics.items()
+            for name, value in values.items()
+            if isinstance(value, int | float)
+        },
+        artifact_dir=final_dir,
+    )
+    out["finished_at"] = _now()
+    return records.frame([out], records.TRAINING_RUN_COLUMNS)
