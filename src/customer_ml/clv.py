@@ -18,6 +18,8 @@ is deterministic and readable. The model protocol (customer_ml.training) is at t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -201,14 +203,24 @@ class ClvModel:
 
 def fit_params(rfm: pd.DataFrame, unit: str, penalizer: float) -> ClvModel:
     """Fit BG/NBD on all customers and Gamma-Gamma on repeat customers with positive spend."""
-    lifetimes, _ = _lifetimes()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bgf = lifetimes.BetaGeoFitter(penalizer_coef=penalizer)
-        bgf.fit(rfm["frequency"], rfm["recency"], rfm["T"])
-        repeat = rfm[(rfm["spend_frequency"] > 0) & (rfm["monetary_value"] > 0)]
-        ggf = lifetimes.GammaGammaFitter(penalizer_coef=penalizer)
-        ggf.fit(repeat["spend_frequency"], repeat["monetary_value"])
+    lifetimes, utils = _lifetimes()
+    repeat = rfm[(rfm["spend_frequency"] > 0) & (rfm["monetary_value"] > 0)]
+    bgf = lifetimes.BetaGeoFitter(penalizer_coef=penalizer)
+    ggf = lifetimes.GammaGammaFitter(penalizer_coef=penalizer)
+    for name, fitter, args in (
+        ("BG/NBD", bgf, (rfm["frequency"], rfm["recency"], rfm["T"])),
+        ("Gamma-Gamma", ggf, (repeat["spend_frequency"], repeat["monetary_value"])),
+    ):
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                fitter.fit(*args)
+        except utils.ConvergenceError:
+            raise ValueError(
+                f"{name} did not converge with penalizer {penalizer:g} on {len(args[0])} "
+                "customers: the data cannot identify its parameters unpenalized; set a small "
+                "penalizer, e.g. dbt build --vars '{clv_penalizer: 0.001}'"
+            ) from None
     return ClvModel(
         unit,
         {k: float(v) for k, v in bgf.params_.items()},

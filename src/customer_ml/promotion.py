@@ -72,10 +72,10 @@ def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
         found = []
     if found:
         return found[0]
-    experiments = config.warehouse_path("experiment")
     raise PromotionError(
-        f"unknown training run {training_run_id!r} in this warehouse (experiment runs live in "
-        f"{experiments} and are never promoted)"
+        f"unknown training run {training_run_id!r} in lineage.training_runs (experiment runs "
+        "are recorded in schema experiments, or in the experiment target's warehouse, and are "
+        "never promoted)"
     )
 
 

@@ -250,13 +250,12 @@ def seed_champion(warehouse: Path, run: dict[str, Any]) -> None:
     """Make the recorded training run `run` the champion of a throwaway warehouse: its record in
     its model's training table and a promotion, as `registry.champion` reads them. Its artifact
     stays where it was recorded (read-only, sha256 verified when loaded)."""
-    import pandas as pd
-
     con = duckdb.connect(str(warehouse))
     try:
         records.create_all(con)
         con.execute("create schema if not exists ml")
-        con.register("champion_record", pd.DataFrame([run]))
+        # typed as the training model writes it, so the replay's own runs append to it
+        con.register("champion_record", records.frame([run], records.TRAINING_RUN_COLUMNS))
         con.execute(
             f"create table ml.ml_{run['model_name']}__train as select * from champion_record"
         )

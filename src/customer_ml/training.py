@@ -124,7 +124,7 @@ def validate_vars(entry: catalogue.Entry, given: dict[str, Any]) -> dict[str, An
         if "allowed" in rule:
             if str(value) not in [str(a) for a in rule["allowed"]]:
                 raise config.OperatorError(
-                    f"var {name}: {value!r} is not allowed; expected one of "
+                    f"var {name}: {value} is not allowed; expected one of "
                     f"{', '.join(str(a) for a in rule['allowed'])}"
                 )
             out[name] = str(value)
@@ -136,7 +136,7 @@ def validate_vars(entry: catalogue.Entry, given: dict[str, Any]) -> dict[str, An
             low, high = float(rule.get("min", "-inf")), float(rule.get("max", "inf"))
             if not (low <= number <= high):  # also refuses NaN
                 raise config.OperatorError(
-                    f"var {name}: {value!r} is not a number in [{low:g}, {high:g}]"
+                    f"var {name}: {value} is not a number in [{low:g}, {high:g}]"
                 )
             out[name] = number
     return out

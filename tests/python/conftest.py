@@ -120,11 +120,23 @@ def load_tiny(warehouse_dir: Path, data: Path) -> None:
 def dbt_build(
     warehouse_dir: Path, *extra: str, project: Path | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:
+    return dbt(warehouse_dir, "build", *extra, project=project, check=check)
+
+
+def dbt(
+    warehouse_dir: Path,
+    command: str,
+    *extra: str,
+    project: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """`dbt COMMAND` on the ci target against a warehouse dir (its own target and log paths, so
+    `dbt retry` finds the previous run's results there)."""
     project = project or PROJECT or REPO
     done = subprocess.run(
         [
             str(BIN / "dbt"),
-            "build",
+            command,
             "--target",
             "ci",
             "--target-path",

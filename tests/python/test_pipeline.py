@@ -41,10 +41,34 @@ def test_served_rows_carry_complete_lineage(built: Path) -> None:
     served = _df(built, "select * from serving.fct_customer_scores")
     assert (served["model_name"] == "churn").sum() == 1000
     assert set(served["model_name"]) == {"churn", "clv", "segments"}
-    assert served[LINEAGE].notna().all().all()
     assert set(served["model_kind"]) == {"baseline"}  # nothing promoted yet
     known = {r[0] for r in _q(built, "select snapshot_id from lineage.data_snapshots")}
     assert set(served["snapshot_id"]) <= known
+
+
+def test_a_prediction_lacking_lineage_is_excluded_from_serving_and_counted(
+    built: Path, tmp_path: Path
+) -> None:
+    """Invariant 8, broken on purpose: a newer prediction row without a git commit (a forged or
+    half-written row) for a served customer must not serve, and must be counted."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    try:
+        con.execute(
+            "insert into ml.ml_churn__score by name "
+            "select * replace ('forged' as prediction_id, null as git_commit, 0.123 as score, "
+            "scored_at + interval 1 day as scored_at) "
+            "from ml.ml_churn__score where customer_id = 7"
+        )
+    finally:
+        con.close()
+    dbt_build(wh, "--select", "fct_customer_scores", "predictions_lacking_lineage")
+    served = _df(wh, "select * from serving.fct_customer_scores where model_name = 'churn'")
+    assert len(served) == 1000 and "forged" not in set(served["prediction_id"])
+    assert served[LINEAGE].notna().all().all()
+    assert _q(wh, "select * from monitoring.predictions_lacking_lineage") == [("churn", 1)]
+    assert _q(built, "select count(*) from monitoring.predictions_lacking_lineage") == [(0,)]
 
 
 def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
@@ -115,15 +139,52 @@ def test_training_run_record_is_complete(built: Path) -> None:
     assert mlflow_run.data.tags["artifact_sha256"] == run["artifact_sha256"]
     assert json.loads(mlflow_run.data.tags["snapshot_ids"]) == snapshots
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["mlflow_run_id"])}
-    assert {"model.txt", "validation_report.html", "feature_importance.csv"} <= artifacts
+    assert {"model.json", "validation_report.html", "feature_importance.csv"} <= artifacts
+
+
+def test_every_model_records_its_pinned_versions_and_definitions(built: Path) -> None:
+    """Invariants 3 and 4 for every model in the catalogue, not just churn: each training run
+    names the feature (and, for supervised models, label) version it read and their definition
+    hashes, equal to what the build recorded for those relations."""
+    from customer_ml import catalogue
+
+    runs = _df(built, "select * from lineage.training_runs")
+    assert set(runs["model_name"]) == set(catalogue.names())
+    for _, run in runs.iterrows():
+        entry = catalogue.entry(run["model_name"])
+        definitions = json.loads(run["definition_hashes"])
+        feature = entry.features(int(run["feature_version"]))
+        assert run["feature_definition_hash"] == definitions[feature], run["model_name"]
+        recorded = _q(
+            built,
+            "select distinct definition_hash from lineage.model_definitions "
+            f"where relation_name = '{feature}'",
+        )
+        assert [(run["feature_definition_hash"],)] == recorded
+        if entry.label_relation is None:
+            assert pd.isna(run["label_version"]) and pd.isna(run["label_definition_hash"])
+        else:
+            label = entry.labels(int(run["label_version"]))
+            assert run["label_definition_hash"] == definitions[label], run["model_name"]
+            assert label in json.loads(run["snapshot_ids"])
 
 
 def test_feature_importance_is_queryable(built: Path) -> None:
-    rows = _q(
+    """The analyst's view holds the same numbers as the run's feature_importance.csv artifact,
+    for every feature the model learned (its feature names are stored with the model)."""
+    [(run_id, artifact, fitted)] = _q(
         built,
-        "select feature, gain from lineage.feature_importance order by gain desc limit 3",
+        "select training_run_id, artifact_path, fitted_params_json from lineage.training_runs "
+        "where model_name = 'churn'",
     )
-    assert len(rows) == 3 and rows[0][1] >= rows[2][1] > 0
+    view = _df(
+        built,
+        f"select feature, gain from lineage.feature_importance where training_run_id = '{run_id}'",
+    )
+    csv = pd.read_csv(Path(artifact).parent / "feature_importance.csv")
+    merged = view.merge(csv, on="feature", suffixes=("_view", "_artifact"), validate="one_to_one")
+    assert len(merged) == len(csv) == len(json.loads(fitted)["feature_names"])
+    assert (merged["gain_view"] == merged["gain_artifact"]).all() and merged["gain_view"].max() > 0
 
 
 def test_both_feature_and_label_versions_are_built(built: Path) -> None:

@@ -62,26 +62,41 @@ class World:
         return done.stdout.split()[1].rstrip(":")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> World:
-    tmp = tmp_path_factory.mktemp("promotion")
-    w = World(snapshot_project(tmp / "project"), tmp / "wh")
-    load_tiny(w.wh, tiny_data)
-    w.build("--vars", "{run_type: experiment}")
-    w.build()  # production
-    return w
+def test_promotion_lifecycle(tmp_path: Path, tiny_data: Path) -> None:
+    """One story in its order (each step builds on the state the previous one left), in one
+    test so that no test depends on another having run first."""
+    world = World(snapshot_project(tmp_path / "project"), tmp_path / "wh")
+    load_tiny(world.wh, tiny_data)
+    world.build("--vars", "{run_type: experiment}")
+    world.build()  # production
+    experiment_runs_are_isolated_and_refused(world)
+    two_listed_people_must_approve(world)
+    regressing_candidate_is_refused(world)
+    failures_alert_escalate_suppress_and_rca_resumes(world)
+    over_age_champion_falls_back_to_baseline(world)
 
 
-def test_experiment_runs_are_refused(world: World) -> None:
-    [experiment, production] = world.churn_runs()
-    assert (experiment[1], production[1]) == ("experiment", "production")
-    done = world.cli("promote", "churn", "--run", experiment[0])
+def experiment_runs_are_isolated_and_refused(world: World) -> None:
+    """Invariant 6 on an everyday target: the experiment run (var run_type) is in its own
+    schema, not in lineage.training_runs, and cannot be promoted."""
+    [production] = world.churn_runs()
+    assert production[1] == "production"
+    [(experiment, run_type)] = _q(
+        world.wh, "select training_run_id, run_type from experiments.ml_churn__train"
+    )
+    assert run_type == "experiment" and experiment != production[0]
+    assert _q(world.wh, "select count(*) from experiments.training_runs") == [(3,)]
+    assert _q(
+        world.wh, "select count(*) from lineage.training_runs where run_type != 'production'"
+    ) == [(0,)]
+    done = world.cli("promote", "churn", "--run", experiment)
     assert done.returncode == 1
-    assert "refused by gate 'production run type'" in done.stderr
+    assert f"unknown training run '{experiment}'" in done.stderr
+    assert "experiment runs" in done.stderr
 
 
-def test_two_listed_people_must_approve(world: World) -> None:
-    production = world.churn_runs()[1][0]
+def two_listed_people_must_approve(world: World) -> None:
+    production = world.churn_runs()[0][0]
     request = world.request_id(world.cli("promote", "churn", "--run", production))
     # unlisted person
     done = world.cli("approve", request, "--role", "ml_owner", user="mallory@example.com")
@@ -103,7 +118,7 @@ def test_two_listed_people_must_approve(world: World) -> None:
     assert status[0]["serving"] == production
 
 
-def test_regressing_candidate_is_refused(world: World) -> None:
+def regressing_candidate_is_refused(world: World) -> None:
     world.edit_config("num_leaves: 31", "num_leaves: 2", "weaker model")
     world.edit_config("num_boost_round: 400", "num_boost_round: 2", "weaker model")
     world.build()
@@ -113,7 +128,7 @@ def test_regressing_candidate_is_refused(world: World) -> None:
     assert "refused by gate 'no regression vs champion'" in done.stderr
 
 
-def test_failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
+def failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
     champion = _q(world.wh, "select training_run_id from lineage.promotions")[0][0]
     world.edit_config("objective: binary", "objective: no_such_objective", "inject a failure")
     for _attempt in (1, 2, 3):
@@ -152,7 +167,7 @@ def test_failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
     assert last_alert == [("training_suppressed",)]  # no new alert: training resumed cleanly
 
 
-def test_over_age_champion_falls_back_to_baseline(world: World) -> None:
+def over_age_champion_falls_back_to_baseline(world: World) -> None:
     world.edit_config("max_champion_age_days: 120", "max_champion_age_days: 0", "age limit 0")
     world.build()
     kinds = {kind for kind, _ in world.serving()}

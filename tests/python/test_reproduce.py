@@ -56,152 +56,129 @@ def _one(wh: Path, sql: str):
         con.close()
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> dict:
-    tmp = tmp_path_factory.mktemp("history")
-    project = snapshot_project(tmp / "project")
-    wh = tmp / "wh"
-    first, later = _split(tiny_data, tmp / "batches")
+APPROVERS = {
+    "ml_owner": "ana@example.com",
+    "business_stakeholder": {"churn": "carla@example.com", "clv": "dev@example.com"},
+}
 
+
+def _promote(wh: Path, project: Path, model: str, run: str) -> None:
+    from customer_ml import catalogue
+
+    opened = cli(wh, "promote", model, "--run", run, "--target", "ci", project=project)
+    assert opened.returncode == 0, opened.stderr
+    request = opened.stdout.split()[1].rstrip(":")
+    for role in catalogue.entry(model).approver_roles:
+        user = APPROVERS[role] if role == "ml_owner" else APPROVERS[role][model]
+        done = cli(wh, "approve", request, "--role", role, "--target", "ci",
+                   project=project, user=user)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+
+def _reproduce(wh: Path, project: Path, *args: str) -> tuple[int, dict]:
+    done = cli(wh, "reproduce", "--target", "ci", "--json", *args, project=project)
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def _mismatches(report: dict) -> list[str]:
+    return [c["check"] for c in report["checks"] if c["status"] == "mismatch"]
+
+
+def test_every_model_is_reproduced_months_later(tmp_path: Path, tiny_data: Path) -> None:
+    """For each of churn, CLV and segments: a champion-served prediction (and the training run
+    behind it) is recreated bit for bit after two more months of data and a committed code
+    change; a training run that aligned to a champion is recreated; after a historical row is
+    altered, reproduction reports the mismatch for each. One story, in its order."""
+    from customer_ml import catalogue
+
+    project = snapshot_project(tmp_path / "project")
+    wh = tmp_path / "wh"
+    first, later = _split(tiny_data, tmp_path / "batches")
     _load(wh, first)
     dbt_build(wh, "--vars", '{as_of_end: "2025-10-01"}', project=project)
-    [(old_run, old_commit)] = _one(
-        wh,
-        "select training_run_id, git_commit from lineage.training_runs where model_name = 'churn'",
-    )
-    [(old_prediction,)] = _one(
-        wh,
-        "select prediction_id from lineage.predictions where model_name = 'churn' "
-        "order by customer_id limit 1",
-    )
+    old_runs = dict(_one(wh, "select model_name, training_run_id from lineage.training_runs"))
+    assert set(old_runs) == set(catalogue.names())
+    for model, run in old_runs.items():
+        _promote(wh, project, model, run)
 
-    _load(wh, later)  # two more months of data
-    dbt_build(wh, project=project)
-
-    git(project, "checkout", "-q", "-b", "throwaway")
+    _load(wh, later)  # two more months of data, and a committed code change
     models = project / "config" / "models.yml"
     models.write_text(models.read_text().replace("learning_rate: 0.05", "learning_rate: 0.1"))
-    settings = project / "dbt_project.yml"
-    settings.write_text(
-        settings.read_text().replace("churn_feature_version: 1", "churn_feature_version: 2")
-    )
-    git(project, "commit", "-qam", "new hyperparameters and feature version")
+    git(project, "commit", "-qam", "new hyperparameters")
     dbt_build(wh, project=project)
-    return {
-        "project": project,
-        "wh": wh,
-        "old_run": old_run,
-        "old_commit": old_commit,
-        "old_prediction": old_prediction,
-    }
-
-
-def _reproduce(history: dict, *args: str):
-    return cli(
-        history["wh"], "reproduce", "--target", "ci", "--json", *args, project=history["project"]
+    served = dict(
+        _one(
+            wh,
+            "select model_name, min(prediction_id) from serving.fct_customer_scores "
+            "where model_kind = 'champion' group by model_name",
+        )
     )
+    assert set(served) == set(catalogue.names())
 
+    for model, prediction in sorted(served.items()):
+        status, report = _reproduce(wh, project, "--prediction-id", prediction)
+        assert status == 0 and not _mismatches(report), (model, report)
+        checks = {c["check"] for c in report["checks"]}
+        assert {
+            "model artifact sha256",
+            "prediction (float64, hex)",
+            "scoring input snapshot",
+        } <= checks
+        assert (
+            f"snapshot {catalogue.entry(model).features(1 if model != 'segments' else 2)}" in checks
+        )
 
-def test_code_and_data_moved_on(history: dict) -> None:
-    runs = _one(
-        history["wh"],
-        "select feature_version, git_commit, hyperparameters_json from lineage.training_runs "
-        "where model_name = 'churn' order by started_at",
+    # the segments run of the second build aligned its ids to the champion: recreated exactly
+    [(aligned, champion)] = _one(
+        wh,
+        "select training_run_id, champion_training_run_id from lineage.training_runs "
+        "where model_name = 'segments' order by started_at desc limit 1",
     )
-    assert len(runs) == 3
-    assert runs[-1][0] == 2 and runs[-1][1] != history["old_commit"]
-    assert json.loads(runs[-1][2])["learning_rate"] == 0.1
+    assert champion == old_runs["segments"]
+    status, report = _reproduce(wh, project, "--training-run", aligned)
+    assert status == 0 and not _mismatches(report), report
+
+    # a historical source row altered behind the pipeline: every model's reproduction says so
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute(
+        "update raw.orders set amount = amount + 1 where order_id = "
+        "(select min(order_id) from raw.orders)"
+    )
+    con.close()
+    for model, run in sorted(old_runs.items()):
+        status, report = _reproduce(wh, project, "--training-run", run)
+        assert status == 1, (model, report)
+        assert any(m.startswith("snapshot ") for m in _mismatches(report)), (model, report)
 
 
-def test_old_training_run_is_recreated_exactly(history: dict) -> None:
-    done = _reproduce(history, "--training-run", history["old_run"])
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert report["verdict"] == "match"
-    names = {c["check"] for c in report["checks"]}
-    assert {
-        "snapshot raw.orders",
-        "training dataset hash (datasets.churn_training_dataset)",
-        "feature definition hash",
-        "model artifact sha256",
-    } <= names
-    assert all(c["status"] == "match" for c in report["checks"])
-
-
-def test_old_prediction_is_recreated_bit_for_bit(history: dict) -> None:
-    done = _reproduce(history, "--prediction-id", history["old_prediction"])
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, done.stdout + done.stderr
-    [score] = [c for c in report["checks"] if c["check"] == "prediction (float64, hex)"]
-    assert score["status"] == "match" and score["recorded"] == score["reproduced"]
-
-
-def test_lineage_prints_the_chain(history: dict) -> None:
-    args = (history["wh"], "lineage", history["old_prediction"], "--target", "ci")
-    text = cli(*args, project=history["project"])
-    as_json = cli(*args, "--json", project=history["project"])
+def test_lineage_prints_the_chain(built: Path, project: Path) -> None:
+    [(prediction, commit)] = _one(
+        built,
+        "select prediction_id, git_commit from lineage.predictions where model_name = 'churn' "
+        "order by customer_id limit 1",
+    )
+    args = (built, "lineage", prediction, "--target", "ci")
+    text = cli(*args, project=project)
+    as_json = cli(*args, "--json", project=project)
     assert text.returncode == 0, text.stderr
-    assert "scoring build" in text.stdout and history["old_commit"] in text.stdout
+    assert "scoring build" in text.stdout and commit in text.stdout
     chain = json.loads(as_json.stdout)
-    assert chain["prediction"]["prediction_id"] == history["old_prediction"]
+    assert chain["prediction"]["prediction_id"] == prediction
 
 
-def test_unknown_ids_fail_clearly(history: dict) -> None:
-    done = _reproduce(history, "--training-run", "no-such-run")
+def test_unknown_ids_fail_clearly(built: Path, project: Path) -> None:
+    done = cli(built, "reproduce", "--target", "ci", "--training-run", "no-such-run",
+               project=project)  # fmt: skip
     assert done.returncode == 1
     assert "unknown training run 'no-such-run'" in done.stderr
 
 
-def test_champion_prediction_is_recreated(history: dict) -> None:
-    """Promote the newest churn run (v2 features, new hyperparameters), score with it, and
-    recreate one of its predictions: the training run is reproduced first, then the scoring."""
-    [(run,)] = _one(
-        history["wh"],
-        "select training_run_id from lineage.training_runs where model_name = 'churn' "
-        "order by started_at desc limit 1",
-    )
-    project = history["project"]
-    opened = cli(history["wh"], "promote", "churn", "--run", run, "--target", "ci", project=project)
-    assert opened.returncode == 0, opened.stderr
-    request = opened.stdout.split()[1].rstrip(":")
-    for user, role in (("ana@example.com", "ml_owner"), ("carla@example.com",
-                                                          "business_stakeholder")):  # fmt: skip
-        done = cli(history["wh"], "approve", request, "--role", role, "--target", "ci",
-                   project=project, user=user)  # fmt: skip
-        assert done.returncode == 0, done.stderr
-    dbt_build(history["wh"], project=history["project"])
-    [(prediction,)] = _one(
-        history["wh"],
-        "select prediction_id from serving.fct_customer_scores "
-        "where model_name = 'churn' and model_kind = 'champion' order by customer_id limit 1",
-    )
-    done = _reproduce(history, "--prediction-id", prediction)
-    assert done.stdout, done.stderr
-    report = json.loads(done.stdout)
-    assert done.returncode == 0, done.stdout + done.stderr
-    names = {c["check"] for c in report["checks"]}
-    assert {"model artifact sha256", "prediction (float64, hex)"} <= names
-
-
-def test_altered_history_is_a_mismatch(history: dict) -> None:
-    con = duckdb.connect(str(history["wh"] / "ci.duckdb"))
-    con.execute(
-        "update raw.orders set amount = amount * 2 where order_id = "
-        "(select min(order_id) from raw.orders)"
-    )
-    con.close()
-    done = _reproduce(history, "--training-run", history["old_run"])
-    assert done.returncode == 1
-    report = json.loads(done.stdout)
-    bad = {c["check"] for c in report["checks"] if c["status"] == "mismatch"}
-    assert "snapshot raw.orders" in bad
-
-
-def test_missing_commit_is_named(history: dict, tmp_path: Path) -> None:
+def test_missing_commit_is_named(project: Path, tmp_path: Path) -> None:
     from customer_ml.reproduce import ReproduceError, checkout
 
     with pytest.raises(ReproduceError, match="commit 0{40} is not in the repository"):
-        checkout(history["project"], "0" * 40, tmp_path / "code")
+        checkout(project, "0" * 40, tmp_path / "code")
 
 
 def test_incomplete_records_are_refused(tmp_path: Path) -> None:

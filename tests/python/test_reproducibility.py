@@ -105,9 +105,14 @@ def test_production_training_refuses_a_dirty_tree(tmp_path: Path, tiny_data: Pat
 
     dbt_build(wh, "--vars", "{run_type: experiment}", project=project)
     con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
-    runs = con.execute("select run_type, is_dirty from lineage.training_runs").fetchall()
+    runs = con.execute("select run_type, is_dirty from experiments.training_runs").fetchall()
+    production = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'ml' and table_name like '%\\_\\_train' escape '\\'"
+    ).fetchall()
     con.close()
     assert runs == [("experiment", True)] * 3  # churn, clv, segments
+    assert production == [(0,)]  # nothing was written where production runs live
 
 
 def test_ml_nodes_must_pin_versions(tmp_path: Path, built: Path) -> None:

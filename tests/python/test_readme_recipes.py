@@ -1,0 +1,65 @@
+"""The README's "CLV on your own transaction log" recipe, run as written: a bare transaction log
+(customer_id, ordered_at, amount; some $0 purchases), loaded and built with the README's command
+and vars, then the README's query. Only the binary paths and the file name are substituted."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import duckdb
+from conftest import BIN, REPO, run_env
+
+
+def _section(readme: str, heading: str) -> str:
+    start = readme.index(heading)
+    end = readme.find("\n## ", start + len(heading))
+    return readme[start : end if end > 0 else None]
+
+
+def test_clv_on_your_own_transaction_log(project: Path, tiny_data: Path, tmp_path: Path) -> None:
+    section = _section((REPO / "README.md").read_text(), "### CLV on your own transaction log")
+    shell, sql = re.findall(r"```(?:sh|sql)\n(.*?)```", section, flags=re.S)[:2]
+    log = tmp_path / "my_transactions.csv"
+    con = duckdb.connect()
+    con.execute(
+        f"copy (select customer_id, ordered_at, amount from '{tiny_data / 'orders.parquet'}' "
+        f"order by ordered_at) to '{log}' (header)"
+    )
+    assert con.execute(f"select count(*) from '{log}' where amount = 0").fetchall()[0][0] > 0
+    script = (
+        shell.replace(".venv/bin/", f"{BIN}/")
+        .replace("my_transactions.csv", str(log))
+        .replace("$PWD", str(project))
+    )
+    wh = tmp_path / "wh"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=project,
+        env=run_env(wh, project),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    warehouse = duckdb.connect(str(wh / "dev.duckdb"), read_only=True)
+    try:
+        [(run_id, params, metrics)] = warehouse.execute(sql).fetchall()
+        [(config,)] = warehouse.execute(
+            f"select config_json from lineage.training_runs where training_run_id = '{run_id}'"
+        ).fetchall()
+        [(customers, free_purchases)] = warehouse.execute(
+            "select count(distinct customer_id), count(*) filter (where amount = 0) "
+            "from datasets.clv_transactions_v1 where period = 'scoring'"
+        ).fetchall()
+        scored = warehouse.execute("select count(*) from ml.ml_clv__score").fetchall()[0][0]
+    finally:
+        warehouse.close()
+    assert set(json.loads(params)["scoring"]) == {"r", "alpha", "a", "b", "p", "q", "v"}
+    assert "holdout_transactions_abs_relative_error" in json.loads(metrics)["candidate"]
+    assert json.loads(config)["clv_time_unit"] == "days"
+    # $0 purchases are purchases: kept in the transactions, and every customer known at the
+    # scoring as_of is scored
+    assert free_purchases > 0
+    assert scored == customers

@@ -1,0 +1,64 @@
+"""The lineage records are declared once (customer_ml.records): what a build creates, what the
+docs declare and what Python appends all come from, or are checked against, that declaration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+from conftest import REPO
+
+from customer_ml import records
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = con.execute(
+        "select column_name, lower(data_type) from information_schema.columns "
+        "where table_schema = 'lineage' and table_name = ? order by ordinal_position",
+        [table],
+    ).fetchall()
+    return dict(rows)
+
+
+def test_a_build_creates_exactly_the_declared_tables(built: Path) -> None:
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    try:
+        for table, declared in records.TABLES.items():
+            assert _columns(con, table) == declared, table
+    finally:
+        con.close()
+
+
+def test_the_docs_declare_every_lineage_table() -> None:
+    sources = yaml.safe_load((REPO / "models/lineage/_lineage__sources.yml").read_text())
+    [lineage] = [s for s in sources["sources"] if s["name"] == "lineage"]
+    assert {t["name"] for t in lineage["tables"]} == set(records.TABLES)
+
+
+def test_append_is_by_name_and_refuses_unknown_columns() -> None:
+    con = duckdb.connect()
+    records.create_all(con)
+    # given in another order than the table's, with one column left out (null)
+    records.append(
+        con, "rca_notes", {"noted_at": "2026-01-01 00:00:00", "author": "ana", "model_name": "clv"}
+    )
+    assert con.execute("select model_name, note, author from lineage.rca_notes").fetchall() == [
+        ("clv", None, "ana")
+    ]
+    with pytest.raises(KeyError, match="no column.*autor"):
+        records.append(con, "rca_notes", {"model_name": "clv", "autor": "typo"})
+    assert con.execute("select count(*) from lineage.rca_notes").fetchall() == [(1,)]
+
+
+def test_an_older_warehouse_gains_new_columns_and_keeps_its_rows() -> None:
+    con = duckdb.connect()
+    con.execute("create schema lineage")
+    con.execute("create table lineage.promotions (promotion_id varchar, model_name varchar)")
+    con.execute("insert into lineage.promotions values ('p1', 'churn')")
+    records.create_all(con)
+    assert _columns(con, "promotions") == records.TABLES["promotions"]
+    assert con.execute("select promotion_id, request_id from lineage.promotions").fetchall() == [
+        ("p1", None)
+    ]
