@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: install run test ui lint format pytest dbt-ci bench clean
+.PHONY: install run test test-e2e ui lint format pytest dbt-ci bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ run: data/demo/orders.parquet
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not e2e"
+
+## test-e2e: the long end-to-end stories (reproduce every model months later, the promotion
+## lifecycle); about 15 minutes on 2 cores
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q -m e2e
 
 dbt-ci: data/tiny/orders.parquet
 	$(call load_and_build,ci,tiny)

@@ -363,7 +363,8 @@ def describe(
         model_file="model.json",
         extra_files={"feature_importance.csv": importance.to_csv(index=False).encode()},
         record={
-            "feature_importance_json": importance.to_json(orient="records"),
+            # json.dumps keeps every digit (pandas' to_json rounds to 10)
+            "feature_importance_json": json.dumps(importance.to_dict(orient="records")),
             "fitted_params_json": json.dumps(
                 {"feature_names": model.feature_names, "categories": model.categories},
                 sort_keys=True,

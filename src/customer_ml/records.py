@@ -11,6 +11,7 @@ columns are declared here too, as the frames the dbt Python models return.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -249,6 +250,48 @@ def read(
     result = con.execute(sql, params or [])
     names = [d[0] for d in result.description]
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def snapshots(con: duckdb.DuckDBPyConnection, ids: Mapping[str, str]) -> dict[str, dict | None]:
+    """Relation -> its data snapshot record (None when the id is not registered)."""
+    out: dict[str, dict | None] = {}
+    for relation, snapshot_id in ids.items():
+        found = read(
+            con, "select * from lineage.data_snapshots where snapshot_id = ?", [snapshot_id]
+        )
+        out[relation] = found[0] if found else None
+    return out
+
+
+def training_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict[str, Any] | None:
+    """A training run as a whole record: its row of lineage.training_runs, with `snapshots`
+    (relation -> data snapshot record of every input). None when unknown."""
+    found = read(
+        con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
+    )
+    if not found:
+        return None
+    run = found[0]
+    run["snapshots"] = snapshots(con, json.loads(run.get("snapshot_ids") or "{}"))
+    return run
+
+
+def prediction(con: duckdb.DuckDBPyConnection, prediction_id: str) -> dict[str, Any] | None:
+    """A prediction as a whole record: its row of lineage.predictions, with `input` (the data
+    snapshot record of the relation it scored) and `build` (the scoring build's record, without
+    its node results; None when the build was not recorded). None when unknown."""
+    found = read(con, "select * from lineage.predictions where prediction_id = ?", [prediction_id])
+    if not found:
+        return None
+    row = found[0]
+    row["input"] = snapshots(con, {"input": row["snapshot_id"]})["input"]
+    builds = read(
+        con,
+        "select * exclude (results) from lineage.builds where invocation_id = ?",
+        [row["invocation_id"]],
+    )
+    row["build"] = builds[0] if builds else None
+    return row
 
 
 def frame(rows: list[dict[str, Any]] | pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:

@@ -85,52 +85,33 @@ def _open_production(warehouse: Path) -> duckdb.DuckDBPyConnection:
         raise ReproduceError(f"{warehouse}: cannot open read-only ({e})") from None
 
 
-def _load_record(
-    con: duckdb.DuckDBPyConnection, view: str, key: str, value: str, required: tuple[str, ...]
-) -> tuple[dict | None, str | None]:
-    """The record of `view` whose `key` is `value` (None when unknown), and the first required
-    field it lacks (None when complete)."""
-    try:
-        found = records.read(con, f"select * from lineage.{view} where {key} = ?", [value])
-    except duckdb.CatalogException:
-        done = "trained" if view == "training_runs" else "scored"
-        raise ReproduceError(f"lineage.{view} does not exist: nothing was {done}") from None
-    if not found:
-        return None, None
-    missing = next((f for f in required if not found[0].get(f) or found[0][f] == "unknown"), None)
-    return found[0], missing
+def _complete(record: dict, what: str, required: tuple[str, ...]) -> dict:
+    missing = next((f for f in required if not record.get(f) or record[f] == "unknown"), None)
+    if missing:
+        raise ReproduceError(f"{what}: records incomplete ({missing} is missing)")
+    return record
 
 
 def load_training_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
-    run, missing = _load_record(
-        con,
-        "training_runs",
-        "training_run_id",
-        training_run_id,
-        ("git_commit", "snapshot_ids", "invocation_id", "artifact_sha256", "config_json"),
-    )
+    try:
+        run = records.training_run(con, training_run_id)
+    except duckdb.CatalogException:
+        raise ReproduceError("lineage.training_runs does not exist: nothing was trained") from None
     if run is None:
         raise ReproduceError(f"unknown training run {training_run_id!r}")
-    if missing:
-        raise ReproduceError(
-            f"training run {training_run_id}: records incomplete ({missing} is missing)"
-        )
-    return run
+    required = ("git_commit", "snapshot_ids", "invocation_id", "artifact_sha256", "config_json")
+    return _complete(run, f"training run {training_run_id}", required)
 
 
 def load_prediction(con: duckdb.DuckDBPyConnection, prediction_id: str) -> dict:
-    prediction, missing = _load_record(
-        con,
-        "predictions",
-        "prediction_id",
-        prediction_id,
-        ("git_commit", "snapshot_id", "invocation_id", "model_version"),
-    )
+    try:
+        prediction = records.prediction(con, prediction_id)
+    except duckdb.CatalogException:
+        raise ReproduceError("lineage.predictions does not exist: nothing was scored") from None
     if prediction is None:
         raise ReproduceError(f"unknown prediction {prediction_id!r}")
-    if missing:
-        raise ReproduceError(f"prediction {prediction_id}: records incomplete ({missing})")
-    return prediction
+    required = ("git_commit", "snapshot_id", "invocation_id", "model_version")
+    return _complete(prediction, f"prediction {prediction_id}", required)
 
 
 def build_inputs(con: duckdb.DuckDBPyConnection, invocation_id: str) -> dict[str, dict]:
@@ -276,17 +257,23 @@ def seed_champion(warehouse: Path, run: dict[str, Any]) -> None:
         con.close()
 
 
-def _snapshot_checks(report: Report, recorded: dict[str, dict], rebuilt: dict[str, dict]) -> None:
+def _describe_snapshot(snapshot: dict | None) -> str:
+    snapshot = snapshot or {}
+    return (
+        f"{snapshot.get('snapshot_id')} ({snapshot.get('row_count')} rows, hash "
+        f"{snapshot.get('content_hash')})"
+    )
+
+
+def _snapshot_checks(
+    report: Report, recorded: dict[str, dict | None], rebuilt: dict[str, dict | None]
+) -> None:
     for relation in sorted(recorded):
-        before = recorded[relation]
-        after = rebuilt.get(relation, {})
         report.checks.append(
             Check(
                 f"snapshot {relation}",
-                f"{before['snapshot_id']} ({before['row_count']} rows, hash "
-                f"{before['content_hash']})",
-                f"{after.get('snapshot_id')} ({after.get('row_count')} rows, hash "
-                f"{after.get('content_hash')})",
+                _describe_snapshot(recorded[relation]),
+                _describe_snapshot(rebuilt.get(relation)),
             )
         )
 
@@ -379,25 +366,16 @@ def reproduce_training_run(
         )
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
-        recorded_snapshots = {
-            relation: records.read(
-                production, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
-            )[0]
-            for relation, sid in json.loads(run["snapshot_ids"]).items()
-        }
+        recorded_snapshots = run["snapshots"]
     finally:
         production.close()
     progress("comparing")
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
         again = _latest_run(rebuilt, run["model_version"])
-        ids = json.loads(again["snapshot_ids"]) if again else {}
-        rebuilt_snapshots = {
-            relation: records.read(
-                rebuilt, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
-            )[0]
-            for relation, sid in ids.items()
-        }
+        rebuilt_snapshots = (
+            records.training_run(rebuilt, again["training_run_id"])["snapshots"] if again else {}
+        )
     finally:
         rebuilt.close()
     _snapshot_checks(report, recorded_snapshots, rebuilt_snapshots)
@@ -405,8 +383,8 @@ def reproduce_training_run(
         report.checks.append(
             Check(
                 f"training dataset hash ({dataset})",
-                recorded_snapshots[dataset]["content_hash"],
-                rebuilt_snapshots.get(dataset, {}).get("content_hash"),
+                (recorded_snapshots[dataset] or {}).get("content_hash"),
+                (rebuilt_snapshots.get(dataset) or {}).get("content_hash"),
             )
         )
     for name in ("feature_definition_hash", "label_definition_hash", "model_version"):
@@ -549,39 +527,25 @@ def lineage_chain(production_path: Path, prediction_id: str) -> dict[str, Any]:
     con = _open_production(production_path)
     try:
         prediction = load_prediction(con, prediction_id)
-        builds = records.read(
-            con,
-            "select * exclude (results) from lineage.builds where invocation_id = ?",
-            [prediction["invocation_id"]],
-        )
-        scoring_input = records.read(
-            con,
-            "select * from lineage.data_snapshots where snapshot_id = ?",
-            [prediction["snapshot_id"]],
-        )
+        scoring_input = prediction.pop("input")
+        build = prediction.pop("build")
         chain: dict[str, Any] = {
             "prediction": prediction,
-            "scoring_build": builds[0]
-            if builds
-            else {"invocation_id": prediction["invocation_id"]},
+            "scoring_build": build or {"invocation_id": prediction["invocation_id"]},
             "scoring_input": (
-                f"{scoring_input[0]['relation_name']}, {scoring_input[0]['row_count']} rows, "
-                f"watermark {scoring_input[0]['watermark']}"
+                f"{scoring_input['relation_name']}, {scoring_input['row_count']} rows, "
+                f"watermark {scoring_input['watermark']}"
                 if scoring_input
                 else "not registered"
             ),
         }
         if prediction["model_kind"] != "baseline":
             run = load_training_run(con, prediction["training_run_id"])
+            snapshots = run.pop("snapshots")
             chain["training_run"] = {
                 k: v for k, v in run.items() if not k.endswith("_json") or k == "config_json"
             }
-            chain["training_snapshots"] = [
-                records.read(
-                    con, "select * from lineage.data_snapshots where snapshot_id = ?", [sid]
-                )[0]
-                for sid in json.loads(run["snapshot_ids"]).values()
-            ]
+            chain["training_snapshots"] = [s for s in snapshots.values() if s]
         return chain
     finally:
         con.close()

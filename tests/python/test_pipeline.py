@@ -63,7 +63,8 @@ def test_a_prediction_lacking_lineage_is_excluded_from_serving_and_counted(
         )
     finally:
         con.close()
-    dbt_build(wh, "--select", "fct_customer_scores", "predictions_lacking_lineage")
+    done = dbt_build(wh, "--select", "fct_customer_scores", "predictions_lacking_lineage")
+    assert "WARN 1 is_empty_predictions_lacking_lineage" in done.stdout
     served = _df(wh, "select * from serving.fct_customer_scores where model_name = 'churn'")
     assert len(served) == 1000 and "forged" not in set(served["prediction_id"])
     assert served[LINEAGE].notna().all().all()

@@ -62,6 +62,7 @@ class World:
         return done.stdout.split()[1].rstrip(":")
 
 
+@pytest.mark.e2e
 def test_promotion_lifecycle(tmp_path: Path, tiny_data: Path) -> None:
     """One story in its order (each step builds on the state the previous one left), in one
     test so that no test depends on another having run first."""

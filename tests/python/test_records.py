@@ -62,3 +62,27 @@ def test_an_older_warehouse_gains_new_columns_and_keeps_its_rows() -> None:
     assert con.execute("select promotion_id, request_id from lineage.promotions").fetchall() == [
         ("p1", None)
     ]
+
+
+def test_readers_return_whole_records(built: Path) -> None:
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    try:
+        [(run_id,)] = con.execute(
+            "select training_run_id from lineage.training_runs where model_name = 'clv'"
+        ).fetchall()
+        [(prediction_id,)] = con.execute(
+            "select min(prediction_id) from lineage.predictions where model_name = 'segments'"
+        ).fetchall()
+        run = records.training_run(con, run_id)
+        prediction = records.prediction(con, prediction_id)
+        assert records.training_run(con, "no-such-run") is None
+    finally:
+        con.close()
+    assert set(run["snapshots"]) == {
+        "raw.orders", "datasets.clv_transactions_v1", "labels.clv_holdout_v1"
+    }  # fmt: skip
+    assert all(s["relation_name"] == r for r, s in run["snapshots"].items())
+    assert prediction["input"]["relation_name"] == "features.customer_features_v2"
+    assert prediction["input"]["snapshot_id"] == prediction["snapshot_id"]
+    assert prediction["build"]["invocation_id"] == prediction["invocation_id"]
+    assert "results" not in prediction["build"]

@@ -85,6 +85,7 @@ def _mismatches(report: dict) -> list[str]:
     return [c["check"] for c in report["checks"] if c["status"] == "mismatch"]
 
 
+@pytest.mark.e2e
 def test_every_model_is_reproduced_months_later(tmp_path: Path, tiny_data: Path) -> None:
     """For each of churn, CLV and segments: a champion-served prediction (and the training run
     behind it) is recreated bit for bit after two more months of data and a committed code
