@@ -5,8 +5,8 @@
     merging and the BTYD measures are the model's (customer_ml.clv), not the dataset's. -#}
 with
 
-stg_shop__orders as (
-    select * from {{ ref('stg_shop__orders') }}
+orders as (
+    select * from {{ ref('int_orders_known_as_of') }}
 ),
 
 as_of_dates as (
@@ -21,7 +21,7 @@ period_ends as (
         from as_of_dates
         where
             {{ dbt.dateadd('day', var('clv_holdout_days'), 'as_of') }}
-            <= {{ data_through('stg_shop__orders') }}
+            <= {{ data_through(ref('stg_shop__orders')) }}
     {%- else %}
     select
         'calibration' as period,
@@ -45,11 +45,8 @@ known as (
         orders.amount,
         orders.ordered_at
     from period_ends
-    inner join stg_shop__orders as orders
-        on {{ known_as_of('orders', 'ordered_at', 'period_ends.period_end') }}
-    qualify row_number() over (
-        partition by period_ends.period, orders.order_id order by orders._available_at desc
-    ) = 1
+    inner join orders
+        on {{ is_known_at('orders', 'period_ends.period_end') }}
 ),
 
 final as (

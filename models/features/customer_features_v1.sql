@@ -1,70 +1,24 @@
-{#- Point-in-time customer features, version 1. Every fact is filtered by known_as_of (event time
-    and _available_at on or before the as_of day); an order counts in its latest version known at
-    the as_of, and cancelled orders (corrected to amount 0) do not count. -#}
+{#- Point-in-time customer features, version 1: per customer and as_of, the order facts and
+    engagement facts known then (int_order_facts_as_of, int_engagement_facts_as_of: an order
+    counts in its version known at the as_of, cancelled orders do not count) and the customer's
+    attributes valid then (int_customers_known_as_of). The point-in-time rule lives in those
+    relations (macros in known_as_of.sql), not here. -#}
 with
 
 spine as (
     select * from {{ ref('int_customer_as_of_spine') }}
 ),
 
-orders as (
-    select * from {{ ref('stg_shop__orders') }}
+order_facts as (
+    select * from {{ ref('int_order_facts_as_of') }}
+),
+
+engagement_facts as (
+    select * from {{ ref('int_engagement_facts_as_of') }}
 ),
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
-),
-
-engagement_events as (
-    select * from {{ ref('stg_shop__engagement_events') }}
-),
-
-orders_known as (
-    select
-        spine.customer_id,
-        spine.as_of,
-        orders.order_id,
-        orders.amount,
-        orders.ordered_at
-    from spine
-    inner join orders
-        on
-            spine.customer_id = orders.customer_id
-            and {{ known_as_of('orders', 'ordered_at', 'spine.as_of') }}
-    qualify row_number() over (
-        partition by spine.as_of, orders.order_id order by orders._available_at desc
-    ) = 1
-),
-
-order_facts as (
-    select
-        customer_id,
-        as_of,
-        count(*) filter (
-            where ordered_at >= {{ dbt.dateadd('day', -29, 'as_of') }}
-        ) as orders_30d,
-        count(*) filter (
-            where ordered_at >= {{ dbt.dateadd('day', -89, 'as_of') }}
-        ) as orders_90d,
-        count(*) filter (
-            where ordered_at >= {{ dbt.dateadd('day', -364, 'as_of') }}
-        ) as orders_365d,
-        count(*) as orders_lifetime,
-        coalesce(sum(amount) filter (
-            where ordered_at >= {{ dbt.dateadd('day', -29, 'as_of') }}
-        ), 0) as amount_30d,
-        coalesce(sum(amount) filter (
-            where ordered_at >= {{ dbt.dateadd('day', -89, 'as_of') }}
-        ), 0) as amount_90d,
-        coalesce(sum(amount) filter (
-            where ordered_at >= {{ dbt.dateadd('day', -364, 'as_of') }}
-        ), 0) as amount_365d,
-        sum(amount) as amount_lifetime,
-        min(ordered_at) as first_ordered_at,
-        max(ordered_at) as last_ordered_at
-    from orders_known
-    where amount > 0
-    group by customer_id, as_of
+    select * from {{ ref('int_customers_known_as_of') }}
 ),
 
 customer_state as (
@@ -79,39 +33,7 @@ customer_state as (
     inner join customers
         on
             spine.customer_id = customers.customer_id
-            and {{ known_as_of('customers', 'updated_at', 'spine.as_of') }}
-    qualify row_number() over (
-        partition by spine.customer_id, spine.as_of
-        order by customers.updated_at desc, customers._available_at desc
-    ) = 1
-),
-
-engagement_facts as (
-    select
-        spine.customer_id,
-        spine.as_of,
-        count(*) filter (
-            where
-            engagement_events.event_type = 'session'
-            and engagement_events.occurred_at >= {{ dbt.dateadd('day', -29, 'spine.as_of') }}
-        ) as sessions_30d,
-        count(*) filter (
-            where
-            engagement_events.event_type = 'session'
-            and engagement_events.occurred_at >= {{ dbt.dateadd('day', -89, 'spine.as_of') }}
-        ) as sessions_90d,
-        count(*) filter (
-            where
-            engagement_events.event_type = 'support_contact'
-            and engagement_events.occurred_at >= {{ dbt.dateadd('day', -89, 'spine.as_of') }}
-        ) as support_contacts_90d
-    from spine
-    inner join engagement_events
-        on
-            spine.customer_id = engagement_events.customer_id
-            and {{ known_as_of('engagement_events', 'occurred_at', 'spine.as_of') }}
-            and engagement_events.occurred_at >= {{ dbt.dateadd('day', -89, 'spine.as_of') }}
-    group by spine.customer_id, spine.as_of
+            and {{ is_known_at('customers', 'spine.as_of') }}
 ),
 
 final as (
@@ -120,14 +42,14 @@ final as (
         spine.as_of,
         coalesce(customer_state.country, 'unknown') as country,
         coalesce(customer_state.plan, 'unknown') as plan,
-        cast(coalesce(order_facts.orders_30d, 0) as integer) as orders_30d,
-        cast(coalesce(order_facts.orders_90d, 0) as integer) as orders_90d,
-        cast(coalesce(order_facts.orders_365d, 0) as integer) as orders_365d,
-        cast(coalesce(order_facts.orders_lifetime, 0) as integer) as orders_lifetime,
-        cast(coalesce(order_facts.amount_30d, 0) as double) as amount_30d,
-        cast(coalesce(order_facts.amount_90d, 0) as double) as amount_90d,
-        cast(coalesce(order_facts.amount_365d, 0) as double) as amount_365d,
-        cast(coalesce(order_facts.amount_lifetime, 0) as double) as amount_lifetime,
+        order_facts.orders_30d,
+        order_facts.orders_90d,
+        order_facts.orders_365d,
+        order_facts.orders_lifetime,
+        order_facts.amount_30d,
+        order_facts.amount_90d,
+        order_facts.amount_365d,
+        order_facts.amount_lifetime,
         cast({{ dbt.datediff(
             'cast(order_facts.last_ordered_at as date)', 'spine.as_of', 'day'
         ) }} as integer) as days_since_last_order,
@@ -137,24 +59,23 @@ final as (
             'spine.as_of',
             'day',
         ) }} as integer) as tenure_days,
-        cast(coalesce(engagement_facts.sessions_30d, 0) as integer) as sessions_30d,
-        cast(coalesce(engagement_facts.sessions_90d, 0) as integer) as sessions_90d,
-        cast(coalesce(engagement_facts.support_contacts_90d, 0) as integer)
-            as support_contacts_90d,
+        engagement_facts.sessions_30d,
+        engagement_facts.sessions_90d,
+        engagement_facts.support_contacts_90d,
         coalesce(customer_state.has_marketing_opt_in, false) as has_marketing_opt_in
     from spine
-    left join order_facts
+    inner join order_facts
         on
             spine.customer_id = order_facts.customer_id
             and spine.as_of = order_facts.as_of
+    inner join engagement_facts
+        on
+            spine.customer_id = engagement_facts.customer_id
+            and spine.as_of = engagement_facts.as_of
     left join customer_state
         on
             spine.customer_id = customer_state.customer_id
             and spine.as_of = customer_state.as_of
-    left join engagement_facts
-        on
-            spine.customer_id = engagement_facts.customer_id
-            and spine.as_of = engagement_facts.as_of
 )
 
 select * from final

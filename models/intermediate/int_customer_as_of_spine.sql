@@ -1,27 +1,25 @@
-{#- One row per customer per as_of date at which the customer was known (a customer row or an
-    order of theirs was known by the end of that day). -#}
+{#- One row per customer per as_of date at which the customer was known: an order of theirs or a
+    customer row was known by the end of that day. As_of dates are the first days of the months
+    from var as_of_start to var as_of_end (checked by `as_of_grid`). -#}
+{%- set grid = as_of_grid() %}
 with
 
 orders as (
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('int_orders_known_as_of') }}
 ),
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
+    select * from {{ ref('int_customers_known_as_of') }}
 ),
 
 as_of_dates as (
-    {{ dbt.date_spine(
-        'month',
-        "cast('" ~ var('as_of_start') ~ "' as date)",
-        dbt.dateadd('month', 1, "cast('" ~ var('as_of_end') ~ "' as date)"),
-    ) }}
+    {{ dbt.date_spine('month', grid.start, dbt.dateadd('month', 1, grid.end)) }}
 ),
 
 first_known as (
     select
         customer_id,
-        min(greatest(ordered_at, _available_at)) as known_at
+        min(known_from) as known_from
     from orders
     group by customer_id
 
@@ -29,7 +27,7 @@ first_known as (
 
     select
         customer_id,
-        min(greatest(updated_at, _available_at)) as known_at
+        min(known_from) as known_from
     from customers
     group by customer_id
 ),
@@ -37,7 +35,7 @@ first_known as (
 customer_first_known as (
     select
         customer_id,
-        min(known_at) as known_at
+        min(known_from) as known_from
     from first_known
     group by customer_id
 ),
@@ -48,7 +46,7 @@ final as (
         cast(as_of_dates.date_month as date) as as_of
     from customer_first_known
     cross join as_of_dates
-    where customer_first_known.known_at < {{ dbt.dateadd('day', 1, 'as_of_dates.date_month') }}
+    where customer_first_known.known_from <= cast(as_of_dates.date_month as date)
 )
 
 select * from final

@@ -3,8 +3,8 @@
     is measured against; $0 orders kept (a purchase), the spend model leaves them out. -#}
 with
 
-stg_shop__orders as (
-    select * from {{ ref('stg_shop__orders') }}
+orders as (
+    select * from {{ ref('int_orders_known_as_of') }}
 ),
 
 clv_transactions as (
@@ -25,8 +25,8 @@ latest as (
         customer_id,
         amount,
         ordered_at
-    from stg_shop__orders
-    qualify row_number() over (partition by order_id order by _available_at desc) = 1
+    from orders
+    where known_until is null
 ),
 
 final as (
