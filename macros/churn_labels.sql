@@ -14,10 +14,23 @@
             in this many days up to as_of (being handled by support); none keeps everyone
 -#}
 {% macro churn_labels(horizon_days, exclude_support_days=none) -%}
+{{ as_of_incremental() }}
+{#- A row loaded since the last build affects labels from the day it became known (the active
+    set) or, for an order, from `horizon_days` before it was placed (the horizon). -#}
+{%- set inputs = [
+    [ref('int_orders_known_as_of'),
+        'least(known_from, ' ~ dbt.dateadd('day', -horizon_days, 'cast(ordered_at as date)') ~ ')'],
+    [ref('int_customers_known_as_of'), 'known_from'],
+    [ref('int_engagement_events_known_as_of'), 'known_from'],
+] %}
+{%- set horizon_observed -%}
+    {{ dbt.dateadd('day', horizon_days, 'spine.as_of') }} <= {{ data_through(ref('stg_shop__orders')) }}
+{%- endset %}
 with
 
 spine as (
     select * from {{ ref('int_customer_as_of_spine') }}
+    where as_of >= {{ recompute_from(inputs, missing_where=horizon_observed) }}
 ),
 
 order_facts as (

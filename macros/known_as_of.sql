@@ -71,5 +71,11 @@
         {{ exceptions.raise_compiler_error(
             "vars as_of_start " ~ start ~ " and as_of_end " ~ end ~ ": the start is after the end") }}
     {%- endif -%}
-    {{ return({'start': "cast('" ~ start ~ "' as date)", 'end': "cast('" ~ end ~ "' as date)"}) }}
+    {#- marked volatile: which dates a build covers, not how it computes (record_definition);
+        the `_unmarked` forms are for use inside a block that is marked as a whole -#}
+    {{ return({
+        'start': volatile("cast('" ~ start ~ "' as date)"),
+        'end': volatile("cast('" ~ end ~ "' as date)"),
+        'start_unmarked': "cast('" ~ start ~ "' as date)",
+    }) }}
 {%- endmacro %}

@@ -247,6 +247,12 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Mark SQL that selects which rows a build computes (not how they are computed), so the
+    definition hash leaves it out (see record_definition). -#}
+{% macro volatile(sql) -%}
+    /* volatile: */ {{ sql }} /* :volatile */
+{%- endmacro %}
+
 {#- For a versioned model, keep a view named after the model (without the _vN suffix) pointing
     at its latest version, so consumers can read `serving.fct_customer_scores` while pinned
     consumers read `_v1`. Runs as a post-hook; a no-op for other versions. -#}
@@ -263,9 +269,15 @@
     Merkle hash over the DAG. Any change to the SQL of a model or of anything upstream of it
     (including rendered vars and macros) changes it. Runs as a post-hook on every model. -#}
 {% macro record_definition() -%}
-    {#- The database name is the target's file name: left out, so targets agree. -#}
-    {%- set code = (model.compiled_code or model.raw_code or '')
-        | replace('"' ~ target.database ~ '".', '') -%}
+    {#- The database name is the target's file name: left out, so targets agree. What
+        `volatile()` marks (an incremental build's selection of what to recompute, the as_of
+        grid's dates) says which rows a build computes, not how: left out, so a full and an
+        incremental build of the same logic, and builds over other as_of ranges, agree; runs of
+        white space count as one. -#}
+    {%- set code = modules.re.sub('\\s+', ' ', modules.re.sub(
+        '/[*] volatile: [*]/.*?/[*] :volatile [*]/', '',
+        (model.compiled_code or model.raw_code or '') | replace('"' ~ target.database ~ '".', ''),
+        flags=modules.re.DOTALL)).strip() -%}
     {%- set own = local_md5(code) -%}
     {%- set upstream = [] -%}
     {%- for unique_id in model.depends_on.nodes | sort -%}

@@ -2,11 +2,19 @@
     engagement facts known then (int_order_facts_as_of, int_engagement_facts_as_of: an order
     counts in its version known at the as_of, cancelled orders do not count) and the customer's
     attributes valid then (int_customers_known_as_of). The point-in-time rule lives in those
-    relations (macros in known_as_of.sql), not here. -#}
+    relations (macros in known_as_of.sql), not here. Incremental by as_of
+    (macros/incremental_as_of.sql). -#}
+{{ as_of_incremental() }}
+{%- set inputs = [
+    [ref('int_orders_known_as_of'), 'known_from'],
+    [ref('int_customers_known_as_of'), 'known_from'],
+    [ref('int_engagement_events_known_as_of'), 'known_from'],
+] %}
 with
 
 spine as (
     select * from {{ ref('int_customer_as_of_spine') }}
+    where as_of >= {{ recompute_from(inputs) }}
 ),
 
 order_facts as (

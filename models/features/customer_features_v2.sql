@@ -1,10 +1,17 @@
 {#- Point-in-time customer features, version 2: everything in version 1 plus engagement-trend and
     basket features, all derived from v1's point-in-time columns (so the cutoff rule is the same
-    by construction). -#}
+    by construction). Incremental by as_of, recomputing the as_of dates version 1 does. -#}
+{{ as_of_incremental() }}
+{%- set inputs = [
+    [ref('int_orders_known_as_of'), 'known_from'],
+    [ref('int_customers_known_as_of'), 'known_from'],
+    [ref('int_engagement_events_known_as_of'), 'known_from'],
+] %}
 with
 
 features_v1 as (
     select * from {{ ref('customer_features', v=1) }}
+    where as_of >= {{ recompute_from(inputs) }}
 ),
 
 final as (

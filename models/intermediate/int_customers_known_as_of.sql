@@ -17,6 +17,7 @@ final as (
         signup_at,
         updated_at,
         _available_at,
+        _loaded_at,
         {{ known_from('updated_at') }} as known_from,
         {{ known_until('updated_at', 'customer_id', 'updated_at, _available_at') }} as known_until
     from stg_shop__customers

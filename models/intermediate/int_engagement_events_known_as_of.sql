@@ -26,9 +26,11 @@ final as (
         cast(null as date) as known_until
     from stg_shop__engagement_events
     {% if is_incremental() %}
+        {% call volatile_block() %}
         where _loaded_at > (
             select coalesce(max(_loaded_at), cast('1900-01-01' as timestamp)) from {{ this }}
         )
+        {% endcall %}
     {% endif %}
 )
 

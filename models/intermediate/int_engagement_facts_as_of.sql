@@ -2,7 +2,14 @@
     (int_engagement_events_known_as_of): sessions over the 30 and 90 days up to as_of, support
     contacts over the 90 days. Work grows with the events, not events x as_of dates: an event
     enters the counts at the first as_of it is known and leaves at the first as_of it is out of
-    the window; running sums carry it in between. -#}
+    the window; running sums carry it in between. Incremental by as_of (see
+    int_order_facts_as_of). -#}
+{{ as_of_incremental() }}
+{%- set inputs = [
+    [ref('int_engagement_events_known_as_of'), 'known_from'],
+    [ref('int_orders_known_as_of'), 'known_from'],
+    [ref('int_customers_known_as_of'), 'known_from'],
+] %}
 with
 
 events as (
@@ -11,6 +18,7 @@ events as (
 
 spine as (
     select * from {{ ref('int_customer_as_of_spine') }}
+    where as_of >= {{ recompute_from(inputs) }}
 ),
 
 -- an event can be known before its customer is (an order or a customer row): it counts from

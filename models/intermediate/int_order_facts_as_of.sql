@@ -7,7 +7,16 @@
     at the first as_of it is known and leaves them at the first as_of it is superseded or has
     left the window; running sums over the as_of dates carry it in between. First and last
     order times are running minima and maxima of the versions never superseded within the grid,
-    with the few superseded ones (corrections) expanded over the as_of dates they were known. -#}
+    with the few superseded ones (corrections) expanded over the as_of dates they were known.
+
+    Incremental by as_of (macros/incremental_as_of.sql): a build computes the as_of dates from
+    the first one its newly loaded rows affect; the running sums start there from the versions
+    known then. -#}
+{{ as_of_incremental() }}
+{%- set inputs = [
+    [ref('int_orders_known_as_of'), 'known_from'],
+    [ref('int_customers_known_as_of'), 'known_from'],
+] %}
 with
 
 orders as (
@@ -16,6 +25,7 @@ orders as (
 
 spine as (
     select * from {{ ref('int_customer_as_of_spine') }}
+    where as_of >= {{ recompute_from(inputs) }}
 ),
 
 as_of_dates as (

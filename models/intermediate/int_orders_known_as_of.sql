@@ -20,6 +20,7 @@ stg_shop__orders as (
 ),
 
 {% if is_incremental() %}
+{% call volatile_block() %}
 touched as (
     select distinct order_id
     from stg_shop__orders
@@ -33,10 +34,13 @@ orders as (
     from stg_shop__orders
     inner join touched on stg_shop__orders.order_id = touched.order_id
 ),
+{% endcall %}
 {% else %}
-    orders as (
-        select * from stg_shop__orders
-    ),
+{% call volatile_block() %}
+orders as (
+    select * from stg_shop__orders
+),
+{% endcall %}
 {% endif %}
 
 final as (

@@ -46,6 +46,32 @@ def generate(scale: str, seed: int, out: Path) -> None:
 
 
 @main.command()
+@click.option("--scale", type=click.Choice(["tiny", "demo", "bench"]), default="tiny")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="work folder")
+@click.option(
+    "--pandas-customers",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="customers the pandas baseline runs on (its time is scaled linearly to all)",
+)
+@click.option("--exclude", multiple=True, help="dbt nodes the builds leave out (repeatable)")
+def bench(scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...]) -> None:
+    """Measure generate, load, full and incremental dbt builds and point-in-time features three
+    ways at SCALE; writes OUT/results.md and OUT/results.png."""
+    from customer_ml import bench as harness
+
+    try:
+        results = harness.run(
+            scale, out, config.project_dir(), pandas_customers=pandas_customers, exclude=exclude
+        )
+    except RuntimeError as e:
+        _fail(str(e))
+    click.echo(results.read_text())
+    click.echo(f"written: {results} and {results.with_suffix('.png')}")
+
+
+@main.command()
 @click.option("--orders", type=click.Path(path_type=Path), required=True)
 @click.option("--customers", type=click.Path(path_type=Path))
 @click.option("--events", type=click.Path(path_type=Path), help="engagement events")

@@ -24,7 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCALES: dict[str, int] = {"tiny": 1_000, "demo": 20_000, "bench": 1_000_000}
+# scale -> (customers, intensity): intensity multiplies every customer's purchase rate and
+# divides their dropout probability per purchase, so bench customers buy about twice as often
+# (≈50 orders each, ≈50M in all) while tiny and demo stay as they were.
+SCALES: dict[str, tuple[int, float]] = {
+    "tiny": (1_000, 1.0),
+    "demo": (20_000, 1.0),
+    "bench": (1_000_000, 2.0),
+}
 CHUNK_CUSTOMERS = 50_000
 
 WINDOW_START = date(2023, 1, 1)
@@ -124,7 +131,9 @@ def _campaign_lift(t: np.ndarray, opted_in: np.ndarray) -> np.ndarray:
     return lift
 
 
-def _simulate_chunk(seed: int, chunk: int, first_id: int, n: int) -> dict[str, pa.Table]:
+def _simulate_chunk(
+    seed: int, chunk: int, first_id: int, n: int, intensity: float = 1.0
+) -> dict[str, pa.Table]:
     rng = np.random.default_rng([seed, chunk])
     ids = np.arange(first_id, first_id + n, dtype=np.int64)
 
@@ -136,8 +145,8 @@ def _simulate_chunk(seed: int, chunk: int, first_id: int, n: int) -> dict[str, p
     country_idx = rng.choice(len(COUNTRIES), n, p=COUNTRY_P)
     opt_in = rng.random(n) < 0.55
 
-    rate = rng.gamma(shape=1.5, scale=0.04, size=n) * PLAN_RATE[plan_idx]  # purchases per day
-    dropout_p = rng.beta(1.5, 45.0, size=n)
+    rate = rng.gamma(shape=1.5, scale=0.04, size=n) * PLAN_RATE[plan_idx] * intensity  # per day
+    dropout_p = rng.beta(1.5, 45.0, size=n) / intensity
     spend = rng.gamma(shape=4.0, scale=12.5, size=n)
     channel_pref = rng.choice(len(CHANNELS), n, p=[0.5, 0.35, 0.15])
 
@@ -308,10 +317,12 @@ def business_events() -> pa.Table:
     ).select(Tables.business_events.names)
 
 
-def iter_chunks(n_customers: int, seed: int) -> Iterator[dict[str, pa.Table]]:
+def iter_chunks(
+    n_customers: int, seed: int, intensity: float = 1.0
+) -> Iterator[dict[str, pa.Table]]:
     for chunk, first in enumerate(range(0, n_customers, CHUNK_CUSTOMERS)):
         n = min(CHUNK_CUSTOMERS, n_customers - first)
-        yield _simulate_chunk(seed, chunk, first_id=first + 1, n=n)
+        yield _simulate_chunk(seed, chunk, first_id=first + 1, n=n, intensity=intensity)
 
 
 def generate(
@@ -326,7 +337,7 @@ def generate(
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
-    n_customers = SCALES[scale]
+    n_customers, intensity = SCALES[scale]
     out.mkdir(parents=True, exist_ok=True)
     names = ("customers", "orders", "engagement_events")
     schemas = {name: getattr(Tables, name) for name in names}
@@ -334,7 +345,7 @@ def generate(
     counts = dict.fromkeys(names, 0)
     n_chunks = -(-n_customers // CHUNK_CUSTOMERS)
     try:
-        for i, tables in enumerate(iter_chunks(n_customers, seed)):
+        for i, tables in enumerate(iter_chunks(n_customers, seed, intensity)):
             for name in names:
                 writers[name].write_table(tables[name], row_group_size=1_000_000)
                 counts[name] += tables[name].num_rows

@@ -67,6 +67,13 @@ TABLES: dict[str, dict[str, str]] = {
         "definition_hash": "varchar",
         "recorded_at": "timestamp",
     },
+    "incremental_state": {
+        "invocation_id": "varchar",
+        "relation_name": "varchar",
+        "loaded_through": "timestamp",
+        "definition": "varchar",
+        "recorded_at": "timestamp",
+    },
     "promotion_requests": {
         "request_id": "varchar",
         "model_name": "varchar",

@@ -1,0 +1,31 @@
+"""A tiny-scale smoke of the benchmark harness: it runs end to end and the three ways of
+computing point-in-time features agree on sampled rows. Times nothing (timings are measured by
+`make bench`, never asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from customer_ml import bench
+
+
+def test_the_harness_runs_and_the_three_ways_agree(
+    project: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench"
+    (out / "data").mkdir(parents=True)
+    for f in tiny_data.iterdir():
+        (out / "data" / f.name).write_bytes(f.read_bytes())
+    results = bench.run("tiny", out, project, pandas_customers=300).read_text()
+    assert "| one hand-written DuckDB query" in results
+    for way in ("handwritten", "pandas"):
+        line = next(
+            row
+            for row in results.splitlines()
+            if row.startswith(
+                "| one hand-written" if way == "handwritten" else "| pandas (`customer_ml.oracle`)"
+            )
+        )
+        assert "| True (" in line, line
+    assert "Incremental build / full build" in results
+    assert (out / "results.png").stat().st_size > 0
