@@ -77,5 +77,6 @@
         'start': volatile("cast('" ~ start ~ "' as date)"),
         'end': volatile("cast('" ~ end ~ "' as date)"),
         'start_unmarked': "cast('" ~ start ~ "' as date)",
+        'end_unmarked': "cast('" ~ end ~ "' as date)",
     }) }}
 {%- endmacro %}

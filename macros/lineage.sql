@@ -265,7 +265,7 @@
 {%- endmacro %}
 
 {#- Record the definition hash of the model just built (DESIGN.md invariant 3): the md5 of its
-    compiled code combined with the definition hashes of its upstream models in this build, a
+    compiled code combined with the latest recorded definition hashes of its upstream models, a
     Merkle hash over the DAG. Any change to the SQL of a model or of anything upstream of it
     (including rendered vars and macros) changes it. Runs as a post-hook on every model. -#}
 {% macro record_definition() -%}
@@ -297,12 +297,22 @@
             '|',
             '{{ own }}',
             '{{ upstream | join(",") }}',
+            -- each upstream model as it is in the warehouse: the definition its latest build
+            -- recorded (this build's when it rebuilt it), so selecting a node alone records
+            -- the same definition as a whole build
             coalesce((
                 select string_agg(relation_name || ':' || definition_hash, ',' order by relation_name)
-                from lineage.model_definitions
-                where
-                    invocation_id = '{{ invocation_id }}'
-                    and relation_name in ('{{ upstream | join("', '") }}')
+                from (
+                    select
+                        relation_name,
+                        definition_hash,
+                        row_number() over (
+                            partition by relation_name order by recorded_at desc
+                        ) as recency
+                    from lineage.model_definitions
+                    where relation_name in ('{{ upstream | join("', '") }}')
+                ) as latest
+                where recency = 1
             ), '')
         )),
         now()

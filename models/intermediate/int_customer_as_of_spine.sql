@@ -13,7 +13,8 @@ customers as (
 ),
 
 as_of_dates as (
-    {{ dbt.date_spine('month', grid.start, dbt.dateadd('month', 1, grid.end)) }}
+    -- which dates, not how: left out of the definition hash (see volatile)
+    {{ volatile(dbt.date_spine('month', grid.start_unmarked, dbt.dateadd('month', 1, grid.end_unmarked))) }}
 ),
 
 first_known as (
