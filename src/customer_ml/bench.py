@@ -217,9 +217,12 @@ else:
     result = oracle.features_v1(orders, customers_df, events, [pd.Timestamp(d) for d in dates])
     seconds = time.perf_counter() - started
     rows = len(result)
-    result["as_of"] = result["as_of"].dt.date
+    reference["as_of"] = pd.to_datetime(reference["as_of"])
+    result["as_of"] = pd.to_datetime(result["as_of"])
     mine = result.merge(reference[["customer_id", "as_of"]], on=["customer_id", "as_of"])
     customers = n
+reference["as_of"] = pd.to_datetime(reference["as_of"])
+mine["as_of"] = pd.to_datetime(mine["as_of"])
 reference = reference.merge(mine[["customer_id", "as_of"]], on=["customer_id", "as_of"])
 mine = mine.sort_values(["customer_id", "as_of"]).reset_index(drop=True)
 reference = reference.sort_values(["customer_id", "as_of"]).reset_index(drop=True)
