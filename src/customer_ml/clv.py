@@ -296,7 +296,10 @@ MODEL = ClvModel
 
 
 def _period(dataset: pd.DataFrame, name: str) -> pd.DataFrame:
-    return dataset[dataset["period"] == name]
+    """The rows of one period in a fixed order: the warehouse returns rows in any order, and
+    float sums (spend) depend on it, so the same data must give the same bytes."""
+    rows = dataset[dataset["period"] == name]
+    return rows.sort_values(["customer_id", "ordered_at", "order_id", "amount"], kind="stable")
 
 
 def split(dataset: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, ...]:
