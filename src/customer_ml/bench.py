@@ -62,18 +62,9 @@ def _timed(name: str, args: list[str], env: dict[str, str], cwd: Path, log: Path
 
 
 def _env(project: Path, warehouse_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        CUSTOMER_ML_HOME=str(project),
-        CUSTOMER_ML_WAREHOUSE_DIR=str(warehouse_dir),
-        DBT_PROFILES_DIR=str(project / "profiles"),
-        DBT_PROJECT_DIR=str(project),
-        PYTHONPATH=str(project / "src"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        MLFLOW_DISABLE_TELEMETRY="true",
-    )
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
+    from customer_ml import dbt_runner
+
+    return {**dbt_runner.env(project, warehouse_dir), "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def split_last_day(data: Path, first: Path, last_day: Path) -> str:
