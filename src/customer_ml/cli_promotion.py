@@ -1,0 +1,165 @@
+"""The promotion commands of `customer-ml`: promote, approve, reject, rollback, rca, status.
+
+Registered on `customer_ml.cli.main` when that module is imported; they open the warehouse for
+writing (creating missing lineage tables from customer_ml.records) and refuse with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from customer_ml import catalogue, config
+from customer_ml.cli import _fail, main
+
+
+def _warehouse_rw(target: str, warehouse: Path | None):
+    import duckdb
+
+    wh = warehouse or config.warehouse_path(target)
+    if not wh.exists():
+        _fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+    try:
+        con = duckdb.connect(str(wh))
+    except duckdb.Error as e:
+        _fail(f"{wh}: cannot open ({str(e).splitlines()[0]})")
+    from customer_ml import records
+
+    records.create_all(con)
+    return con
+
+
+def _promotion_action(target: str, warehouse: Path | None, action) -> None:
+    from customer_ml.promotion import PromotionError
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        click.echo(action(con))
+    except PromotionError as e:
+        _fail(str(e))
+    finally:
+        con.close()
+
+
+def _catalogued_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A model named in the catalogue (config/models.yml), else a usage error listing them."""
+    try:
+        catalogue.entry(value)
+    except (catalogue.CatalogueError, OSError) as e:
+        raise click.BadParameter(str(e).splitlines()[0]) from None
+    return value
+
+
+TARGET = click.option(
+    "--target", type=click.Choice(config.TARGETS), default="dev", show_default=True
+)
+WAREHOUSE = click.option(
+    "--warehouse", type=click.Path(path_type=Path), help="overrides --target's file"
+)
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@click.option("--run", "training_run", required=True, help="the training run to promote")
+@TARGET
+@WAREHOUSE
+def promote(model: str, training_run: str, target: str, warehouse: Path | None) -> None:
+    """Check the gates and open a promotion request for MODEL's training run."""
+    from customer_ml import promotion
+
+    verified = promotion.verify_snapshots_gate(target)
+
+    def action(con) -> str:
+        request_id, checked = promotion.open_request(
+            con, model, training_run, snapshot_check=verified
+        )
+        lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
+        roles = ", ".join(catalogue.entry(model).approver_roles)
+        return "\n".join(
+            [f"opened {request_id}: {model} {training_run}", *lines, f"needs approval by: {roles}"]
+        )
+
+    _promotion_action(target, warehouse, action)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--role", required=True, help="one of the approver_roles in config/models.yml")
+@TARGET
+@WAREHOUSE
+def approve(request_id: str, role: str, target: str, warehouse: Path | None) -> None:
+    """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user)."""
+    from customer_ml import promotion
+
+    _promotion_action(target, warehouse, lambda con: promotion.approve(con, request_id, role))
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@TARGET
+@WAREHOUSE
+def reject(request_id: str, reason: str, target: str, warehouse: Path | None) -> None:
+    """Reject a promotion request."""
+    from customer_ml import promotion
+
+    _promotion_action(target, warehouse, lambda con: promotion.reject(con, request_id, reason))
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@TARGET
+@WAREHOUSE
+def rollback(model: str, target: str, warehouse: Path | None) -> None:
+    """Open a request to make MODEL's previous champion serve again (needs approvals)."""
+    from customer_ml import promotion
+
+    verified = promotion.verify_snapshots_gate(target)
+    _promotion_action(
+        target,
+        warehouse,
+        lambda con: f"opened {promotion.rollback(con, model, verified)}: rollback of {model}",
+    )
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@click.option("--note", required=True, help="the root cause of the repeated failures")
+@TARGET
+@WAREHOUSE
+def rca(model: str, note: str, target: str, warehouse: Path | None) -> None:
+    """Record a root-cause note: lifts the suppression of MODEL's training."""
+    from customer_ml import promotion
+
+    _promotion_action(target, warehouse, lambda con: promotion.rca(con, model, note))
+
+
+@main.command()
+@TARGET
+@WAREHOUSE
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Per model: what serves, since when, open requests, recent failures."""
+    from customer_ml import promotion
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        rows = promotion.status(con)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        age = f", {row['age_days']} days" if row["age_days"] is not None else ""
+        click.echo(f"{row['model']}: serving {row['serving']}{age}")
+        if row["open_requests"]:
+            click.echo(f"  open requests: {', '.join(row['open_requests'])}")
+        for failure in row["recent_failures"]:
+            click.echo(f"  {failure['status']} {failure['failed_at']}: {failure['error'][:120]}")
+
+
+if __name__ == "__main__":
+    main()
