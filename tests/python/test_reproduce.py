@@ -176,7 +176,7 @@ def test_unknown_ids_fail_clearly(built: Path, project: Path) -> None:
 
 
 def test_missing_commit_is_named(project: Path, tmp_path: Path) -> None:
-    from customer_ml.reproduce import ReproduceError, checkout
+    from customer_ml.replay import ReproduceError, checkout
 
     with pytest.raises(ReproduceError, match="commit 0{40} is not in the repository"):
         checkout(project, "0" * 40, tmp_path / "code")
