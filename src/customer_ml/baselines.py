@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customer_ml import clv
+from customer_ml import btyd
 
 
 def version() -> str:
@@ -73,8 +73,8 @@ class SegmentRules:
 
 def clv_value(transactions: pd.DataFrame, period_end: Any, horizon_months: int) -> pd.Series:
     """Rule baseline CLV: trailing 12-month spend, scaled to the horizon."""
-    tx = clv.daily_transactions(transactions)
-    end = clv.period_end_day(period_end) + pd.Timedelta(days=1)
+    tx = btyd.daily_transactions(transactions)
+    end = btyd.period_end_day(period_end) + pd.Timedelta(days=1)
     recent = tx[(tx["ordered_at"] >= end - pd.Timedelta(days=365)) & (tx["ordered_at"] < end)]
     trailing = recent.groupby("customer_id")["amount"].sum()
     customers = pd.Index(sorted(tx["customer_id"].unique()), name="customer_id")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import baselines, clv
+from customer_ml import baselines, btyd
 
 TX = pd.DataFrame(
     {
@@ -28,7 +28,7 @@ END = "2025-02-11"
 
 
 def test_btyd_conventions_in_weeks() -> None:
-    rfm = clv.summary(TX, END, "weeks")
+    rfm = btyd.summary(TX, END, "weeks")
     a, b = rfm.loc[1], rfm.loc[2]
     assert a["frequency"] == 2  # three purchase days, two of them repeats
     assert a["recency"] == pytest.approx(28 / 7)  # 1 Jan to 29 Jan
@@ -38,7 +38,7 @@ def test_btyd_conventions_in_weeks() -> None:
 
 
 def test_btyd_conventions_in_days() -> None:
-    rfm = clv.summary(TX, END, "days")
+    rfm = btyd.summary(TX, END, "days")
     assert (rfm.loc[1, "recency"], rfm.loc[1, "T"]) == (28, 41)
 
 
@@ -55,12 +55,12 @@ def test_calibration_ends_at_the_as_of_day_inclusive() -> None:
             ),
         ]  # fmt: skip
     )
-    rfm = clv.summary(late_same_day, END, "days")
+    rfm = btyd.summary(late_same_day, END, "days")
     assert rfm.loc[2, "frequency"] == 1 and rfm.loc[2, "recency"] == 10
 
 
 def test_calibration_holdout_split() -> None:
-    ch = clv.calibration_holdout(TX, END, "2025-03-11", "weeks")
+    ch = btyd.calibration_holdout(TX, END, "2025-03-11", "weeks")
     assert ch.loc[1, "frequency_cal"] == 2
     assert ch.loc[1, "frequency_holdout"] == 1
     assert ch.loc[1, "duration_holdout"] == pytest.approx(28 / 7)
@@ -85,15 +85,15 @@ def test_fit_is_deterministic_and_predicts_the_holdout() -> None:
     tx = _simulated()
     calibration_end, holdout_end = "2024-12-31", "2025-05-15"
     cal = tx[tx["ordered_at"] < "2025-01-01"]
-    rfm = clv.summary(cal, calibration_end, "weeks")
-    model = clv.fit_params(rfm, "weeks", 0.001)
-    assert model.to_bytes() == clv.fit_params(rfm, "weeks", 0.001).to_bytes()
+    rfm = btyd.summary(cal, calibration_end, "weeks")
+    model = btyd.fit_params(rfm, "weeks", 0.001)
+    assert model.to_bytes() == btyd.fit_params(rfm, "weeks", 0.001).to_bytes()
     assert set(model.params) == {"r", "alpha", "a", "b", "p", "q", "v"}
-    again = clv.ClvModel.from_bytes(model.to_bytes())
+    again = btyd.ClvModel.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(model.p_alive(rfm), again.p_alive(rfm))
-    ch = clv.calibration_holdout(tx, calibration_end, holdout_end, "weeks")
+    ch = btyd.calibration_holdout(tx, calibration_end, holdout_end, "weeks")
     holdout = tx[tx["ordered_at"] >= "2025-01-01"]
-    metrics, by_frequency = clv.validate(model, ch, clv.holdout_actual_spend(holdout))
+    metrics, by_frequency = btyd.validate(model, ch, btyd.holdout_actual_spend(holdout))
     assert abs(metrics["holdout_transactions_relative_error"]) < 0.2
     assert by_frequency["customers"].sum() == len(ch)
     values = model.clv(rfm, 12, 0.01)
