@@ -1,8 +1,9 @@
-{#- The current state of each customer as loaded: the source the customers snapshot tracks. -#}
+{#- The current state of each customer as loaded: the source the customers snapshot tracks. The
+    latest row of the change log is the one no later row supersedes (int_customers_known_as_of). -#}
 with
 
 customers as (
-    select * from {{ ref('stg_shop__customers') }}
+    select * from {{ ref('int_customers_known_as_of') }}
 ),
 
 final as (
@@ -15,9 +16,7 @@ final as (
         updated_at,
         _loaded_at
     from customers
-    qualify row_number() over (
-        partition by customer_id order by updated_at desc, _available_at desc
-    ) = 1
+    where known_until is null
 )
 
 select * from final

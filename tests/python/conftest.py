@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -65,20 +64,12 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_env(warehouse_dir: Path, project: Path | None = None) -> dict[str, str]:
-    project = project or PROJECT or REPO
-    env = dict(os.environ)
-    env.update(
-        CUSTOMER_ML_HOME=str(project),
-        CUSTOMER_ML_WAREHOUSE_DIR=str(warehouse_dir),
-        DBT_PROFILES_DIR=str(project / "profiles"),
-        DBT_PROJECT_DIR=str(project),
-        # the project's own package, not the editable install of the developer's checkout
-        PYTHONPATH=str(project / "src"),
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        MLFLOW_DISABLE_TELEMETRY="true",
-    )
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
+    """The environment the project runs dbt in (customer_ml.dbt_runner), for `project` (its own
+    package, not the editable install of the developer's checkout) and a throwaway warehouse."""
+    from customer_ml import dbt_runner
+
+    env = dbt_runner.env(project or PROJECT or REPO, warehouse_dir)
+    return {**env, "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
 def cli(
