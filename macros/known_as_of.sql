@@ -61,7 +61,7 @@
 {% macro as_of_grid() -%}
     {%- set start, end = var('as_of_start') | string, var('as_of_end') | string -%}
     {%- for name, value in [('as_of_start', start), ('as_of_end', end)] -%}
-        {%- if modules.re.match('^[0-9]{4}-[0-9]{2}-01$', value) is none -%}
+        {%- if modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-01$', value) is none -%}
             {{ exceptions.raise_compiler_error(
                 "var " ~ name ~ ": " ~ value ~ " is not the first day of a month (YYYY-MM-01);"
                 ~ " as_of dates are the first days of months") }}
