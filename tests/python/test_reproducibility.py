@@ -124,9 +124,9 @@ def test_ml_nodes_must_pin_versions(tmp_path: Path, built: Path) -> None:
         )
     )
     git(project, "commit", "-qam", "unpinned ref")
-    done = dbt_build(
-        built, "--select", "assert_ml_nodes_pin_versions", project=project, check=False
-    )
+    wh = tmp_path / "wh"  # a copy: `built` is shared and read-only
+    shutil.copytree(built, wh)
+    done = dbt_build(wh, "--select", "assert_ml_nodes_pin_versions", project=project, check=False)
     assert done.returncode != 0
     assert "FAIL 1 assert_ml_nodes_pin_versions" in done.stdout
 
