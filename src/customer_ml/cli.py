@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from customer_ml import config
+from customer_ml.load import Limits
 
 
 def _fail(message: str) -> None:
@@ -78,6 +80,20 @@ def bench(scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...]
 @click.option("--business-events", type=click.Path(path_type=Path))
 @click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
 @click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option(
+    "--max-amount",
+    type=click.FloatRange(min=0),
+    default=Limits.max_amount,
+    show_default=True,
+    help="an order amount above this is refused as absurd",
+)
+@click.option(
+    "--future-tolerance-hours",
+    type=click.FloatRange(min=0),
+    default=Limits.future_tolerance.total_seconds() / 3600,
+    show_default=True,
+    help="a time later than the load by more than this is refused",
+)
 def load(
     orders: Path,
     customers: Path | None,
@@ -85,8 +101,12 @@ def load(
     business_events: Path | None,
     target: str,
     warehouse: Path | None,
+    max_amount: float,
+    future_tolerance_hours: float,
 ) -> None:
-    """Append CSV or Parquet files to the warehouse's raw schema as one batch each."""
+    """Append CSV or Parquet files to the warehouse's raw schema as one batch each.
+
+    Times are UTC: an offset is honoured, a time without one is taken as UTC."""
     from customer_ml.load import LoadError
     from customer_ml.load import load as run
 
@@ -100,7 +120,8 @@ def load(
             files[table] = path
     wh = warehouse or config.warehouse_path(target)
     try:
-        outcome = run(wh, files)
+        limits = Limits(max_amount, timedelta(hours=future_tolerance_hours))
+        outcome = run(wh, files, limits=limits)
     except LoadError as e:
         _fail(str(e))
     for table, what in outcome.items():

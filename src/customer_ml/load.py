@@ -5,14 +5,25 @@ The source contract (below, and in the README) names every column a raw table ma
 anything is written; all files of one `load` call go in one transaction, so bad input leaves the
 warehouse exactly as it was. Each batch is stamped with `_load_id` (a hash of the table name and
 the file's bytes) and `_loaded_at`; a file whose load id is already recorded is skipped, so loading
-the same file twice changes nothing.
+the same file twice changes nothing, and a row whose key was loaded by an earlier batch is refused
+naming both batches (a correction repeats the key with a later `_available_at`).
+
+What cannot be right is refused: non-finite amounts and amounts above `Limits.max_amount`,
+non-integer ids, times later than the load plus `Limits.future_tolerance`, files that are not
+UTF-8, empty, ragged or not files at all. Times are UTC: an offset (`+05:00`, or a Parquet
+TIMESTAMPTZ) is honoured and converted, a naive time is taken as UTC, and the result never depends
+on the loading machine's time zone. CSV files are read with a fixed dialect (comma, double
+quotes, a header line, no comment lines).
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -38,6 +49,9 @@ class Contract:
     event_time: str  # `_available_at` defaults to it
     # Facts cannot be known before they happen; planned events (campaigns) are announced before.
     known_before_event: bool = False
+    # The columns whose values identify a line when the key is absent; `_occurrence` numbers
+    # identical lines (1, 2, ...) in file order, so a real transaction log loads as it is.
+    identity: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -53,8 +67,10 @@ CONTRACTS: dict[str, Contract] = {
                 "order_id",
                 "BIGINT",
                 False,
-                "order key; a correction repeats it with a later _available_at",
-                "hash(customer_id, ordered_at, amount) % 9007199254740991",
+                "order key; a correction repeats it with a later _available_at. Without it, "
+                "identical lines are separate orders: the key is derived from the line's values "
+                "and its occurrence among identical lines",
+                "hash(customer_id, ordered_at, amount, _occurrence) % 9007199254740991",
             ),
             Column("customer_id", "BIGINT", True, "customer key"),
             Column("ordered_at", "TIMESTAMP", True, "when the order was placed (event time)"),
@@ -65,6 +81,7 @@ CONTRACTS: dict[str, Contract] = {
         key=("order_id", "_available_at"),
         ids=("order_id", "customer_id"),
         event_time="ordered_at",
+        identity=("customer_id", "ordered_at", "amount"),
     ),
     "customers": Contract(
         "customers",
@@ -94,8 +111,8 @@ CONTRACTS: dict[str, Contract] = {
                 "event_id",
                 "BIGINT",
                 False,
-                "event key",
-                "hash(customer_id, event_type, occurred_at) % 9007199254740991",
+                "event key (derived like order_id when absent)",
+                "hash(customer_id, event_type, occurred_at, _occurrence) % 9007199254740991",
             ),
             Column("customer_id", "BIGINT", True, "customer key"),
             Column("event_type", "VARCHAR", True, "session / support_contact / ..."),
@@ -105,6 +122,7 @@ CONTRACTS: dict[str, Contract] = {
         key=("event_id",),
         ids=("event_id", "customer_id"),
         event_time="occurred_at",
+        identity=("customer_id", "event_type", "occurred_at"),
     ),
     "business_events": Contract(
         "business_events",
@@ -125,6 +143,15 @@ CONTRACTS: dict[str, Contract] = {
 }
 
 LOAD_COLUMNS = (("_loaded_at", "TIMESTAMP"), ("_load_id", "VARCHAR"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a loaded value may be (`customer-ml load --max-amount/--future-tolerance-hours`)."""
+
+    max_amount: float = 1_000_000_000.0
+    # A time later than the load by more than this cannot be a fact yet (clocks drift a little).
+    future_tolerance: timedelta = timedelta(hours=24)
 
 
 class LoadError(Exception):
@@ -156,51 +183,145 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError:
+        raise LoadError(f"{path.name}: not UTF-8 (line 1); save the file as UTF-8") from None
+    if not header:
+        raise LoadError(f"{path.name}: empty file")
+    names = [h.strip() for h in header]
+    for i, name in enumerate(names, 1):
+        if not name:
+            raise LoadError(f"{path.name}: header field {i} is empty (every column needs a name)")
+        if names.index(name) != i - 1:
+            raise LoadError(f"{path.name}: header names column {name!r} twice")
+    return names
+
+
 def _reader(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return f"read_parquet({_q(str(path))})"
     if suffix in (".csv", ".txt", ".gz"):
-        return f"read_csv({_q(str(path))}, all_varchar = true, header = true)"
-    raise LoadError(f"{path}: not a .csv or .parquet file")
+        columns = ", ".join(f"{_q(name)}: 'VARCHAR'" for name in _csv_header(path))
+        # A fixed dialect: the sniffer would take a line starting with '#' for a comment and
+        # drop it, and guess a header from a ragged file.
+        return (
+            f"read_csv({_q(str(path))}, columns = {{{columns}}}, header = true, "
+            "auto_detect = false, delim = ',', quote = '\"', escape = '\"', comment = '', "
+            "strict_mode = true, null_padding = false, encoding = 'utf-8')"
+        )
+    raise LoadError(f"{path.name}: not a .csv or .parquet file")
 
 
-def _stage(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, temp: str) -> int:
+def _read_error(path: Path, error: duckdb.Error) -> LoadError:
+    """One line naming what is wrong with a file DuckDB could not read."""
+    text = str(error)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    at = f" (line {line.group(1)})" if line else ""
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if fields:
+        expected, found = fields.groups()
+        return LoadError(f"{path.name}: line {line.group(1) if line else '?'} has {found} "
+                         f"fields, the header has {expected}")
+    if "not utf-8" in text.lower() or "invalid unicode" in text.lower():
+        return LoadError(f"{path.name}: not UTF-8{at}; save the file as UTF-8")
+    first = text.strip().splitlines()[0]
+    return LoadError(f"{path.name}: cannot be read: {first}")
+
+
+def _first(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    rows = con.execute(sql + " order by 1 limit 1", params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def _parse(column: Column, raw: str) -> str:
+    """SQL parsing a VARCHAR value into the column's type; NULL when it is not one."""
+    if column.type == "TIMESTAMP":
+        # With the session in UTC, an offset is honoured and a naive time is taken as UTC.
+        return f"timezone('UTC', try_cast({raw} as TIMESTAMPTZ))"
+    return f"try_cast({raw} as {column.type})"
+
+
+def _invalid(column: Column, raw: str, limits: Limits) -> tuple[str, str] | None:
+    """(SQL true for a non-NULL value the column cannot hold, what the message says), if any."""
+    parsed = _parse(column, raw)
+    if column.type == "BIGINT":
+        # try_cast rounds 16.5 to 17; an id is an integer or it is refused.
+        return (
+            f"{parsed} is null or try_cast({raw} as DOUBLE) <> {parsed}",
+            "is not an integer",
+        )
+    if column.name == "amount":
+        return (
+            f"{parsed} is null or not isfinite({parsed}) or {parsed} < 0 "
+            f"or {parsed} > {limits.max_amount!r}",
+            f"is not an amount (a finite number from 0 to {limits.max_amount:,.0f}, the "
+            "maximum set by --max-amount)",
+        )
+    kind = "date/time" if column.type == "TIMESTAMP" else column.type
+    return f"{parsed} is null", f"is not a valid {kind}"
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    path: Path,
+    temp: str,
+    loaded_at: datetime,
+    limits: Limits,
+) -> int:
     """Validate `path` against the contract into temp table `temp`; raise LoadError on bad input."""
     where = f"{path.name}"
+    if path.stat().st_size == 0:
+        raise LoadError(f"{where}: empty file")
     try:
-        con.execute(
-            f"create or replace temp table {temp}_in as "
-            f"select row_number() over () as _row, * from {_reader(path)}"
-        )
+        # A table created from a scan keeps the file's order (insertion order is preserved), so
+        # rowid order is the file's; inside a transaction rowids do not start at 0.
+        con.execute(f"create or replace temp table {temp}_scan as select * from {_reader(path)}")
     except duckdb.Error as e:
-        first = str(e).strip().splitlines()[0]
-        raise LoadError(f"{where}: cannot be read: {first}") from None
-    present = {r[0] for r in con.execute(f"describe {temp}_in").fetchall()}
+        raise _read_error(path, e) from None
+    con.execute(
+        f"create or replace temp table {temp}_in as "
+        f"select row_number() over (order by rowid) as _row, * from {temp}_scan"
+    )
+    if con.execute(f"select count(*) from {temp}_in").fetchall()[0][0] == 0:
+        raise LoadError(f"{where}: no rows (nothing but a header)")
+    present = {r[0] for r in con.execute(f"describe {temp}_in").fetchall()} - {"_row"}
     for column in contract.columns:
         if column.required and column.name not in present:
+            hint = ""
+            if len(present) == 1 and any(sep in next(iter(present)) for sep in ";\t|"):
+                hint = "; the header has one field: this loader reads comma-separated files"
             raise LoadError(
-                f"{where}: column {column.name!r}: missing (required in {contract.table})"
+                f"{where}: column {column.name!r}: missing (required in {contract.table}){hint}"
             )
 
     typed = []
     for column in (c for c in contract.columns if c.name in present):
         raw = f'cast("{column.name}" as varchar)'
-        bad = con.execute(
-            f"select _row, {raw} from {temp}_in where {raw} is not null "
-            f"and try_cast({raw} as {column.type}) is null order by _row limit 1"
-        ).fetchall()
+        condition, problem = _invalid(column, raw, limits)
+        bad = _first(con, f"select _row, {raw} from {temp}_in where {raw} is not null and "
+                          f"({condition})")
         if bad:
-            row, value = bad[0]
-            kind = "date/time" if column.type == "TIMESTAMP" else column.type
             raise LoadError(
-                f"{where}: column {column.name!r}, row {row}: {value!r} is not a valid {kind}"
+                f"{where}: column {column.name!r}, row {bad[0]}: {bad[1]!r} {problem}"
             )
-        typed.append(f"try_cast({raw} as {column.type}) as {column.name}")
+        typed.append(f"{_parse(column, raw)} as {column.name}")
     con.execute(
         f"create or replace temp table {temp}_typed as "
         f"select _row, {', '.join(typed)} from {temp}_in"
     )
+    if contract.identity:
+        con.execute(f"alter table {temp}_typed add column _occurrence BIGINT")
+        con.execute(
+            f"update {temp}_typed t set _occurrence = o.n from (select _row, row_number() over "
+            f"(partition by {', '.join(contract.identity)} order by _row) as n "
+            f"from {temp}_typed) o where o._row = t._row"
+        )
     # Absent optional columns take their defaults, in contract order, since a default may
     # refer to an earlier column (order_id from customer_id, ordered_at and amount).
     for column in (c for c in contract.columns if c.name not in present):
@@ -215,43 +336,53 @@ def _stage(con: duckdb.DuckDBPyConnection, contract: Contract, path: Path, temp:
         )
 
     for name in contract.ids:
-        null = con.execute(
-            f"select _row from {temp}_typed where {name} is null order by _row limit 1"
-        ).fetchall()
+        null = _first(con, f"select _row from {temp}_typed where {name} is null")
         if null:
-            raise LoadError(f"{where}: column {name!r}, row {null[0][0]}: NULL id")
+            raise LoadError(f"{where}: column {name!r}, row {null[0]}: NULL id")
     for name in (c.name for c in contract.columns if c.required):
-        null = con.execute(
-            f"select _row from {temp}_typed where {name} is null order by _row limit 1"
-        ).fetchall()
+        null = _first(con, f"select _row from {temp}_typed where {name} is null")
         if null:
-            raise LoadError(f"{where}: column {name!r}, row {null[0][0]}: empty required value")
-    if "amount" in present:
-        neg = con.execute(
-            f"select _row, amount from {temp}_typed where amount < 0 order by _row limit 1"
-        ).fetchall()
-        if neg:
+            raise LoadError(f"{where}: column {name!r}, row {null[0]}: empty required value")
+    latest = loaded_at + limits.future_tolerance
+    timed = ([] if contract.known_before_event else [contract.event_time]) + ["_available_at"]
+    for name in timed:
+        future = _first(con, f"select _row, {name} from {temp}_typed where {name} > ?", [latest])
+        if future:
             raise LoadError(
-                f"{where}: column 'amount', row {neg[0][0]}: negative amount {neg[0][1]}"
+                f"{where}: column {name!r}, row {future[0]}: {future[1]} is after the load time "
+                f"{loaded_at:%Y-%m-%d %H:%M} UTC plus "
+                f"{limits.future_tolerance.total_seconds() / 3600:g} h "
+                "(--future-tolerance-hours); a fact cannot be known before it happens"
             )
     if not contract.known_before_event:
-        early = con.execute(
-            f"select _row from {temp}_typed where _available_at < {contract.event_time} "
-            "order by _row limit 1"
-        ).fetchall()
+        early = _first(
+            con,
+            f"select _row from {temp}_typed where _available_at < {contract.event_time}",
+        )
         if early:
             raise LoadError(
-                f"{where}: column '_available_at', row {early[0][0]}: "
+                f"{where}: column '_available_at', row {early[0]}: "
                 f"before {contract.event_time} (a row cannot be known before it happened)"
             )
     key = ", ".join(contract.key)
-    dup = con.execute(
-        f"select min(_row), max(_row) from {temp}_typed group by {key} having count(*) > 1 "
-        "order by 1 limit 1"
-    ).fetchall()
+    dup = _first(
+        con,
+        f"select min(_row), max(_row) from {temp}_typed group by {key} having count(*) > 1",
+    )
     if dup:
         raise LoadError(
-            f"{where}: columns ({key}), rows {dup[0][0]} and {dup[0][1]}: duplicate key"
+            f"{where}: columns ({key}), rows {dup[0]} and {dup[1]}: duplicate key"
+        )
+    match = " and ".join(f"r.{k} = t.{k}" for k in contract.key)
+    again = _first(
+        con,
+        f"select t._row, l.file_name, l.load_id from {temp}_typed t "
+        f"join raw.{contract.table} r on {match} join raw._loads l on l.load_id = r._load_id",
+    )
+    if again:
+        raise LoadError(
+            f"{where}: columns ({key}), row {again[0]}: already loaded from {again[1]} "
+            f"(load id {again[2]}); a correction repeats the key with a later _available_at"
         )
     return con.execute(f"select count(*) from {temp}_typed").fetchall()[0][0]
 
@@ -260,6 +391,7 @@ def load(
     warehouse: Path,
     files: dict[str, Path],
     loaded_at: datetime | None = None,
+    limits: Limits = Limits(),
 ) -> dict[str, str]:
     """Load files (table name -> path) into `raw`. Returns table -> 'loaded N rows' / 'skipped'.
 
@@ -270,6 +402,8 @@ def load(
     for table, path in files.items():
         if table not in CONTRACTS:
             raise LoadError(f"{path}: unknown table {table!r}")
+        if Path(path).is_dir():
+            raise LoadError(f"{path}: a directory, not a file (for {table})")
         if not Path(path).is_file():
             raise LoadError(f"{path}: file not found (for {table})")
     loaded_at = loaded_at or lineage.utc_now()
@@ -277,6 +411,7 @@ def load(
     con = duckdb.connect(str(warehouse))
     outcome: dict[str, str] = {}
     try:
+        con.execute("set TimeZone = 'UTC'")  # never the loading machine's zone
         con.execute("begin transaction")
         ensure_raw_schema(con)
         for table, path in files.items():
@@ -287,7 +422,7 @@ def load(
                 outcome[table] = f"skipped: {path.name} already loaded (load id {lid})"
                 continue
             contract = CONTRACTS[table]
-            rows = _stage(con, contract, path, f"_stage_{table}")
+            rows = _stage(con, contract, path, f"_stage_{table}", loaded_at, limits)
             names = ", ".join(c.name for c in contract.columns)
             con.execute(
                 f"insert into raw.{table} ({names}, _loaded_at, _load_id) "

@@ -28,7 +28,7 @@ def _state(warehouse: Path) -> list:
     try:
         return [
             con.execute(f"select * from raw.{t} order by all").fetchall()
-            for t in ("orders", "customers", "engagement_events", "_loads")
+            for t in ("orders", "customers", "engagement_events", "business_events", "_loads")
         ]
     finally:
         con.close()
@@ -41,67 +41,185 @@ def warehouse(tmp_path: Path) -> Path:
     return wh
 
 
-BAD_INPUTS = [
-    (
-        "missing column",
-        "customer_id,ordered_at\n1,2025-01-01\n",
-        "bad.csv: column 'amount': missing",
+# One good line per table, as CSV: header and values. Each malformed case below edits one of them.
+GOOD_LINES = {
+    "orders": ("order_id,customer_id,ordered_at,amount", "900,5,2025-03-01 10:00:00,12.5"),
+    "customers": ("customer_id,updated_at,country", "5,2025-03-01 10:00:00,US"),
+    "engagement_events": (
+        "event_id,customer_id,event_type,occurred_at",
+        "900,5,session,2025-03-01 10:00:00",
     ),
-    (
-        "wrong type",
-        "customer_id,ordered_at,amount\n1,2025-01-01,10\n2,2025-01-02,ten\n",
-        "bad.csv: column 'amount', row 2: 'ten' is not a valid DOUBLE",
-    ),
-    (
-        "unparseable date",
-        "customer_id,ordered_at,amount\n1,2025-13-45,10\n",
-        "bad.csv: column 'ordered_at', row 1: '2025-13-45' is not a valid date/time",
-    ),
-    (
-        "null id",
-        "customer_id,ordered_at,amount\n1,2025-01-01,10\n,2025-01-02,3\n",
-        "bad.csv: column 'customer_id', row 2: NULL id",
-    ),
-    (
-        "duplicate key",
-        "order_id,customer_id,ordered_at,amount\n7,1,2025-01-01,10\n8,1,2025-01-02,3\n"
-        "7,2,2025-01-01,4\n",
-        "bad.csv: columns (order_id, _available_at), rows 1 and 3: duplicate key",
-    ),
-    (
-        "negative amount",
-        "customer_id,ordered_at,amount\n1,2025-01-01,10\n1,2025-01-02,-3\n",
-        "bad.csv: column 'amount', row 2: negative amount -3.0",
-    ),
-    (
-        "known before it happened",
-        "customer_id,ordered_at,amount,_available_at\n1,2025-01-05,10,2025-01-01\n",
-        "bad.csv: column '_available_at', row 1: before ordered_at",
-    ),
+    "business_events": ("event_id,event_type,name,starts_at", "900,campaign,spring,2025-03-01"),
+}
+ID = {"orders": "order_id", "customers": "customer_id", "engagement_events": "event_id",
+      "business_events": "event_id"}
+TIME = {"orders": "ordered_at", "customers": "updated_at", "engagement_events": "occurred_at",
+        "business_events": "starts_at"}
+
+
+def _edit(table: str, column: str, value: str) -> str:
+    header, line = GOOD_LINES[table]
+    names, values = header.split(","), line.split(",")
+    values[names.index(column)] = value
+    return f"{header}\n{','.join(values)}\n"
+
+
+def _generic_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]:
+    """(table, case, file content (None: a directory), expected message start) for any table."""
+    header, line = GOOD_LINES[table]
+    first = header.split(",")[0]
+    return [
+        (table, "empty file", "", "bad.csv: empty file"),
+        (table, "header only", header + "\n", "bad.csv: no rows"),
+        (table, "directory", None, "a directory, not a file"),
+        (table, "utf-16", (header + "\n" + line + "\n").encode("utf-16"), "bad.csv: not UTF-8"),
+        (
+            table,
+            "latin-1",
+            (header + ",note\n" + line + ",caf\xe9\n").encode("latin-1"),
+            "bad.csv: not UTF-8",
+        ),
+        (table, "ragged long", f"{header}\n{line},extra\n", "bad.csv: line 2 has"),
+        (table, "ragged short", f"{header}\n{line}\n{line.split(',')[0]}\n", "bad.csv: line 3 has 1"),
+        (
+            table,
+            "semicolons",
+            f"{header.replace(',', ';')}\n{line.replace(',', ';')}\n",
+            "bad.csv: column",
+        ),
+        (table, "duplicate header", f"{header},{first}\n{line},1\n", "bad.csv: header names"),
+        (table, "empty header field", f"{header},\n{line},1\n", "bad.csv: header field"),
+        (
+            table,
+            "bad date",
+            _edit(table, TIME[table], "2025-13-45"),
+            f"bad.csv: column '{TIME[table]}', row 1: '2025-13-45' is not a valid date/time",
+        ),
+        (
+            table,
+            "non-integer id",
+            _edit(table, ID[table], "16.5"),
+            f"bad.csv: column '{ID[table]}', row 1: '16.5' is not an integer",
+        ),
+        (
+            table,
+            "text id",
+            _edit(table, ID[table], "abc"),
+            f"bad.csv: column '{ID[table]}', row 1: 'abc' is not an integer",
+        ),
+        (
+            table,
+            "null id",
+            f"{header}\n{line}\n{_edit(table, ID[table], '').splitlines()[1]}\n",
+            f"bad.csv: column '{ID[table]}', row 2: NULL id",
+        ),
+        (
+            table,
+            "available far in the future",
+            f"{header},_available_at\n{line},9999-12-31\n",
+            "bad.csv: column '_available_at', row 1: 9999-12-31 00:00:00 is after the load time",
+        ),
+    ]
+
+
+def _fact_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]:
+    header, line = GOOD_LINES[table]
+    return [
+        (
+            table,
+            "event far in the future",
+            _edit(table, TIME[table], "9999-12-31"),
+            f"bad.csv: column '{TIME[table]}', row 1: 9999-12-31 00:00:00 is after the load time",
+        ),
+        (
+            table,
+            "known before it happened",
+            f"{header},_available_at\n{line},2025-01-01\n",
+            "bad.csv: column '_available_at', row 1: before",
+        ),
+        (
+            table,
+            "an offset makes it known before it happened",
+            f"{header},_available_at\n{line},2025-03-01 14:00:00+05:00\n",
+            "bad.csv: column '_available_at', row 1: before",
+        ),
+        (
+            table,
+            "duplicate key",
+            f"{header}\n{line}\n{line}\n",
+            "bad.csv: columns (",
+        ),
+    ]
+
+
+def _amount_cases() -> list[tuple[str, str, bytes | str | None, str]]:
+    message = "bad.csv: column 'amount', row 1: '{}' is not an amount"
+    return [
+        ("orders", f"amount {v}", _edit("orders", "amount", v), message.format(v))
+        for v in ("NaN", "inf", "-inf", "1180591620717411303424", "-3", "ten", "1e400")
+    ] + [
+        (
+            "orders",
+            "missing required column",
+            "customer_id,ordered_at\n1,2025-01-01\n",
+            "bad.csv: column 'amount': missing",
+        ),
+        (
+            "engagement_events",
+            "missing event type",
+            "customer_id,occurred_at\n1,2025-01-01\n",
+            "bad.csv: column 'event_type': missing",
+        ),
+    ]
+
+
+BAD_FILES = [
+    *(case for table in GOOD_LINES for case in _generic_cases(table)),
+    *(case for table in ("orders", "customers", "engagement_events") for case in _fact_cases(table)),
+    *_amount_cases(),
 ]
 
 
-@pytest.mark.parametrize(("kind", "text", "message"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_is_refused_and_changes_nothing(
-    tmp_path: Path, warehouse: Path, kind: str, text: str, message: str
+def test_the_matrix_is_as_large_as_promised() -> None:
+    assert len(BAD_FILES) >= 50
+    assert {case[0] for case in BAD_FILES} == set(GOOD_LINES)
+
+
+@pytest.mark.parametrize(
+    ("table", "kind", "content", "message"), BAD_FILES, ids=[f"{b[0]}-{b[1]}" for b in BAD_FILES]
+)
+def test_bad_file_is_refused_and_changes_nothing(
+    tmp_path: Path, warehouse: Path, table: str, kind: str, content, message: str
 ) -> None:
+    bad = tmp_path / "bad.csv"
+    if content is None:
+        bad.mkdir()
+    elif isinstance(content, bytes):
+        bad.write_bytes(content)
+    else:
+        bad.write_text(content)
     before = _state(warehouse)
-    good_customers = _write(tmp_path, "customers.csv", "customer_id,country\n1,US\n")
+    good_customers = _write(tmp_path, "customers_ok.csv", "customer_id,country\n1,US\n")
+    files = {"customers": good_customers, table: bad} if table != "customers" else {table: bad}
     with pytest.raises(LoadError) as caught:
-        # The good customers file comes first: it must not be left behind either.
-        load(
-            warehouse,
-            {"customers": good_customers, "orders": _write(tmp_path, "bad.csv", text)},
-        )
-    assert str(caught.value).startswith(message), str(caught.value)
+        # A good file comes first: it must not be left behind either.
+        load(warehouse, files)
+    assert message in str(caught.value), str(caught.value)
     assert "\n" not in str(caught.value)
     assert _state(warehouse) == before
+
+
+def test_the_good_lines_load(tmp_path: Path, warehouse: Path) -> None:
+    """The matrix's base lines are valid: each case fails for its edit, not for the base."""
+    for table, (header, line) in GOOD_LINES.items():
+        outcome = load(warehouse, {table: _write(tmp_path, f"{table}.csv", f"{header}\n{line}\n")})
+        assert outcome[table].startswith("loaded 1 rows"), outcome
 
 
 def test_cli_prints_one_line_and_fails(tmp_path: Path, warehouse: Path) -> None:
     from conftest import cli
 
-    bad = _write(tmp_path, "bad.csv", BAD_INPUTS[1][1])
+    bad = _write(tmp_path, "bad.csv", "customer_id,ordered_at,amount\n1,2025-01-01,10\n2,2025-01-02,ten\n")
     done = cli(tmp_path, "load", "--warehouse", str(warehouse), "--orders", str(bad))
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0
@@ -135,3 +253,93 @@ def test_parquet_is_accepted(tmp_path: Path, tiny_data: Path) -> None:
     wh = tmp_path / "p.duckdb"
     outcome = load(wh, {"orders": tiny_data / "orders.parquet"})
     assert outcome["orders"].startswith("loaded ")
+
+
+def _orders(warehouse: Path) -> list[tuple]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "select order_id, customer_id, ordered_at, amount, _available_at from raw.orders "
+            "order by ordered_at, order_id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_transaction_log_without_ids_loads_as_it_is(tmp_path: Path) -> None:
+    """Identical lines (the same purchase twice a day) are separate orders; a line starting with
+    '#' is data, not a comment; the same rows from another file are refused naming both files."""
+    log = "customer_id,ordered_at,amount\n#7,2025-01-01,3\n7,2025-01-01,3\n7,2025-01-01,3\n"
+    wh = tmp_path / "wh.duckdb"
+    with pytest.raises(LoadError, match="row 1: '#7' is not an integer"):
+        load(wh, {"orders": _write(tmp_path, "hash.csv", log)})
+    log = log.replace("#7", "8")
+    assert load(wh, {"orders": _write(tmp_path, "log.csv", log)})["orders"].startswith(
+        "loaded 3 rows"
+    )
+    rows = _orders(wh)
+    assert len({r[0] for r in rows}) == 3  # three orders, three keys
+    before = _state(wh)
+    again = _write(tmp_path, "export-again.csv", log.replace(",3\n", ",3.0\n"))
+    with pytest.raises(LoadError) as caught:
+        load(wh, {"orders": again})
+    assert "export-again.csv: columns (order_id, _available_at), row 1: already loaded from " \
+        "log.csv" in str(caught.value)
+    assert _state(wh) == before
+
+
+def test_a_correction_is_a_later_version_of_a_loaded_key(tmp_path: Path, warehouse: Path) -> None:
+    fix = _write(
+        tmp_path,
+        "fix.csv",
+        "order_id,customer_id,ordered_at,amount,_available_at\n100,1,2025-01-05 10:00:00,11,"
+        "2025-01-09\n",
+    )
+    assert load(warehouse, {"orders": fix})["orders"].startswith("loaded 1 rows")
+    versions = [r for r in _orders(warehouse) if r[0] == 100]
+    assert [float(r[3]) for r in versions] == [10.5, 11.0]
+
+
+@pytest.mark.parametrize("machine_zone", ["UTC", "Asia/Kolkata", "America/Los_Angeles"])
+def test_times_are_utc_whatever_the_machine_zone(
+    tmp_path: Path, tiny_data: Path, machine_zone: str
+) -> None:
+    """A CSV offset is honoured, a naive CSV time is UTC, a Parquet TIMESTAMPTZ is converted to
+    UTC: the same files store the same instants on any machine (the load runs in a subprocess
+    with TZ set, as a scheduler in another region would)."""
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    csv_file = _write(
+        tmp_path,
+        "tz.csv",
+        "order_id,customer_id,ordered_at,amount\n1,1,2025-01-01 10:00:00+05:00,1\n"
+        "2,1,2025-01-01 10:00:00,1\n",
+    )
+    instant = pa.array([1735725600_000_000], pa.timestamp("us", tz="Asia/Tokyo"))  # 10:00 UTC
+    parquet_file = tmp_path / "tz.parquet"
+    pq.write_table(
+        pa.table({"order_id": [3], "customer_id": [1], "ordered_at": instant, "amount": [1.0]}),
+        parquet_file,
+    )
+    wh = tmp_path / "wh.duckdb"
+    code = (
+        "import sys; from pathlib import Path; from customer_ml.load import load; "
+        "load(Path(sys.argv[1]), {'orders': Path(sys.argv[2])}); "
+        "load(Path(sys.argv[1]), {'orders': Path(sys.argv[3])})"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(wh), str(csv_file), str(parquet_file)],
+        env={**os.environ, "TZ": machine_zone},
+        check=True,
+    )
+    stored = {r[0]: r[2].isoformat() for r in _orders(wh)}
+    assert stored == {
+        1: "2025-01-01T05:00:00",
+        2: "2025-01-01T10:00:00",
+        3: "2025-01-01T10:00:00",
+    }
