@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 
 from customer_ml import config
-from customer_ml.load import Limits
 
 
 def _fail(message: str) -> None:
@@ -83,16 +82,13 @@ def bench(scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...]
 @click.option(
     "--max-amount",
     type=click.FloatRange(min=0),
-    default=Limits.max_amount,
-    show_default=True,
-    help="an order amount above this is refused as absurd",
+    help="an order amount above this is refused as absurd [default: var max_amount]",
 )
 @click.option(
     "--future-tolerance-hours",
     type=click.FloatRange(min=0),
-    default=Limits.future_tolerance.total_seconds() / 3600,
-    show_default=True,
-    help="a time later than the load by more than this is refused",
+    help="a time later than the load by more than this is refused [default: var "
+    "future_tolerance_hours]",
 )
 def load(
     orders: Path,
@@ -101,13 +97,13 @@ def load(
     business_events: Path | None,
     target: str,
     warehouse: Path | None,
-    max_amount: float,
-    future_tolerance_hours: float,
+    max_amount: float | None,
+    future_tolerance_hours: float | None,
 ) -> None:
     """Append CSV or Parquet files to the warehouse's raw schema as one batch each.
 
     Times are UTC: an offset is honoured, a time without one is taken as UTC."""
-    from customer_ml.load import LoadError
+    from customer_ml.load import Limits, LoadError
     from customer_ml.load import load as run
 
     files = {"orders": orders}
@@ -120,7 +116,13 @@ def load(
             files[table] = path
     wh = warehouse or config.warehouse_path(target)
     try:
-        limits = Limits(max_amount, timedelta(hours=future_tolerance_hours))
+        limits = Limits.from_project()
+        limits = Limits(
+            limits.max_amount if max_amount is None else max_amount,
+            limits.future_tolerance
+            if future_tolerance_hours is None
+            else timedelta(hours=future_tolerance_hours),
+        )
         outcome = run(wh, files, limits=limits)
     except LoadError as e:
         _fail(str(e))

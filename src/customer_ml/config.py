@@ -53,6 +53,15 @@ def lock_file() -> Path:
     return project_dir() / "constraints.txt"
 
 
+def project_vars() -> dict:
+    """The defaults of dbt_project.yml's vars (the loader reads its limits there, so `load` and
+    staging apply the same ones)."""
+    import yaml
+
+    with open(project_dir() / "dbt_project.yml") as f:
+        return yaml.safe_load(f).get("vars", {})
+
+
 def models_config_file() -> Path:
     """The model catalogue (customer_ml.catalogue reads it)."""
     return project_dir() / "config" / "models.yml"

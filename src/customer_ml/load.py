@@ -28,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from customer_ml import lineage
+from customer_ml import config, lineage
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,20 @@ LOAD_COLUMNS = (("_loaded_at", "TIMESTAMP"), ("_load_id", "VARCHAR"))
 
 @dataclass(frozen=True)
 class Limits:
-    """What a loaded value may be (`customer-ml load --max-amount/--future-tolerance-hours`)."""
+    """What a loaded value may be. The defaults are dbt_project.yml's vars `max_amount` and
+    `future_tolerance_hours` (staging excludes by the same vars); `customer-ml load
+    --max-amount/--future-tolerance-hours` override them for one load."""
 
-    max_amount: float = 1_000_000_000.0
+    max_amount: float
     # A time later than the load by more than this cannot be a fact yet (clocks drift a little).
-    future_tolerance: timedelta = timedelta(hours=24)
+    future_tolerance: timedelta
+
+    @classmethod
+    def from_project(cls) -> Limits:
+        found = config.project_vars()
+        return cls(
+            float(found["max_amount"]), timedelta(hours=float(found["future_tolerance_hours"]))
+        )
 
 
 class LoadError(Exception):
@@ -225,8 +234,10 @@ def _read_error(path: Path, error: duckdb.Error) -> LoadError:
     fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
     if fields:
         expected, found = fields.groups()
-        return LoadError(f"{path.name}: line {line.group(1) if line else '?'} has {found} "
-                         f"fields, the header has {expected}")
+        return LoadError(
+            f"{path.name}: line {line.group(1) if line else '?'} has {found} "
+            f"fields, the header has {expected}"
+        )
     if "not utf-8" in text.lower() or "invalid unicode" in text.lower():
         return LoadError(f"{path.name}: not UTF-8{at}; save the file as UTF-8")
     first = text.strip().splitlines()[0]
@@ -304,12 +315,11 @@ def _stage(
     for column in (c for c in contract.columns if c.name in present):
         raw = f'cast("{column.name}" as varchar)'
         condition, problem = _invalid(column, raw, limits)
-        bad = _first(con, f"select _row, {raw} from {temp}_in where {raw} is not null and "
-                          f"({condition})")
+        bad = _first(
+            con, f"select _row, {raw} from {temp}_in where {raw} is not null and ({condition})"
+        )
         if bad:
-            raise LoadError(
-                f"{where}: column {column.name!r}, row {bad[0]}: {bad[1]!r} {problem}"
-            )
+            raise LoadError(f"{where}: column {column.name!r}, row {bad[0]}: {bad[1]!r} {problem}")
         typed.append(f"{_parse(column, raw)} as {column.name}")
     con.execute(
         f"create or replace temp table {temp}_typed as "
@@ -370,9 +380,7 @@ def _stage(
         f"select min(_row), max(_row) from {temp}_typed group by {key} having count(*) > 1",
     )
     if dup:
-        raise LoadError(
-            f"{where}: columns ({key}), rows {dup[0]} and {dup[1]}: duplicate key"
-        )
+        raise LoadError(f"{where}: columns ({key}), rows {dup[0]} and {dup[1]}: duplicate key")
     match = " and ".join(f"r.{k} = t.{k}" for k in contract.key)
     again = _first(
         con,
@@ -391,7 +399,7 @@ def load(
     warehouse: Path,
     files: dict[str, Path],
     loaded_at: datetime | None = None,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
 ) -> dict[str, str]:
     """Load files (table name -> path) into `raw`. Returns table -> 'loaded N rows' / 'skipped'.
 
@@ -407,6 +415,7 @@ def load(
         if not Path(path).is_file():
             raise LoadError(f"{path}: file not found (for {table})")
     loaded_at = loaded_at or lineage.utc_now()
+    limits = limits or Limits.from_project()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
     outcome: dict[str, str] = {}

@@ -51,10 +51,18 @@ GOOD_LINES = {
     ),
     "business_events": ("event_id,event_type,name,starts_at", "900,campaign,spring,2025-03-01"),
 }
-ID = {"orders": "order_id", "customers": "customer_id", "engagement_events": "event_id",
-      "business_events": "event_id"}
-TIME = {"orders": "ordered_at", "customers": "updated_at", "engagement_events": "occurred_at",
-        "business_events": "starts_at"}
+ID = {
+    "orders": "order_id",
+    "customers": "customer_id",
+    "engagement_events": "event_id",
+    "business_events": "event_id",
+}
+TIME = {
+    "orders": "ordered_at",
+    "customers": "updated_at",
+    "engagement_events": "occurred_at",
+    "business_events": "starts_at",
+}
 
 
 def _edit(table: str, column: str, value: str) -> str:
@@ -80,7 +88,12 @@ def _generic_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]
             "bad.csv: not UTF-8",
         ),
         (table, "ragged long", f"{header}\n{line},extra\n", "bad.csv: line 2 has"),
-        (table, "ragged short", f"{header}\n{line}\n{line.split(',')[0]}\n", "bad.csv: line 3 has 1"),
+        (
+            table,
+            "ragged short",
+            f"{header}\n{line}\n{line.split(',')[0]}\n",
+            "bad.csv: line 3 has 1",
+        ),
         (
             table,
             "semicolons",
@@ -175,7 +188,11 @@ def _amount_cases() -> list[tuple[str, str, bytes | str | None, str]]:
 
 BAD_FILES = [
     *(case for table in GOOD_LINES for case in _generic_cases(table)),
-    *(case for table in ("orders", "customers", "engagement_events") for case in _fact_cases(table)),
+    *(
+        case
+        for table in ("orders", "customers", "engagement_events")
+        for case in _fact_cases(table)
+    ),
     *_amount_cases(),
 ]
 
@@ -219,7 +236,9 @@ def test_the_good_lines_load(tmp_path: Path, warehouse: Path) -> None:
 def test_cli_prints_one_line_and_fails(tmp_path: Path, warehouse: Path) -> None:
     from conftest import cli
 
-    bad = _write(tmp_path, "bad.csv", "customer_id,ordered_at,amount\n1,2025-01-01,10\n2,2025-01-02,ten\n")
+    bad = _write(
+        tmp_path, "bad.csv", "customer_id,ordered_at,amount\n1,2025-01-01,10\n2,2025-01-02,ten\n"
+    )
     done = cli(tmp_path, "load", "--warehouse", str(warehouse), "--orders", str(bad))
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0
@@ -283,8 +302,10 @@ def test_a_transaction_log_without_ids_loads_as_it_is(tmp_path: Path) -> None:
     again = _write(tmp_path, "export-again.csv", log.replace(",3\n", ",3.0\n"))
     with pytest.raises(LoadError) as caught:
         load(wh, {"orders": again})
-    assert "export-again.csv: columns (order_id, _available_at), row 1: already loaded from " \
+    assert (
+        "export-again.csv: columns (order_id, _available_at), row 1: already loaded from "
         "log.csv" in str(caught.value)
+    )
     assert _state(wh) == before
 
 

@@ -2,6 +2,7 @@ with
 
 source as (
     select * from {{ source('shop', 'business_events') }}
+    where {{ raw_row_problem('business_events') }} is null  -- monitoring.raw_rows_excluded counts the rest
 ),
 
 final as (

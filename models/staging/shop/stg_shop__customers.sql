@@ -2,6 +2,7 @@ with
 
 source as (
     select * from {{ source('shop', 'customers') }}
+    where {{ raw_row_problem('customers') }} is null  -- monitoring.raw_rows_excluded counts the rest
 ),
 
 final as (

@@ -2,6 +2,7 @@ with
 
 source as (
     select * from {{ source('shop', 'engagement_events') }}
+    where {{ raw_row_problem('engagement_events') }} is null  -- monitoring.raw_rows_excluded counts the rest
 ),
 
 final as (

@@ -2,6 +2,7 @@ with
 
 source as (
     select * from {{ source('shop', 'orders') }}
+    where {{ raw_row_problem('orders') }} is null  -- monitoring.raw_rows_excluded counts the rest
 ),
 
 final as (
