@@ -15,10 +15,31 @@ from customer_ml import catalogue, config
 from customer_ml.cli import _fail, main
 
 
+def _warehouse_file(target: str, warehouse: Path | None) -> Path:
+    """The warehouse a command acts on: --warehouse when given (a <target>.duckdb file, so that
+    the gates dbt checks read that very file), else --target's."""
+    if warehouse is None:
+        return config.warehouse_path(target)
+    if warehouse.suffix != ".duckdb" or warehouse.stem not in config.TARGETS:
+        _fail(
+            f"{warehouse}: --warehouse must be a file named <target>.duckdb "
+            f"({', '.join(config.TARGETS)}), as builds write them"
+        )
+    return warehouse.resolve()
+
+
+def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
+    """verify-snapshots on the very warehouse the command acts on."""
+    from customer_ml import promotion
+
+    wh = _warehouse_file(target, warehouse)
+    return promotion.verify_snapshots_gate(wh.stem, wh.parent)
+
+
 def _warehouse_rw(target: str, warehouse: Path | None):
     import duckdb
 
-    wh = warehouse or config.warehouse_path(target)
+    wh = _warehouse_file(target, warehouse)
     if not wh.exists():
         _fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
     try:
@@ -69,7 +90,7 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
     """Check the gates and open a promotion request for MODEL's training run."""
     from customer_ml import promotion
 
-    verified = promotion.verify_snapshots_gate(target)
+    verified = _verified(target, warehouse)
 
     def action(con) -> str:
         request_id, checked = promotion.open_request(
@@ -90,10 +111,16 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
 @TARGET
 @WAREHOUSE
 def approve(request_id: str, role: str, target: str, warehouse: Path | None) -> None:
-    """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user)."""
+    """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user). Every gate
+    is checked again, at approval and when the promotion is carried out."""
     from customer_ml import promotion
 
-    _promotion_action(target, warehouse, lambda con: promotion.approve(con, request_id, role))
+    verified = _verified(target, warehouse)
+    _promotion_action(
+        target,
+        warehouse,
+        lambda con: promotion.approve(con, request_id, role, snapshot_check=verified),
+    )
 
 
 @main.command()
@@ -116,7 +143,7 @@ def rollback(model: str, target: str, warehouse: Path | None) -> None:
     """Open a request to make MODEL's previous champion serve again (needs approvals)."""
     from customer_ml import promotion
 
-    verified = promotion.verify_snapshots_gate(target)
+    verified = _verified(target, warehouse)
     _promotion_action(
         target,
         warehouse,

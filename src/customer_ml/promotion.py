@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -54,13 +55,42 @@ def identity() -> str:
     return email or getpass.getuser()
 
 
+def _committed(relative: str) -> str:
+    """A config file as committed at HEAD; refused when the working copy differs (who may
+    approve is reviewed like code: an uncommitted edit is not honoured, like the dirty-tree rule
+    for production training)."""
+    root = config.project_dir()
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+    shown = git("show", f"HEAD:{relative}")
+    if shown.returncode != 0:
+        raise PromotionError(
+            f"{relative}: not committed in {root}; approvals follow the committed file"
+        )
+    if git("status", "--porcelain", "--", relative).stdout.strip():
+        raise PromotionError(
+            f"{relative} has uncommitted changes: approvals follow the committed file; commit "
+            "the change (reviewed like code) or discard it"
+        )
+    return shown.stdout
+
+
 def owners(model_name: str) -> dict[str, Any]:
-    path = config.project_dir() / "config" / "owners.yml"
-    with open(path) as f:
-        everything = yaml.safe_load(f) or {}
+    """Who may act for `model_name`, per role, from the committed config/owners.yml; the roles a
+    promotion needs come from the committed catalogue (never from a request row)."""
+    _committed("config/models.yml")
+    everything = yaml.safe_load(_committed("config/owners.yml")) or {}
     if model_name not in everything:
-        raise PromotionError(f"{path}: no owners for model {model_name!r}")
+        raise PromotionError(f"config/owners.yml: no owners for model {model_name!r}")
     return everything[model_name]
+
+
+def _roles_of(model_name: str, who: str) -> list[str]:
+    listed = owners(model_name)
+    required = catalogue.entry(model_name).approver_roles
+    return [role for role in required if who in (listed.get(role) or [])]
 
 
 def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
@@ -79,11 +109,13 @@ def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
     )
 
 
-def verify_snapshots_gate(target: str) -> tuple[bool, str]:
-    """Run `verify-snapshots` on the target (needs no open connection to the warehouse)."""
+def verify_snapshots_gate(target: str, warehouse_dir: Path) -> tuple[bool, str]:
+    """Run `verify-snapshots` on <warehouse_dir>/<target>.duckdb (needs no open connection)."""
     from customer_ml import dbt_runner
 
-    status, lines = dbt_runner.run("run-operation", "verify_data_snapshots", "--target", target)
+    status, lines = dbt_runner.run(
+        "run-operation", "verify_data_snapshots", "--target", target, warehouse_dir=warehouse_dir
+    )
     altered = [line for line in lines if "ALTERED snapshot" in line]
     detail = "; ".join(altered[:3]) or ("ok" if status == 0 else " ".join(lines[-2:]))
     return status == 0, detail
@@ -188,31 +220,74 @@ def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:
         [request_id],
     )
     done = records.read(con, "select * from lineage.promotions where request_id = ?", [request_id])
+    later = records.read(
+        con,
+        "select action, promoted_at from lineage.promotions where model_name = ? "
+        "and promoted_at > ? order by promoted_at limit 1",
+        [request["model_name"], request["requested_at"]],
+    )
     request["decisions"] = decisions
     request["state"] = (
         "carried out"
         if done
         else "rejected"
         if any(d["decision"] == "reject" for d in decisions)
+        else f"stale ({later[0]['action']} of {request['model_name']} at "
+        f"{later[0]['promoted_at']:%Y-%m-%d %H:%M:%S} after it was opened; open a new request)"
+        if later
         else "open"
     )
     return request
 
 
-def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
-    """Record an approval; carry the request out when every required role has approved."""
+def _recheck(
+    con: duckdb.DuckDBPyConnection,
+    request: dict,
+    snapshot_check: tuple[bool, str] | None,
+    when: str,
+) -> dict:
+    """Every gate again, on the run the request names, as recorded now: a request row written by
+    hand, or one whose run no longer passes, fails naming the gate."""
+    run = _run(con, request["training_run_id"])
+    if run["model_name"] != request["model_name"]:
+        raise PromotionError(
+            f"request {request['request_id']} refused {when}: training run "
+            f"{request['training_run_id']} is a {run['model_name']} run, "
+            f"not {request['model_name']}"
+        )
+    if run["model_version"] != request["model_version"]:
+        raise PromotionError(
+            f"request {request['request_id']} refused {when}: it names model_version "
+            f"{request['model_version']}, the run recorded {run['model_version']}"
+        )
+    for gate, ok, detail in gates(con, run, snapshot_check=snapshot_check):
+        if not ok:
+            raise PromotionError(
+                f"request {request['request_id']} refused {when} by gate '{gate}': {detail}"
+            )
+    return run
+
+
+def approve(
+    con: duckdb.DuckDBPyConnection,
+    request_id: str,
+    role: str,
+    *,
+    snapshot_check: tuple[bool, str] | None,
+) -> str:
+    """Record an approval after re-checking every gate; carry the request out when every role the
+    catalogue requires has approved (checking the gates once more, as the change is made)."""
     request = _request(con, request_id)
     if request["state"] != "open":
         raise PromotionError(f"request {request_id} is {request['state']}, not open")
     model_name = request["model_name"]
-    listed = owners(model_name)
-    required = json.loads(request["required_roles"])
+    required = list(catalogue.entry(model_name).approver_roles)
     who = identity()
     if role not in required:
         raise PromotionError(
             f"role {role!r} is not required for {model_name} (required: {', '.join(required)})"
         )
-    if who not in (listed.get(role) or []):
+    if role not in _roles_of(model_name, who):
         raise PromotionError(f"{who} is not listed as {role} for {model_name} in config/owners.yml")
     approvals = [d for d in request["decisions"] if d["decision"] == "approve"]
     if any(d["approver_role"] == role for d in approvals):
@@ -222,6 +297,7 @@ def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
             f"{who} already approved request {request_id} in another role: "
             "two roles need two different people"
         )
+    _recheck(con, request, snapshot_check, "at approval")
     records.append(
         con,
         "approvals",
@@ -237,11 +313,20 @@ def approve(con: duckdb.DuckDBPyConnection, request_id: str, role: str) -> str:
     waiting = [r for r in required if r not in approved_roles]
     if waiting:
         return f"approved as {role} by {who}; waiting for {', '.join(waiting)}"
-    _carry_out(con, request, who)
+    _carry_out(con, request_id, who, snapshot_check)
     return f"approved as {role} by {who}; {model_name} champion is now {request['training_run_id']}"
 
 
-def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> None:
+def _carry_out(
+    con: duckdb.DuckDBPyConnection,
+    request_id: str,
+    actor: str,
+    snapshot_check: tuple[bool, str] | None,
+) -> None:
+    request = _request(con, request_id)
+    if request["state"] != "open":
+        raise PromotionError(f"request {request_id} is {request['state']}, not carried out")
+    run = _recheck(con, request, snapshot_check, "when carried out")
     at = lineage.utc_now()
     records.append(
         con,
@@ -257,7 +342,6 @@ def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> Non
             "request_id": request["request_id"],
         },
     )
-    run = _run(con, request["training_run_id"])
     try:
         from customer_ml import tracking
 
@@ -267,9 +351,15 @@ def _carry_out(con: duckdb.DuckDBPyConnection, request: dict, actor: str) -> Non
 
 
 def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
+    """Reject a request: only someone who may approve it (listed in one of its model's roles)."""
     request = _request(con, request_id)
     if request["state"] != "open":
         raise PromotionError(f"request {request_id} is {request['state']}, not open")
+    if not _roles_of(request["model_name"], identity()):
+        raise PromotionError(
+            f"{identity()} may not reject request {request_id}: not listed in any approver role "
+            f"of {request['model_name']} in config/owners.yml"
+        )
     records.append(
         con,
         "approvals",
@@ -307,8 +397,14 @@ def rollback(
 
 
 def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str) -> str:
+    """A root-cause note lifting a training suppression: only by the model's ml_owner."""
     if not note.strip():
         raise PromotionError("rca: the note is empty")
+    if identity() not in (owners(model_name).get("ml_owner") or []):
+        raise PromotionError(
+            f"{identity()} may not file the root-cause note for {model_name}: not listed as its "
+            "ml_owner in config/owners.yml"
+        )
     records.append(
         con,
         "rca_notes",
