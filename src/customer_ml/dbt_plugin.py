@@ -14,7 +14,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from customer_ml import lineage, records
+from customer_ml import alerts, lineage, records
 
 NODE_OK = {"success"}
 NODE_FAILED = {"error", "runtime error"}
@@ -47,6 +47,8 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, int]:
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.plugin_config = plugin_config
+        # Checked when the build starts, not when the first alert fires mid-build.
+        alerts.check_webhook()
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         warehouse = lineage.warehouse_file(conn)

@@ -122,6 +122,10 @@ TABLES: dict[str, dict[str, str]] = {
         "invocation_id": "varchar",
         "message": "varchar",
         "raised_at": "timestamp",
+        # webhook outcome: delivered | failed | not configured; detail names the endpoint
+        # redacted (scheme://host:port) and why it failed
+        "delivery": "varchar",
+        "delivery_detail": "varchar",
     },
     "training_failures": {
         "model_name": "varchar",

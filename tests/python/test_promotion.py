@@ -203,4 +203,4 @@ def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:
     server.server_close()
     assert received and received[0]["alert_kind"] == "training_failed"
     assert received[0]["message"] == "boom" and received[0]["invocation_id"] == "inv-1"
-    assert con.execute("select count(*) from lineage.alerts").fetchall() == [(1,)]
+    assert con.execute("select delivery from lineage.alerts").fetchall() == [("delivered",)]
