@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: install run test test-e2e ui lint format pytest dbt-ci bench clean
+.PHONY: install run test test-e2e reliability ui lint format pytest dbt-ci bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,12 @@ run: data/demo/orders.parquet
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e"
+	$(BIN)/pytest -q -m "not e2e and not reliability"
+
+## reliability: the long reliability cases (16 readers of the analyst copy during a build, an
+## idle notebook connection); the fast ones are part of `make test`
+reliability: $(STAMP)
+	$(BIN)/pytest -q -m reliability
 
 ## test-e2e: the long end-to-end stories (reproduce every model months later, the promotion
 ## lifecycle); about 15 minutes on 2 cores

@@ -6,6 +6,7 @@ Errors are one line on stderr naming what, where and why, with exit status 1; su
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +21,24 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """Every error is one line on stderr, never a traceback (CUSTOMER_ML_DEBUG=1 shows it)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except config.OperatorError as e:
+            _fail(str(e))
+        except Exception as e:
+            if os.environ.get("CUSTOMER_ML_DEBUG"):
+                raise
+            first = (str(e).strip().splitlines() or [""])[0]
+            _fail(f"{type(e).__name__}: {first} (CUSTOMER_ML_DEBUG=1 shows the traceback)")
+
+
+@click.group(cls=OneLineErrors)
 def main() -> None:
     """Reproducible customer ML on a dbt + DuckDB warehouse."""
 
@@ -139,20 +157,25 @@ def where(target: str, as_json: bool) -> None:
     import duckdb
 
     wh = config.warehouse_path(target)
+    copy = config.analyst_copy_path(wh)
     if not wh.exists():
         _fail(f"{wh}: no warehouse yet; run `make run` first")
-    con = duckdb.connect(str(wh), read_only=True)
+    if not copy.exists():
+        _fail(f"{copy}: no analyst copy yet (each successful build publishes it); run `make run`")
+    # The analyst copy, never the warehouse: reading it cannot block a build.
+    con = config.connect(copy, read_only=True)
     try:
         served = con.execute(
             "select model_kind, count(*) from serving.fct_customer_scores group by 1 order by 1"
         ).fetchall()
         builds = con.execute("select count(*) from lineage.builds").fetchall()[0][0]
     except duckdb.Error as e:
-        _fail(f"{wh}: not built yet ({str(e).splitlines()[0]}); run `make run`")
+        _fail(f"{copy}: not readable ({str(e).splitlines()[0]}); run `make run`")
     finally:
         con.close()
     info = {
         "warehouse": str(wh),
+        "analyst_copy": str(copy),
         "mlflow_tracking_uri": config.tracking_uri(wh),
         "mlflow_artifacts": str(config.artifact_root(wh)),
         "served_predictions": "serving.fct_customer_scores",
@@ -164,7 +187,8 @@ def where(target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
-    click.echo(f"warehouse           {info['warehouse']}")
+    click.echo(f"warehouse           {info['warehouse']}  (builds and loads write here)")
+    click.echo(f"analyst copy        {copy}  (read this: published after each successful build)")
     click.echo(f"MLflow store        {info['mlflow_tracking_uri']}  (make ui)")
     click.echo(f"MLflow artifacts    {info['mlflow_artifacts']}")
     rows = ", ".join(f"{n} {kind}" for kind, n in served) or "none"
@@ -172,7 +196,7 @@ def where(target: str, as_json: bool) -> None:
     click.echo(f"lineage             {info['lineage_tables']} ({builds} builds)")
     click.echo(
         f'query it            .venv/bin/python -c "import duckdb; print(duckdb.connect('
-        f"'{wh}', read_only=True).sql('select * from serving.fct_customer_scores limit 5'))\""
+        f"'{copy}', read_only=True).sql('select * from serving.fct_customer_scores limit 5'))\""
     )
 
 

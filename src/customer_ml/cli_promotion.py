@@ -37,15 +37,10 @@ def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
 
 
 def _warehouse_rw(target: str, warehouse: Path | None):
-    import duckdb
-
     wh = _warehouse_file(target, warehouse)
     if not wh.exists():
         _fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
-    try:
-        con = duckdb.connect(str(wh))
-    except duckdb.Error as e:
-        _fail(f"{wh}: cannot open ({str(e).splitlines()[0]})")
+    con = config.connect(wh)
     from customer_ml import records
 
     records.create_all(con)

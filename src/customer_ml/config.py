@@ -49,6 +49,13 @@ def artifact_root(warehouse_file: str | os.PathLike) -> Path:
     return wh.parent / f"{wh.stem}.artifacts"
 
 
+def analyst_copy_path(warehouse_file: str | os.PathLike) -> Path:
+    """The read-only copy of lineage, serving and monitoring that each successful build
+    publishes for analysts (macros/analyst_copy.sql writes it under this same name)."""
+    wh = Path(warehouse_file).resolve()
+    return wh.parent / f"{wh.stem}.analyst.duckdb"
+
+
 def lock_file() -> Path:
     return project_dir() / "constraints.txt"
 
@@ -65,6 +72,39 @@ def project_vars() -> dict:
 def models_config_file() -> Path:
     """The model catalogue (customer_ml.catalogue reads it)."""
     return project_dir() / "config" / "models.yml"
+
+
+LOCK_TIMEOUT_ENV = "CUSTOMER_ML_LOCK_TIMEOUT"
+LOCK_TIMEOUT_DEFAULT_S = 60.0
+
+
+def connect(path: str | os.PathLike, *, read_only: bool = False):
+    """Open a warehouse file, waiting while another process holds it (DuckDB allows one writer
+    per file, and no reader beside it) up to CUSTOMER_ML_LOCK_TIMEOUT seconds (default 60);
+    then OperatorError, one line naming the holder."""
+    import re
+    import time
+
+    import duckdb
+
+    timeout = float(os.environ.get(LOCK_TIMEOUT_ENV) or LOCK_TIMEOUT_DEFAULT_S)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as e:
+            text = str(e)
+            if "Could not set lock" not in text:
+                raise OperatorError(f"{path}: cannot open ({text.splitlines()[0]})") from None
+            if time.monotonic() >= deadline:
+                held = re.search(r"Conflicting lock is held in (.+?)(?: \(PID (\d+)\))?\.", text)
+                holder = f"{held.group(1)} (PID {held.group(2)})" if held else "another process"
+                raise OperatorError(
+                    f"{path}: in use by {holder}; waited {timeout:g} s ({LOCK_TIMEOUT_ENV}). "
+                    "A build or load holds it while it runs; an idle notebook connection holds "
+                    "it until closed"
+                ) from None
+            time.sleep(0.25)
 
 
 class OperatorError(RuntimeError):

@@ -9,6 +9,7 @@ appends to `lineage.builds`, the source of truth.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -73,10 +74,20 @@ class Plugin(BasePlugin):
             record["mlflow_run_id"] = tracking.log_build(warehouse, record)
             return json.dumps(record)
 
-        try:
-            conn.create_function(
-                "log_build", log_build, ["VARCHAR", "VARCHAR"], "VARCHAR", side_effects=True
-            )
-        except Exception as e:  # already registered on this shared connection
-            if "already" not in str(e).lower():
-                raise
+        def publish(staging: str, published: str) -> str:
+            """The analyst copy written (macros/analyst_copy.sql) replaces the published one in
+            one rename."""
+            os.replace(staging, published)
+            return published
+
+        for name, function, arity in (
+            ("log_build", log_build, 2),
+            ("customer_ml_publish", publish, 2),
+        ):
+            try:
+                conn.create_function(
+                    name, function, ["VARCHAR"] * arity, "VARCHAR", side_effects=True
+                )
+            except Exception as e:  # already registered on this shared connection
+                if "already" not in str(e).lower():
+                    raise

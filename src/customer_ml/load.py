@@ -417,7 +417,10 @@ def load(
     loaded_at = loaded_at or lineage.utc_now()
     limits = limits or Limits.from_project()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse))
+    try:
+        con = config.connect(warehouse)
+    except config.OperatorError as e:
+        raise LoadError(str(e)) from None
     outcome: dict[str, str] = {}
     try:
         con.execute("set TimeZone = 'UTC'")  # never the loading machine's zone

@@ -12,6 +12,15 @@ import duckdb
 import pytest
 from conftest import dbt_build
 
+IDLE = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)  # a notebook's connection, left open
+print(con.execute("select count(*) from lineage.builds").fetchall()[0][0], flush=True)
+time.sleep(float(sys.argv[2]))
+print(con.execute("select count(*) from lineage.builds").fetchall()[0][0])
+"""
+
+
 POISON = [
     # (what, the row's values after order_id, customer_id) -- each breaks one loader rule
     ("NaN amount", "timestamp '2025-06-01', 'nan'::double, timestamp '2025-06-01'"),
@@ -24,9 +33,19 @@ POISON = [
 def test_a_poisoned_raw_row_is_excluded_counted_and_warned(built: Path, tmp_path: Path) -> None:
     """Rows inserted into raw behind the loader's back: the build stays green (a warning), staging
     leaves them out, monitoring.raw_rows_excluded names each problem, and data_through does not
-    move to 9999."""
+    move to 9999. An idle notebook connection to the analyst copy does not block that build,
+    which publishes the copy anew."""
+    import subprocess
+    import sys
+
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
+    notebook = subprocess.Popen(
+        [sys.executable, "-c", IDLE, str(wh / "ci.analyst.duckdb"), "600"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert notebook.stdout.readline().strip() == "1"  # open before the build starts
     con = duckdb.connect(str(wh / "ci.duckdb"))
     through_before = con.execute("select max(as_of) from labels.churn_labels_v1").fetchall()
     customer = con.execute("select min(customer_id) from raw.orders").fetchall()[0][0]
@@ -38,7 +57,10 @@ def test_a_poisoned_raw_row_is_excluded_counted_and_warned(built: Path, tmp_path
         )
     con.close()
 
-    done = dbt_build(wh, "--select", "+churn_labels", "raw_rows_excluded")
+    try:
+        done = dbt_build(wh, "--select", "+churn_labels", "raw_rows_excluded")
+    finally:
+        notebook.kill()
     warned = [line for line in done.stdout.splitlines() if "is_empty_raw_rows_excluded" in line]
     assert any("WARN 3" in line for line in warned), done.stdout[-3000:]
 
@@ -57,6 +79,10 @@ def test_a_poisoned_raw_row_is_excluded_counted_and_warned(built: Path, tmp_path
         ("event time after the load", 1, "forged"),
     ]
     assert through_after == through_before
+    analysts = duckdb.connect(str(wh / "ci.analyst.duckdb"), read_only=True)
+    published = analysts.execute("select sum(n_rows) from monitoring.raw_rows_excluded")
+    assert published.fetchall() == [(4,)]
+    analysts.close()
 
 
 # --- alerts never hang or fail a build, and never leak the webhook's secrets (item 8) ---
@@ -169,3 +195,63 @@ def test_only_http_webhooks_are_accepted(url: str, monkeypatch: pytest.MonkeyPat
         con, model_name="churn", kind="training_failed", severity="warning", message="boom"
     )  # fmt: skip: raising an alert still never raises
     assert con.execute("select delivery from lineage.alerts").fetchall() == [("failed",)]
+
+
+# --- analysts are never blocked and never block (item 6) ---
+
+READER = """
+import sys, time, duckdb
+path, stop = sys.argv[1], sys.argv[2]
+reads = errors = 0
+import os
+while not os.path.exists(stop):
+    try:
+        con = duckdb.connect(path, read_only=True)
+        con.execute("select count(*) from lineage.builds").fetchall()
+        con.execute("select count(*) from serving.fct_customer_scores").fetchall()
+        con.close()
+        reads += 1
+    except Exception as e:
+        errors += 1
+        print(type(e).__name__, str(e).splitlines()[0], file=sys.stderr)
+    time.sleep(0.05)
+print(reads, errors)
+"""
+
+
+@pytest.mark.reliability
+def test_sixteen_readers_and_an_idle_notebook_during_a_build(built: Path, tmp_path: Path) -> None:
+    """The published analyst copy serves 16 polling readers during a build with 0 errors, an
+    idle read-only connection to it does not block the build, and the build publishes anew."""
+    import subprocess
+    import sys
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    analyst = wh / "ci.analyst.duckdb"
+    stop = tmp_path / "stop"
+    idle = subprocess.Popen(
+        [sys.executable, "-c", IDLE, str(analyst), "600"], stdout=subprocess.PIPE, text=True
+    )
+    assert idle.stdout.readline().strip() == "1"  # connected before the build starts
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(analyst), str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(16)
+    ]
+    try:
+        dbt_build(wh)  # fails the test if a reader or the idle connection blocks it
+    finally:
+        stop.touch()
+        outcomes = [reader.communicate(timeout=60) for reader in readers]
+        idle.kill()
+    counts = [tuple(map(int, out.split())) for out, _ in outcomes]
+    assert sum(errors for _, errors in counts) == 0, [err for _, err in outcomes if err][:3]
+    assert all(reads > 0 for reads, _ in counts)
+    con = duckdb.connect(str(analyst), read_only=True)
+    assert con.execute("select count(*) from lineage.builds").fetchall() == [(2,)]
+    con.close()
