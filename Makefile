@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: install run test test-e2e reliability ui lint format pytest dbt-ci bench clean
+.PHONY: install run test test-e2e reliability ui lint format pytest dbt-ci bench clean clean-warehouse
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,8 +73,15 @@ ui: $(STAMP)
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
 		--backend-store-uri sqlite:///$(CURDIR)/warehouse/dev.mlflow.db
 
+## clean: generated data, dbt target and logs; the warehouse (the records: lineage, MLflow store,
+## artifacts) stays. Deleting it is a separate, explicit step: make clean-warehouse CONFIRM=yes
 clean:
-	rm -rf warehouse data target logs
+	rm -rf data target logs
+	@echo "kept warehouse/ (lineage records, MLflow store, model artifacts); to delete them: make clean-warehouse CONFIRM=yes"
+
+clean-warehouse:
+	@test "$(CONFIRM)" = yes || { echo "refused: this deletes every lineage record, MLflow run and model artifact in warehouse/; run: make clean-warehouse CONFIRM=yes"; exit 1; }
+	rm -rf warehouse
 
 ## bench: generate, load, full dbt build, incremental build after one new day, and point-in-time
 ## features three ways (dbt, hand-written DuckDB, pandas) at SCALE (default tiny) in its own
