@@ -1,15 +1,27 @@
 {#- The serving interface: the current prediction per customer per model, with full lineage:
     from the model version the latest scoring build decided to serve (champion, or the rule
     baseline), at its latest as_of. Rows lacking any lineage field are excluded here (and
-    counted in monitoring.predictions_lacking_lineage). -#}
+    counted in monitoring.predictions_lacking_lineage).
+
+    A build's records count only once that build finished (it has a `lineage.builds` row) or
+    while it is the build running now: predictions and serving decisions of a killed build are
+    never served. -#}
 with
+
+finished_builds as (
+    select invocation_id from {{ source('lineage', 'builds') }}
+    union all
+    select {{ volatile("'" ~ invocation_id ~ "'") }} as invocation_id
+),
 
 predictions as (
     select * from {{ ref('predictions') }}
+    where invocation_id in (select finished_builds.invocation_id from finished_builds)
 ),
 
 serving_decisions as (
     select * from {{ source('lineage', 'serving_decisions') }}
+    where invocation_id in (select finished_builds.invocation_id from finished_builds)
 ),
 
 latest_decisions as (

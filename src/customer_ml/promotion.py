@@ -146,6 +146,17 @@ def gates(
             "trained on a dirty tree" if run["is_dirty"] else "committed code",
         )
     )
+    finished = con.execute(
+        "select count(*) from lineage.builds where invocation_id = ?", [run.get("invocation_id")]
+    ).fetchall()[0][0]
+    out.append(
+        (
+            "build finished",
+            finished > 0,
+            f"build {run.get('invocation_id')} "
+            + ("finished" if finished else "never finished (killed?); its runs are not promotable"),
+        )
+    )
     missing = [f for f in LINEAGE_FIELDS if not run.get(f) or run.get(f) == "unknown"]
     out.append(("complete lineage", not missing, f"missing: {', '.join(missing) or 'none'}"))
     if snapshot_check is not None:

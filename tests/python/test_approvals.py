@@ -45,10 +45,12 @@ def con(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     records.create_all(con)
     runs = pd.DataFrame(
-        [_run("r1", 0.9), _run("r2", 0.91), _run("r3", 0.7), _run("x1", 0.95, "experiment")]
-    )
+        [_run("r1", 0.9), _run("r2", 0.91), _run("r3", 0.7), _run("x1", 0.95, "experiment"),
+         {**_run("k1", 0.95), "invocation_id": "killed-build"}]
+    )  # fmt: skip
     con.register("runs_frame", runs)
     con.execute("create table lineage.training_runs as select * from runs_frame")
+    records.append(con, "builds", {"invocation_id": "i", "target_name": "ci"})  # finished
     # The MLflow mirror of an in-memory warehouse cannot be written: _carry_out says so and the
     # records (what this test is about) are the real ones.
     return con
@@ -191,6 +193,7 @@ def _forge(con, request_id: str, run_id: str, *, model_version: str, roles: str 
         ("r3", "v-r3", "refused at approval by gate 'no regression"),  # below the baseline
         ("r1", "v-forged", "it names model_version v-forged"),
         ("ghost", "v-ghost", "unknown training run 'ghost'"),
+        ("k1", "v-k1", "gate 'build finished': build killed-build never finished"),
     ],
 )
 def test_a_forged_request_fails_naming_the_gate(

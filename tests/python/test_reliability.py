@@ -255,3 +255,31 @@ def test_sixteen_readers_and_an_idle_notebook_during_a_build(built: Path, tmp_pa
     con = duckdb.connect(str(analyst), read_only=True)
     assert con.execute("select count(*) from lineage.builds").fetchall() == [(2,)]
     con.close()
+
+
+# --- a build's records count only once it finished (item 5) ---
+
+
+def test_predictions_of_a_killed_build_are_never_served(built: Path, tmp_path: Path) -> None:
+    """A prediction written by a build that never recorded its end (killed after scoring): newer
+    than every other, for the model version that serves, it is still not served."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute(
+        "insert into ml.ml_churn__score select * replace ('killed-build' as invocation_id, "
+        "'forged-prediction' as prediction_id, as_of + interval 31 day as as_of) "
+        "from ml.ml_churn__score order by as_of desc, customer_id limit 1"
+    )
+    con.close()
+    dbt_build(wh, "--select", "fct_customer_scores")
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    served = con.execute(
+        "select count(*) from serving.fct_customer_scores where invocation_id = 'killed-build'"
+    ).fetchall()
+    recorded = con.execute(
+        "select count(*) from lineage.predictions where prediction_id = 'forged-prediction'"
+    ).fetchall()
+    con.close()
+    assert recorded == [(1,)]  # the row is there (append-only), and it is not served
+    assert served == [(0,)]
