@@ -318,10 +318,16 @@ def lineage_command(prediction_id: str, target: str, warehouse: Path | None, as_
         f"{p['customer_id']} at {p['as_of']} ({p['model_kind']})"
     )
     b = chain["scoring_build"]
-    build = tree.add(
-        f"scoring build {b.get('invocation_id')} on target {b.get('target_name')} at "
-        f"commit {b.get('git_commit')}{' (dirty)' if b.get('is_dirty') else ''}"
-    )
+    if b.get("target_name") is None:  # no lineage.builds row: the build never finished
+        build = tree.add(
+            f"scoring build {p['invocation_id']} NEVER FINISHED (killed?): this prediction was "
+            "never served and cannot be promoted or reproduced as a served one"
+        )
+    else:
+        build = tree.add(
+            f"scoring build {b.get('invocation_id')} on target {b.get('target_name')} at "
+            f"commit {b.get('git_commit')}{' (dirty)' if b.get('is_dirty') else ''}"
+        )
     build.add(f"scoring input: snapshot {p['snapshot_id']} ({chain['scoring_input']})")
     model = build.add(f"model version {p['model_version']}")
     t = chain.get("training_run")
