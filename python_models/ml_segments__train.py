@@ -6,6 +6,7 @@ def model(dbt, session):
     dbt.config(
         materialized="incremental",
         incremental_strategy="append",
+        full_refresh=False,  # append-only records: --full-refresh must not erase them
         on_schema_change="append_new_columns",
     )
     from customer_ml import failures, training

@@ -224,6 +224,56 @@ def verify_snapshots(target: str, as_json: bool) -> None:
         _fail(f"{len(altered)} data snapshot(s) altered on target {target}")
 
 
+@main.command("verify-lineage")
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Check the hash chain over every lineage record: name the first row altered, deleted or
+    inserted per table, and rows never sealed (by hand, or by a build that never finished)."""
+    from customer_ml import chain
+
+    wh = warehouse or config.warehouse_path(target)
+    if not wh.exists():
+        _fail(f"{wh}: no warehouse yet; run `make run` first")
+    con = config.connect(wh, read_only=True)
+    try:
+        problems = chain.verify(con)
+        [(seals, rows)] = con.execute(
+            "select count(*), coalesce(sum(n_rows), 0) from lineage.seals"
+        ).fetchall()
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+    else:
+        for problem in problems:
+            click.echo(f"BROKEN {problem}")
+    if problems:
+        _fail(f"{len(problems)} lineage chain problem(s) in {wh}")
+    if not as_json:
+        click.echo(f"lineage verified: {seals} seals over {rows} rows, nothing unsealed")
+
+
+@main.command("adopt-lineage")
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+def adopt_lineage(target: str, warehouse: Path | None) -> None:
+    """Seal every lineage row not yet sealed, as vouched for by you: once, for a warehouse made
+    before the hash chain existed. Run verify-lineage first and read what it names."""
+    from customer_ml import chain, promotion
+
+    wh = warehouse or config.warehouse_path(target)
+    if not wh.exists():
+        _fail(f"{wh}: no warehouse yet; run `make run` first")
+    con = config.connect(wh)
+    try:
+        n = chain.adopt(con, promotion.identity())
+    finally:
+        con.close()
+    click.echo(f"sealed {n} rows as adopted by {promotion.identity()}")
+
+
 @main.command()
 @click.option("--prediction-id", help="a prediction in lineage.predictions")
 @click.option("--training-run", help="a training run in lineage.training_runs")

@@ -15,7 +15,7 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from customer_ml import alerts, lineage, records
+from customer_ml import alerts, chain, lineage, records
 
 NODE_OK = {"success"}
 NODE_FAILED = {"error", "runtime error"}
@@ -80,13 +80,31 @@ class Plugin(BasePlugin):
             os.replace(staging, published)
             return published
 
-        for name, function, arity in (
-            ("log_build", log_build, 2),
-            ("customer_ml_publish", publish, 2),
+        def seal(invocation_id: str) -> str:
+            """At the build's end: seal the rows this build wrote (customer_ml.chain)."""
+            cursor = conn.cursor()
+            try:
+                return f"sealed {chain.seal_build(cursor, invocation_id)} rows"
+            finally:
+                cursor.close()
+
+        def verify_sealed(_: str) -> list[str]:
+            """The chain's problems among sealed rows (a build's own rows are not sealed yet)."""
+            cursor = conn.cursor()
+            try:
+                return chain.verify(cursor, include_unsealed=False)
+            finally:
+                cursor.close()
+
+        for name, function, arity, returns in (
+            ("log_build", log_build, 2, "VARCHAR"),
+            ("customer_ml_publish", publish, 2, "VARCHAR"),
+            ("customer_ml_seal", seal, 1, "VARCHAR"),
+            ("customer_ml_verify_sealed", verify_sealed, 1, "VARCHAR[]"),
         ):
             try:
                 conn.create_function(
-                    name, function, ["VARCHAR"] * arity, "VARCHAR", side_effects=True
+                    name, function, ["VARCHAR"] * arity, returns, side_effects=True
                 )
             except Exception as e:  # already registered on this shared connection
                 if "already" not in str(e).lower():

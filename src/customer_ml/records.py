@@ -151,6 +151,22 @@ TABLES: dict[str, dict[str, str]] = {
         "promoted_at": "timestamp",
         "request_id": "varchar",
     },
+    # The hash chain over every table above and the ml.* record tables (customer_ml.chain).
+    "seals": {
+        "seal_seq": "bigint",
+        "table_name": "varchar",
+        "n_rows": "bigint",
+        "rows_hash": "varchar",
+        "prev_hash": "varchar",
+        "seal_hash": "varchar",
+        "invocation_id": "varchar",
+        "sealed_at": "timestamp",
+    },
+    "sealed_rows": {
+        "table_name": "varchar",
+        "seal_seq": "bigint",
+        "row_hash": "varchar",
+    },
 }
 
 # The frames the dbt Python models return (pandas dtypes): ml.ml_<model>__train and __score.
@@ -247,10 +263,19 @@ def append(
         return 0
     names = [n for n in declared if any(n in row for row in rows)]
     placeholders = ", ".join("?" for _ in names)
+    if table in ("seals", "sealed_rows"):
+        raise KeyError(f"lineage.{table} is written by customer_ml.chain only")
+    # Through a staging table, so that exactly the appended rows are sealed (customer_ml.chain).
+    con.execute(f"create or replace temp table _appending as select * from lineage.{table} limit 0")
     con.executemany(
-        f"insert into lineage.{table} ({', '.join(names)}) values ({placeholders})",
+        f"insert into _appending ({', '.join(names)}) values ({placeholders})",
         [[row.get(n) for n in names] for row in rows],
     )
+    con.execute(f"insert into lineage.{table} select * from _appending")
+    from customer_ml import chain
+
+    chain.seal_rows(con, f"lineage.{table}", "select * from _appending", None)
+    con.execute("drop table _appending")
     return len(rows)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import config, lineage, records
+from customer_ml import chain, config, lineage, records
 from customer_ml.replay import (
     Progress,
     ReproduceError,
@@ -171,6 +171,18 @@ def reproduce_training_run(
     try:
         run = load_training_run(production, training_run_id)
         report = Report(f"training run {training_run_id}")
+        report.checks.append(
+            Check(
+                "record in the lineage hash chain",
+                "intact",
+                chain.check_record(
+                    production,
+                    f"ml.ml_{run['model_name']}__train",
+                    "training_run_id = ?",
+                    [training_run_id],
+                ),
+            )
+        )
         workdir = workdir or Path(tempfile.mkdtemp(prefix="customer-ml-reproduce-"))
         progress(f"checking out commit {run['git_commit'][:12]} in an isolated working copy")
         code = checkout(project, run["git_commit"], workdir / "code")
@@ -243,9 +255,16 @@ def reproduce_prediction(
     production = _open_production(production_path)
     try:
         prediction = load_prediction(production, prediction_id)
+        sealed = chain.check_record(
+            production,
+            f"ml.ml_{prediction['model_name']}__score",
+            "prediction_id = ?",
+            [prediction_id],
+        )
     finally:
         production.close()
     report = Report(f"prediction {prediction_id}")
+    report.checks.append(Check("record in the lineage hash chain", "intact", sealed))
     champion_record = None
     if prediction["model_kind"] != "baseline":
         progress(f"reproducing training run {prediction['training_run_id']} first")

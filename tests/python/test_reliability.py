@@ -283,3 +283,79 @@ def test_predictions_of_a_killed_build_are_never_served(built: Path, tmp_path: P
     con.close()
     assert recorded == [(1,)]  # the row is there (append-only), and it is not served
     assert served == [(0,)]
+
+
+# --- tamper-evident lineage (item 4) ---
+
+TAMPERING = {
+    "altered prediction": (
+        "update ml.ml_churn__score set score = score + 0.01 where prediction_id = "
+        "(select min(prediction_id) from ml.ml_churn__score)",
+        ["ml.ml_churn__score: a row sealed in seal", "ml.ml_churn__score: 1 row(s) never sealed"],
+    ),
+    "deleted build": (
+        "delete from lineage.builds",
+        ["lineage.builds: a row sealed in seal"],
+    ),
+    "inserted approval": (
+        "insert into lineage.approvals (request_id, decision, approver_role, approver) "
+        "values ('req-forged', 'approve', 'ml_owner', 'mallory@example.com')",
+        [
+            "lineage.approvals: 1 row(s) never sealed (inserted by hand, or written by a build "
+            "that never finished), first: (req-forged"
+        ],
+    ),
+    "altered seal": (
+        "update lineage.seals set n_rows = n_rows + 1 where seal_seq = 2",
+        ["lineage.seals: seal 2"],
+    ),
+    "deleted seal": (
+        "delete from lineage.seals where seal_seq = 1",
+        ["lineage.seals: seal 2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERING))
+def test_each_tampering_is_named(built: Path, tmp_path: Path, case: str) -> None:
+    from customer_ml import chain
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    assert chain.verify(con) == []  # a finished build left nothing unsealed
+    statement, expected = TAMPERING[case]
+    con.execute(statement)
+    problems = chain.verify(con)
+    con.close()
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), problems
+
+
+def test_the_build_fails_on_a_broken_chain_and_full_refresh_keeps_the_records(
+    built: Path, tmp_path: Path
+) -> None:
+    """`dbt build --full-refresh` leaves the append-only ml.* records as they were (the chain
+    still verifies); the build's own test then fails naming an altered sealed row."""
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    count = "select count(*) from ml.ml_churn__score"
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    before = con.execute(count).fetchall()
+    con.close()
+    dbt_build(wh, "--full-refresh", "--select", "ml_churn__score")
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing unsealed" in done.stdout
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    assert con.execute(count).fetchall() == before
+    con.execute(TAMPERING["altered prediction"][0])
+    con.close()
+    failed = dbt_build(wh, "--select", "assert_lineage_chain_verifies", check=False)
+    assert failed.returncode != 0
+    assert "FAIL 1 assert_lineage_chain_verifies" in failed.stdout
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 1
+    assert "BROKEN ml.ml_churn__score: a row sealed in seal" in done.stdout
