@@ -48,8 +48,15 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, int]:
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.plugin_config = plugin_config
-        # Checked when the build starts, not when the first alert fires mid-build.
+        # Checked when the build starts, before any node runs (an error here stops the build
+        # whole): the webhook, not when the first alert fires mid-build; the --vars, not when a
+        # training node reads them (an operator error, never a training failure).
         alerts.check_webhook()
+        from dbt.flags import get_flags
+
+        from customer_ml import training
+
+        training.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         warehouse = lineage.warehouse_file(conn)

@@ -121,25 +121,50 @@ def validate_vars(entry: catalogue.Entry, given: dict[str, Any]) -> dict[str, An
                 f"var {name} did not reach ml_{entry.name}__train: pass it through the model's "
                 f"config (config: {name}: \"{{{{ var('{name}') }}}}\") and dbt.config.get"
             )
-        if "allowed" in rule:
-            if str(value) not in [str(a) for a in rule["allowed"]]:
-                raise config.OperatorError(
-                    f"var {name}: {value} is not allowed; expected one of "
-                    f"{', '.join(str(a) for a in rule['allowed'])}"
-                )
-            out[name] = str(value)
-        else:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = float("nan")
-            low, high = float(rule.get("min", "-inf")), float(rule.get("max", "inf"))
-            if not (low <= number <= high):  # also refuses NaN
-                raise config.OperatorError(
-                    f"var {name}: {value} is not a number in [{low:g}, {high:g}]"
-                )
-            out[name] = number
+        out[name] = check_var(name, rule, value)
     return out
+
+
+def check_var(name: str, rule: dict[str, Any], value: Any) -> str | float:
+    """`value` of var `name` by its catalogue rule (allowed values, or a min/max range); one line
+    naming the var, the value and what is allowed when it fails."""
+    if "allowed" in rule:
+        if str(value) not in [str(a) for a in rule["allowed"]]:
+            raise config.OperatorError(
+                f"var {name}: {value} is not allowed; expected one of "
+                f"{', '.join(str(a) for a in rule['allowed'])}"
+            )
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    low, high = float(rule.get("min", "-inf")), float(rule.get("max", "inf"))
+    if not (low <= number <= high):  # also refuses NaN
+        raise config.OperatorError(f"var {name}: {value} is not a number in [{low:g}, {high:g}]")
+    return number
+
+
+RUN_TYPE = {"allowed": ["production", "experiment"]}
+
+
+def check_build_vars(given: dict[str, Any]) -> None:
+    """The vars passed to a build (`--vars`), checked when it starts, before any node runs: a name
+    that is not a var of the project or of a catalogued model (a typo) and a value outside its
+    rule each fail with one line (an operator error, never a training failure)."""
+    import difflib
+
+    rules: dict[str, dict[str, Any]] = {"run_type": RUN_TYPE}
+    for model in catalogue.names():
+        rules.update(catalogue.entry(model).policy.get("vars") or {})
+    known = sorted(set(config.project_vars()) | set(rules))
+    for name, value in given.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+            raise config.OperatorError(f"var {name}: not a var of this project{hint}")
+        if name in rules:
+            check_var(name, rules[name], value)
 
 
 def _trained_already(session: duckdb.DuckDBPyConnection, this: str | None, version: str) -> bool:
@@ -162,9 +187,7 @@ def begin(
     dbt_vars: dict[str, Any] | None = None,
 ) -> Context | None:
     """Name the run; None when its model_version already trained successfully."""
-    run_type = run_type or "production"
-    if run_type not in ("production", "experiment"):
-        raise config.OperatorError(f"var run_type: {run_type!r}; expected production or experiment")
+    run_type = str(check_var("run_type", RUN_TYPE, run_type or "production"))
     cfg = {**entry.policy, **validate_vars(entry, dbt_vars or {})}
     cfg.pop("vars", None)
     git = lineage.git_state()

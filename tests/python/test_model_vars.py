@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
-from conftest import dbt, dbt_build
+from conftest import dbt_build
 
 
 def _q(wh: Path, sql: str) -> list:
@@ -58,13 +58,19 @@ def test_a_bad_var_fails_naming_it_and_retries_do_not_suppress_training(
                                     "days, weeks"),
         ("{clv_penalizer: nan}", "var clv_penalizer: nan is not a number in [0, 100]"),
         ("{clv_penalizer: -1}", "var clv_penalizer: -1 is not a number in [0, 100]"),
+        ("{clv_penalizer_: 1}", "var clv_penalizer_: not a var of this project; did you mean "
+                                "clv_penalizer?"),
+        ("{run_type: prod}", "var run_type: prod is not allowed; expected one of production, "
+                             "experiment"),
     ):  # fmt: skip
         done = dbt_build(wh, "--select", "ml_clv__train", "--vars", bad, check=False)
         assert done.returncode != 0 and message in done.stdout, done.stdout[-3000:]
-    # a scheduler retrying the failed node: the same one line, never a training failure, so
+        # checked when the build starts: no node ran, nothing was recorded
+        assert "START" not in done.stdout, done.stdout[-3000:]
+    # a scheduler retrying the failed command: the same one line, never a training failure, so
     # repeated retries never end in suppression
     for _ in range(3):
-        again = dbt(wh, "retry", check=False)
+        again = dbt_build(wh, "--vars", "{clv_penalizer: -1}", check=False)
         assert again.returncode != 0 and "var clv_penalizer" in again.stdout, again.stdout[-3000:]
     assert _q(wh, failures) == [(0,)]
     assert _q(wh, "select count(*) from lineage.training_runs where model_name = 'clv'") == [(1,)]
