@@ -44,16 +44,30 @@ class Serving:
 
 
 def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Serving:
+    """The champion, or the rule baseline when there is none or when the champion's artifact is
+    missing or altered (then with a critical alert: scoring never fails for it)."""
+    version = baselines.version()
     serving = registry.champion(session, model_name)
     if serving is None:
-        version = baselines.version()
         return Serving("baseline", version, version)
-    return Serving(
-        "champion",
-        serving["model_version"],
-        serving["training_run_id"],
-        registry.read_verified(Path(serving["artifact_path"]), serving["artifact_sha256"]),
-    )
+    try:
+        artifact = registry.read_verified(
+            Path(serving["artifact_path"]), serving["artifact_sha256"]
+        )
+    except (OSError, ValueError) as e:
+        from customer_ml import alerts
+
+        alerts.raise_alert(
+            session,
+            model_name=model_name,
+            kind="champion_artifact_unusable",
+            severity="critical",
+            message=f"champion {serving['training_run_id']} not served, the rule baseline is: "
+            f"{type(e).__name__}: {e}",
+            invocation_id=lineage.current_invocation(session),
+        )
+        return Serving("baseline", version, version)
+    return Serving("champion", serving["model_version"], serving["training_run_id"], artifact)
 
 
 def prediction_id(model_version: str, snapshot_id: str, customer_id: int, as_of: Any) -> str:

@@ -359,3 +359,49 @@ def test_the_build_fails_on_a_broken_chain_and_full_refresh_keeps_the_records(
     done = cli(wh, "verify-lineage", "--target", "ci")
     assert done.returncode == 1
     assert "BROKEN ml.ml_churn__score: a row sealed in seal" in done.stdout
+
+
+@pytest.mark.parametrize("damage", ["missing", "altered"])
+def test_an_unusable_champion_artifact_falls_back_to_the_baseline(
+    tmp_path: Path, damage: str
+) -> None:
+    """Scoring with a champion whose artifact was moved away or altered serves the rule baseline
+    and raises a critical alert instead of failing the build."""
+    import hashlib
+
+    from customer_ml import records, scoring
+
+    artifact = tmp_path / "model.txt"
+    artifact.write_bytes(b"a model")
+    sha = hashlib.sha256(b"a model").hexdigest()
+    if damage == "missing":
+        artifact.unlink()
+    else:
+        artifact.write_bytes(b"another model")
+    con = duckdb.connect()
+    records.create_all(con)
+    records.append(con, "invocations", {"invocation_id": "inv-1", "recorded_at": "2026-01-01"})
+    con.execute("create schema ml")
+    con.execute(
+        "create table ml.ml_churn__train as select 'r1' as training_run_id, 'v1' as "
+        f"model_version, '{artifact}' as artifact_path, '{sha}' as artifact_sha256"
+    )
+    records.append(
+        con,
+        "promotions",
+        {"model_name": "churn", "training_run_id": "r1", "action": "promote",
+         "promoted_at": promotion_time()},
+    )  # fmt: skip
+    serving = scoring.serving_model(con, "churn")
+    assert serving.kind == "baseline"
+    [(kind, severity, message)] = con.execute(
+        "select alert_kind, severity, message from lineage.alerts"
+    ).fetchall()
+    assert (kind, severity) == ("champion_artifact_unusable", "critical")
+    assert "champion r1 not served" in message
+
+
+def promotion_time():
+    from customer_ml import lineage
+
+    return lineage.utc_now()
