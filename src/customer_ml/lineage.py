@@ -34,14 +34,16 @@ class GitState:
 
 
 def git_state(where: Path | None = None) -> GitState:
-    """The commit checked out in the project and whether the tree has uncommitted changes."""
+    """The commit checked out in the project and whether the tree has uncommitted changes,
+    untracked files included (an untracked macro override changes what a build does as much as
+    an edit; generated files are in .gitignore)."""
     where = where or config.project_dir()
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=all"],
             cwd=where,
             capture_output=True,
             text=True,

@@ -405,3 +405,22 @@ def promotion_time():
     from customer_ml import lineage
 
     return lineage.utc_now()
+
+
+def test_an_untracked_file_makes_the_tree_dirty(tmp_path: Path) -> None:
+    """An untracked macro override changes what a build does: the tree is dirty (production
+    training refuses it); an ignored file (generated output) does not count."""
+    from conftest import git
+
+    from customer_ml import lineage
+
+    (tmp_path / ".gitignore").write_text("warehouse/\n")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-qm", "init")
+    (tmp_path / "warehouse").mkdir()
+    (tmp_path / "warehouse" / "dev.duckdb").write_text("generated")
+    assert not lineage.git_state(tmp_path).is_dirty
+    (tmp_path / "macros").mkdir()
+    (tmp_path / "macros" / "override.sql").write_text("{% macro x() %}{% endmacro %}")
+    assert lineage.git_state(tmp_path).is_dirty
