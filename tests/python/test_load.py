@@ -78,7 +78,7 @@ def _generic_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]
     first = header.split(",")[0]
     return [
         (table, "empty file", "", "bad.csv: empty file"),
-        (table, "header only", header + "\n", "bad.csv: no rows"),
+        (table, "blank lines only", "\n\n", "bad.csv: empty file"),
         (table, "directory", None, "a directory, not a file"),
         (table, "utf-16", (header + "\n" + line + "\n").encode("utf-16"), "bad.csv: not UTF-8"),
         (
@@ -223,6 +223,14 @@ def test_bad_file_is_refused_and_changes_nothing(
         load(warehouse, files)
     assert message in str(caught.value), str(caught.value)
     assert "\n" not in str(caught.value)
+    assert _state(warehouse) == before
+
+
+def test_a_file_without_rows_loads_nothing(tmp_path: Path, warehouse: Path) -> None:
+    """A header-only export (a day without changes) is skipped, not refused."""
+    before = _state(warehouse)
+    empty = _write(tmp_path, "empty_day.csv", "customer_id,ordered_at,amount\n")
+    assert load(warehouse, {"orders": empty}) == {"orders": "skipped: empty_day.csv has no rows"}
     assert _state(warehouse) == before
 
 
