@@ -317,3 +317,21 @@
         )),
         now()
 {%- endmacro %}
+
+{#- Drop the temporary relations a killed build left behind (dbt's `__dbt_tmp` and
+    `__dbt_backup` tables and views): at the start of a build, when no other build can be
+    writing (DuckDB allows one writer per file). -#}
+{% macro drop_leftover_temporaries() -%}
+    {%- if execute -%}
+        {%- set leftovers = run_query(
+            "select table_schema, table_name, table_type from information_schema.tables "
+            ~ "where table_catalog = current_database() and (table_name like '%\\_\\_dbt\\_tmp%' "
+            ~ "escape '\\' or table_name like '%\\_\\_dbt\\_backup%' escape '\\')"
+        ) -%}
+        {%- for row in leftovers.rows -%}
+            {%- set kind = 'view' if row[2] == 'VIEW' else 'table' -%}
+            {%- do run_query('drop ' ~ kind ~ ' if exists "' ~ row[0] ~ '"."' ~ row[1] ~ '"') -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}

@@ -7,6 +7,10 @@ one table that no earlier seal covers: `lineage.sealed_rows` lists their hashes,
 `lineage.seals` row carries the hash of that list and the previous seal's hash, so altering,
 deleting or inserting a seal or a sealed row breaks the chain from there on.
 
+Rows of a build that started (`lineage.invocations`) and never finished (no `lineage.builds`
+row: killed) are never sealed and never served; `verify` leaves them out of its problems and
+`killed_builds` lists them.
+
 Writers seal exactly what they wrote: `records.append` the rows it appended (CLI actions,
 training and scoring records), and every dbt build at its end the rows carrying its
 invocation_id (`customer_ml_seal`, from the on-run-end hook), which covers what SQL wrote and the
@@ -158,6 +162,55 @@ def seal_build(con: duckdb.DuckDBPyConnection, invocation_id: str) -> int:
     return total
 
 
+KILLED = (
+    "select invocation_id from lineage.invocations "
+    "where invocation_id not in (select invocation_id from lineage.builds)"
+)
+
+
+def _unsealed_not_killed(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, tuple]:
+    """Rows of `table` no seal covers, leaving out those of builds that never finished (they
+    are never served or promoted; `killed_builds` lists them): (how many, the first)."""
+    killed = (
+        "invocation_id in (" + KILLED + ")"
+        if "invocation_id" in columns_of(con, table)
+        else "false"
+    )
+    rows = con.execute(
+        f"""
+        with present as (
+            select *, {row_hash_sql(con, table)} as _row_hash from {table}
+        ),
+        numbered as (
+            select *, row_number() over (partition by _row_hash) as _copy from present
+        ),
+        sealed as (
+            select row_hash as _row_hash, count(*) as _n from lineage.sealed_rows
+            where table_name = '{table}' group by 1
+        )
+        select * exclude (_row_hash, _copy, _n), count(*) over () as _unsealed
+        from numbered left join sealed using (_row_hash)
+        where _copy > coalesce(_n, 0) and not coalesce({killed}, false)
+        limit 1
+        """
+    ).fetchall()
+    return (rows[0][-1], rows[0][:-1]) if rows else (0, ())
+
+
+def killed_builds(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
+    """Builds that started and never finished (killed, or running now), with the unsealed rows
+    they left per table: (invocation_id, table, rows). Their rows are never served."""
+    out = []
+    for table in chained_tables(con):
+        if "invocation_id" not in columns_of(con, table) or table == "lineage.invocations":
+            continue
+        out += con.execute(
+            f"select invocation_id, '{table}', count(*) from {table} "
+            f"where invocation_id in ({KILLED}) group by 1 order by 1"
+        ).fetchall()
+    return out
+
+
 def verify(con: duckdb.DuckDBPyConnection, *, include_unsealed: bool = True) -> list[str]:
     """One line per problem, the first found per table: a broken seal, a sealed row deleted or
     altered, rows never sealed (when `include_unsealed`). Empty when the chain holds."""
@@ -201,15 +254,13 @@ def verify(con: duckdb.DuckDBPyConnection, *, include_unsealed: bool = True) -> 
             )
         extra = [d for d in diff if d[1] > d[2]]
         if extra and include_unsealed:
-            shown = con.execute(
-                f"select * from {table} where {row_hash_sql(con, table)} = ? limit 1",
-                [extra[0][0]],
-            ).fetchall()[0]
-            text = ", ".join(str(v) for v in shown[:4])
-            problems.append(
-                f"{table}: {sum(d[1] - d[2] for d in extra)} row(s) never sealed (inserted by "
-                f"hand, or written by a build that never finished), first: ({text}, ...)"
-            )
+            n_unsealed, first = _unsealed_not_killed(con, table)
+            if n_unsealed:
+                text = ", ".join(str(v) for v in first[:4])
+                problems.append(
+                    f"{table}: {n_unsealed} row(s) never sealed (inserted by hand), first: "
+                    f"({text}, ...)"
+                )
     return problems
 
 

@@ -239,20 +239,41 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     con = config.connect(wh, read_only=True)
     try:
         problems = chain.verify(con)
+        killed = chain.killed_builds(con)
         [(seals, rows)] = con.execute(
             "select count(*), coalesce(sum(n_rows), 0) from lineage.seals"
         ).fetchall()
     finally:
         con.close()
     if as_json:
-        click.echo(json.dumps({"ok": not problems, "problems": problems}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not problems,
+                    "problems": problems,
+                    "unfinished_builds": [
+                        {"invocation_id": i, "table": t, "rows": n} for i, t, n in killed
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
+        for invocation, table, n in killed:
+            click.echo(
+                f"UNFINISHED build {invocation} (killed, or running now): {n} row(s) in {table}, "
+                "never served or promotable"
+            )
         for problem in problems:
             click.echo(f"BROKEN {problem}")
     if problems:
         _fail(f"{len(problems)} lineage chain problem(s) in {wh}")
     if not as_json:
-        click.echo(f"lineage verified: {seals} seals over {rows} rows, nothing unsealed")
+        unfinished = len({i for i, _, _ in killed})
+        click.echo(
+            f"lineage verified: {seals} seals over {rows} rows, nothing unsealed"
+            + (f" but the rows of {unfinished} unfinished build(s)" if unfinished else "")
+        )
 
 
 @main.command("adopt-lineage")

@@ -300,10 +300,7 @@ TAMPERING = {
     "inserted approval": (
         "insert into lineage.approvals (request_id, decision, approver_role, approver) "
         "values ('req-forged', 'approve', 'ml_owner', 'mallory@example.com')",
-        [
-            "lineage.approvals: 1 row(s) never sealed (inserted by hand, or written by a build "
-            "that never finished), first: (req-forged"
-        ],
+        ["lineage.approvals: 1 row(s) never sealed (inserted by hand), first: (req-forged"],
     ),
     "altered seal": (
         "update lineage.seals set n_rows = n_rows + 1 where seal_seq = 2",
@@ -424,3 +421,28 @@ def test_an_untracked_file_makes_the_tree_dirty(tmp_path: Path) -> None:
     (tmp_path / "macros").mkdir()
     (tmp_path / "macros" / "override.sql").write_text("{% macro x() %}{% endmacro %}")
     assert lineage.git_state(tmp_path).is_dirty
+
+
+def test_rows_of_a_killed_build_are_named_as_unfinished_not_as_tampering(
+    built: Path, tmp_path: Path
+) -> None:
+    from customer_ml import chain
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    # what a build killed after scoring leaves: its invocation and predictions, no build record
+    con.execute(
+        "insert into lineage.invocations (invocation_id, target_name) values ('killed-x', 'ci')"
+    )
+    con.execute(
+        "insert into ml.ml_churn__score select * replace ('killed-x' as invocation_id, "
+        "'p-killed' as prediction_id) from ml.ml_churn__score limit 2"
+    )
+    assert chain.verify(con) == []
+    assert chain.killed_builds(con) == [("killed-x", "ml.ml_churn__score", 2)]
+    # the same rows claiming a finished build are tampering
+    con.execute("update ml.ml_churn__score set invocation_id = 'never-ran' "
+                "where prediction_id = 'p-killed'")  # fmt: skip
+    assert any(p.startswith("ml.ml_churn__score: 2 row(s) never sealed") for p in chain.verify(con))
+    con.close()
