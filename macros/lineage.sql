@@ -318,9 +318,10 @@
         now()
 {%- endmacro %}
 
-{#- Drop the temporary relations a killed build left behind (dbt's `__dbt_tmp` and
-    `__dbt_backup` tables and views): at the start of a build, when no other build can be
-    writing (DuckDB allows one writer per file). -#}
+{#- Drop dbt's temporary relations (`__dbt_tmp`, `__dbt_backup` tables and views): the ones
+    dbt-duckdb's Python incremental models leave in `main` at the end of every build, and the
+    ones a killed build left at the start of the next (no other build can be writing then:
+    DuckDB allows one writer per file). -#}
 {% macro drop_leftover_temporaries() -%}
     {%- if execute -%}
         {%- set leftovers = run_query(

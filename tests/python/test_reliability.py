@@ -446,3 +446,96 @@ def test_rows_of_a_killed_build_are_named_as_unfinished_not_as_tampering(
                 "where prediction_id = 'p-killed'")  # fmt: skip
     assert any(p.startswith("ml.ml_churn__score: 2 row(s) never sealed") for p in chain.verify(con))
     con.close()
+
+
+# --- kill -9 during dbt build, then a rebuild (item 5; `make reliability`) ---
+
+
+def _builds_with_kills(wh: Path, points: int) -> list[str]:
+    """Kill `points` builds at moments spread over a build's duration, each followed by a build
+    that must pass; each build trains anew (a new clv_penalizer), so the kills land in real
+    writes. Returns one line per kill for the report."""
+    import os
+    import signal
+    import subprocess
+
+    from conftest import BIN, run_env
+
+    def command(i: int) -> list[str]:
+        paths = ["--target-path", str(wh / "target"), "--log-path", str(wh / "logs")]
+        vars_ = ["--vars", f"{{clv_penalizer: {i / 1000}}}"]
+        return [str(BIN / "dbt"), "build", "--target", "ci", *paths, *vars_]
+
+    import conftest
+
+    env = run_env(wh)
+    started = time.monotonic()
+    subprocess.run(command(1), env=env, cwd=conftest.PROJECT, check=True, capture_output=True)
+    duration = time.monotonic() - started
+    report = []
+    for point in range(points):
+        at = duration * (point + 1) / (points + 1)
+        build = subprocess.Popen(
+            command(100 + point), env=env, cwd=conftest.PROJECT, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        time.sleep(at)
+        if build.poll() is None:
+            os.killpg(build.pid, signal.SIGKILL)
+        build.wait()
+        report.append(f"kill at {at:.1f} s of {duration:.1f} s: exit {build.returncode}")
+        done = dbt_build(wh, "--vars", f"{{clv_penalizer: {(200 + point) / 1000}}}")
+        assert "Completed successfully" in done.stdout
+    return report
+
+
+@pytest.mark.reliability
+def test_kill_9_during_builds_loses_and_duplicates_nothing(built: Path, tmp_path: Path) -> None:
+    import os
+
+    from conftest import cli
+
+    from customer_ml import chain
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    points = int(os.environ.get("KILL_POINTS", "20"))
+    report = _builds_with_kills(wh, points)
+    print("\n".join(report))
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    finished = "(select invocation_id from lineage.builds)"
+    unfinished = (
+        f"(select invocation_id from lineage.invocations where invocation_id not in {finished})"
+    )
+    for relation, key in (("lineage.predictions", "prediction_id"),
+                          ("lineage.training_runs", "training_run_id")):  # fmt: skip
+        [(n, distinct, orphans)] = con.execute(
+            f"select count(*), count(distinct {key}), count(*) filter (where invocation_id not "
+            f"in {finished} and invocation_id not in {unfinished}) from {relation}"
+        ).fetchall()
+        assert n == distinct, f"{relation}: duplicated {key}"
+        assert orphans == 0, f"{relation}: rows of no known build"
+    served_from_unfinished = con.execute(
+        f"select count(*) from serving.fct_customer_scores where invocation_id in {unfinished}"
+    ).fetchall()
+    leftovers = con.execute(
+        "select count(*) from information_schema.tables where table_name like '%dbt_tmp%'"
+    ).fetchall()
+    problems = chain.verify(con)
+    con.close()
+    assert served_from_unfinished == [(0,)]
+    assert leftovers == [(0,)]
+    assert problems == []
+    for command in ("verify-snapshots", "verify-lineage"):
+        done = cli(wh, command, "--target", "ci")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_build_leaves_no_temporary_relations(built: Path) -> None:
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    leftovers = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables "
+        "where table_name like '%dbt_tmp%' or table_name like '%dbt_backup%'"
+    ).fetchall()
+    con.close()
+    assert leftovers == []
