@@ -46,7 +46,8 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e and not reliability"
 
 ## reliability: the long reliability cases (16 readers of the analyst copy during a build, an
-## idle notebook connection); the fast ones are part of `make test`
+## idle notebook connection; kill -9 at KILL_POINTS (default 20) moments of builds, each followed
+## by a build); the fast ones are part of `make test`. About 30 minutes on 2 cores
 reliability: $(STAMP)
 	$(BIN)/pytest -q -m reliability
 
