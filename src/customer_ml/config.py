@@ -97,7 +97,7 @@ def connect(path: str | os.PathLike, *, read_only: bool = False):
             if "Could not set lock" not in text:
                 raise OperatorError(f"{path}: cannot open ({text.splitlines()[0]})") from None
             if time.monotonic() >= deadline:
-                held = re.search(r"Conflicting lock is held in (.+?)(?: \(PID (\d+)\))?\.", text)
+                held = re.search(r"Conflicting lock is held in (.+?) \(PID (\d+)\)", text)
                 holder = f"{held.group(1)} (PID {held.group(2)})" if held else "another process"
                 raise OperatorError(
                     f"{path}: in use by {holder}; waited {timeout:g} s ({LOCK_TIMEOUT_ENV}). "

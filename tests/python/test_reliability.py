@@ -539,3 +539,39 @@ def test_a_build_leaves_no_temporary_relations(built: Path) -> None:
     ).fetchall()
     con.close()
     assert leftovers == []
+
+
+def test_a_held_warehouse_makes_cli_writes_wait_then_fail_in_one_line(tmp_path: Path) -> None:
+    """A second writer (a load while another load or a build runs, or a notebook holding the
+    file) waits up to CUSTOMER_ML_LOCK_TIMEOUT, then gets one line naming the holder."""
+    import subprocess
+    import sys
+
+    from conftest import BIN, run_env
+
+    wh = tmp_path / "ci.duckdb"
+    duckdb.connect(str(wh)).close()
+    hold = "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print(1, flush=True); "
+    hold += "time.sleep(600)"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(wh)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        holder.stdout.readline()
+        orders = tmp_path / "o.csv"
+        orders.write_text("customer_id,ordered_at,amount\n1,2025-01-01,3\n")
+        env = {**run_env(tmp_path), "CUSTOMER_ML_LOCK_TIMEOUT": "1"}
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(BIN / "customer-ml"), "load", "--warehouse", str(wh), "--orders", str(orders)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"(PID {holder.pid})" in done.stderr and "waited 1 s" in done.stderr, done.stderr
+    assert waited >= 1  # it waited before giving up
