@@ -461,9 +461,13 @@ def _builds_with_kills(wh: Path, points: int) -> list[str]:
 
     from conftest import BIN, run_env
 
+    def penalizer(i: int) -> float:
+        # distinct per build, so each trains anew; small, so BG/NBD converges on the tiny data
+        return round(0.001 + i * 1e-5, 6)
+
     def command(i: int) -> list[str]:
         paths = ["--target-path", str(wh / "target"), "--log-path", str(wh / "logs")]
-        vars_ = ["--vars", f"{{clv_penalizer: {i / 1000}}}"]
+        vars_ = ["--vars", f"{{clv_penalizer: {penalizer(i)}}}"]
         return [str(BIN / "dbt"), "build", "--target", "ci", *paths, *vars_]
 
     import conftest
@@ -484,7 +488,7 @@ def _builds_with_kills(wh: Path, points: int) -> list[str]:
             os.killpg(build.pid, signal.SIGKILL)
         build.wait()
         report.append(f"kill at {at:.1f} s of {duration:.1f} s: exit {build.returncode}")
-        done = dbt_build(wh, "--vars", f"{{clv_penalizer: {(200 + point) / 1000}}}")
+        done = dbt_build(wh, "--vars", f"{{clv_penalizer: {penalizer(200 + point)}}}")
         assert "Completed successfully" in done.stdout
     return report
 
