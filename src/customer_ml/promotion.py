@@ -9,88 +9,20 @@ truth scoring reads) and moves the MLflow registry alias `champion` (the mirror)
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
-import os
-import subprocess
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import duckdb
-import yaml
 
-from customer_ml import catalogue, config, evaluation, lineage, records
-
-LINEAGE_FIELDS = (
-    "git_commit",
-    "snapshot_ids",
-    "lock_hash",
-    "code_hash",
-    "artifact_path",
-    "artifact_sha256",
-    "invocation_id",
-    "model_version",
+from customer_ml import catalogue, lineage, records
+from customer_ml.approvers import (
+    PromotionError,
+    _roles_of,
+    identity,
+    owners,
 )
-
-
-class PromotionError(Exception):
-    """A refused action: one line naming what and why (the gate, the role, the person)."""
-
-
-def identity() -> str:
-    """Who is acting: CUSTOMER_ML_USER, else git user.email, else the OS user."""
-    if os.environ.get("CUSTOMER_ML_USER"):
-        return os.environ["CUSTOMER_ML_USER"]
-    try:
-        email = subprocess.run(
-            ["git", "config", "user.email"],
-            cwd=config.project_dir(),
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        email = ""
-    return email or getpass.getuser()
-
-
-def _committed(relative: str) -> str:
-    """A config file as committed at HEAD; refused when the working copy differs (who may
-    approve is reviewed like code: an uncommitted edit is not honoured, like the dirty-tree rule
-    for production training)."""
-    root = config.project_dir()
-
-    def git(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-
-    shown = git("show", f"HEAD:{relative}")
-    if shown.returncode != 0:
-        raise PromotionError(
-            f"{relative}: not committed in {root}; approvals follow the committed file"
-        )
-    if git("status", "--porcelain", "--", relative).stdout.strip():
-        raise PromotionError(
-            f"{relative} has uncommitted changes: approvals follow the committed file; commit "
-            "the change (reviewed like code) or discard it"
-        )
-    return shown.stdout
-
-
-def owners(model_name: str) -> dict[str, Any]:
-    """Who may act for `model_name`, per role, from the committed config/owners.yml; the roles a
-    promotion needs come from the committed catalogue (never from a request row)."""
-    _committed("config/models.yml")
-    everything = yaml.safe_load(_committed("config/owners.yml")) or {}
-    if model_name not in everything:
-        raise PromotionError(f"config/owners.yml: no owners for model {model_name!r}")
-    return everything[model_name]
-
-
-def _roles_of(model_name: str, who: str) -> list[str]:
-    listed = owners(model_name)
-    required = catalogue.entry(model_name).approver_roles
-    return [role for role in required if who in (listed.get(role) or [])]
+from customer_ml.gates import gates, verify_snapshots_gate  # noqa: F401 - cli_promotion uses it
 
 
 def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
@@ -107,71 +39,6 @@ def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
         "are recorded in schema experiments, or in the experiment target's warehouse, and are "
         "never promoted)"
     )
-
-
-def verify_snapshots_gate(target: str, warehouse_dir: Path) -> tuple[bool, str]:
-    """Run `verify-snapshots` on <warehouse_dir>/<target>.duckdb (needs no open connection)."""
-    from customer_ml import dbt_runner
-
-    status, lines = dbt_runner.run(
-        "run-operation", "verify_data_snapshots", "--target", target, warehouse_dir=warehouse_dir
-    )
-    altered = [line for line in lines if "ALTERED snapshot" in line]
-    detail = "; ".join(altered[:3]) or ("ok" if status == 0 else " ".join(lines[-2:]))
-    return status == 0, detail
-
-
-def gates(
-    con: duckdb.DuckDBPyConnection,
-    run: dict,
-    *,
-    snapshot_check: tuple[bool, str] | None,
-) -> list[tuple[str, bool, str]]:
-    """(gate, passed, detail) for each promotion gate, in order. `snapshot_check` is the result
-    of verify_snapshots_gate, taken before the warehouse was opened for writing."""
-    entry = catalogue.entry(run["model_name"])
-    out: list[tuple[str, bool, str]] = []
-    out.append(("training run succeeded", run["status"] == "success", f"status {run['status']}"))
-    out.append(
-        (
-            "production run type",
-            run["run_type"] == "production",
-            f"run type {run['run_type']} (experiment runs can never be promoted)",
-        )
-    )
-    out.append(
-        (
-            "clean tree",
-            not run["is_dirty"],
-            "trained on a dirty tree" if run["is_dirty"] else "committed code",
-        )
-    )
-    finished = con.execute(
-        "select count(*) from lineage.builds where invocation_id = ?", [run.get("invocation_id")]
-    ).fetchall()[0][0]
-    out.append(
-        (
-            "build finished",
-            finished > 0,
-            f"build {run.get('invocation_id')} "
-            + ("finished" if finished else "never finished (killed?); its runs are not promotable"),
-        )
-    )
-    missing = [f for f in LINEAGE_FIELDS if not run.get(f) or run.get(f) == "unknown"]
-    out.append(("complete lineage", not missing, f"missing: {', '.join(missing) or 'none'}"))
-    if snapshot_check is not None:
-        out.append(("snapshot hashes verify", *snapshot_check))
-    metrics = json.loads(run.get("metrics_json") or "{}")
-    complete = entry.primary_metric in metrics.get("candidate", {}) and "baseline" in metrics
-    out.append(
-        (
-            "evaluation complete",
-            complete,
-            f"{entry.primary_metric} for the candidate; metrics groups: {sorted(metrics)}",
-        )
-    )
-    out.extend(evaluation.no_regression(entry, metrics))
-    return out
 
 
 def _request_id(model_name: str, training_run_id: str, at: datetime) -> str:
