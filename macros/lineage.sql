@@ -212,6 +212,7 @@
             'invocation_id': invocation_id | string,
             'target_name': target.name | string,
             'run_started_at': run_started_at.strftime('%Y-%m-%d %H:%M:%S'),
+            'run_type': build_run_type(),
             'nodes': nodes,
         }) -%}
         insert into lineage.builds
@@ -242,9 +243,30 @@
             cast(j ->> 'is_dirty' as boolean),
             cast(j ->> 'run_started_at' as timestamp),
             now(),
-            j -> 'nodes'
+            j -> 'nodes',
+            j ->> 'run_type'
         from logged
     {%- endif -%}
+{%- endmacro %}
+
+{#- The build's run type: 'experiment' on the experiment target or with --vars
+    '{run_type: experiment}', else 'production'. Recorded on lineage.builds. -#}
+{% macro build_run_type() -%}
+    {{- 'experiment' if target.name == 'experiment' else var('run_type', 'production') -}}
+{%- endmacro %}
+
+{#- SQL: the builds whose predictions and serving decisions may be served (invariant: only what
+    can be recreated is served). A build counts once it finished (a lineage.builds row; a killed
+    build never does), from a clean tree (a dirty tree's commit does not name the code that
+    scored) as a production run (experiment scoring is never served); the build running now
+    counts on the same terms, its git state read when the model runs (customer_ml_tree_is_clean,
+    the dbt plugin). -#}
+{% macro servable_builds() -%}
+    select invocation_id from {{ source('lineage', 'builds') }}
+    where not is_dirty and coalesce(run_type, 'production') = 'production'
+    union all
+    select {{ volatile("'" ~ invocation_id ~ "'") }} as invocation_id
+    where {{ 'true' if build_run_type() == 'production' else 'false' }} and customer_ml_tree_is_clean()
 {%- endmacro %}
 
 {#- Mark SQL that selects which rows a build computes (not how they are computed), so the

@@ -21,4 +21,4 @@ def model(dbt, session):
         return transactions.filter("period = 'scoring'").df()
 
     this = str(dbt.this) if dbt.is_incremental else None
-    return scoring.run("clv", latest, session, this=this)
+    return scoring.run("clv", latest, session, this=this, run_type=dbt.config.get("run_type"))

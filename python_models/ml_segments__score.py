@@ -22,4 +22,4 @@ def model(dbt, session):
         return features.filter(f"as_of = DATE '{as_of}'").df()
 
     this = str(dbt.this) if dbt.is_incremental else None
-    return scoring.run("segments", latest, session, this=this)
+    return scoring.run("segments", latest, session, this=this, run_type=dbt.config.get("run_type"))

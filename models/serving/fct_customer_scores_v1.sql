@@ -3,15 +3,13 @@
     baseline), at its latest as_of. Rows lacking any lineage field are excluded here (and
     counted in monitoring.predictions_lacking_lineage).
 
-    A build's records count only once that build finished (it has a `lineage.builds` row) or
-    while it is the build running now: predictions and serving decisions of a killed build are
-    never served. -#}
+    A build's predictions and serving decisions count only once that build finished, from a clean
+    tree, as a production run (or while it is such a build running now; macro servable_builds):
+    those of a killed, dirty or experiment build are recorded and never served. -#}
 with
 
 finished_builds as (
-    select invocation_id from {{ source('lineage', 'builds') }}
-    union all
-    select {{ volatile("'" ~ invocation_id ~ "'") }} as invocation_id
+    {{ servable_builds() }}
 ),
 
 predictions as (

@@ -72,6 +72,7 @@ class Plugin(BasePlugin):
                 "run_started_at": build["run_started_at"],
                 "git_commit": git.commit,
                 "is_dirty": git.is_dirty,
+                "run_type": build["run_type"],
                 "snapshot_ids": snapshot_ids,
                 "nodes": build["nodes"],
                 **summarize(build["nodes"]),
@@ -103,11 +104,16 @@ class Plugin(BasePlugin):
             finally:
                 cursor.close()
 
+        def tree_is_clean() -> bool:
+            """Whether the project's git tree is clean now (untracked files count as dirty)."""
+            return not lineage.git_state().is_dirty
+
         for name, function, arity, returns in (
             ("log_build", log_build, 2, "VARCHAR"),
             ("customer_ml_publish", publish, 2, "VARCHAR"),
             ("customer_ml_seal", seal, 1, "VARCHAR"),
             ("customer_ml_verify_sealed", verify_sealed, 1, "VARCHAR[]"),
+            ("customer_ml_tree_is_clean", tree_is_clean, 0, "BOOLEAN"),
         ):
             try:
                 conn.create_function(

@@ -43,6 +43,7 @@ TABLES: dict[str, dict[str, str]] = {
         "run_started_at": "timestamp",
         "finished_at": "timestamp",
         "results": "json",
+        "run_type": "varchar",
     },
     "data_snapshots": {
         "snapshot_id": "varchar",

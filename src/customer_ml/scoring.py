@@ -70,8 +70,15 @@ def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Servin
     return Serving("champion", serving["model_version"], serving["training_run_id"], artifact)
 
 
-def prediction_id(model_version: str, snapshot_id: str, customer_id: int, as_of: Any) -> str:
+def prediction_id(
+    model_version: str, snapshot_id: str, customer_id: int, as_of: Any, *, servable: bool = True
+) -> str:
+    """The same model, input, customer and as_of give the same id (scoring is idempotent). A
+    build whose predictions are never served (a dirty tree or an experiment) gets ids of its own,
+    so that a later servable build records, and serves, its own rows for the same inputs."""
     key = f"{model_version}|{snapshot_id}|{customer_id}|{pd.Timestamp(as_of).date()}"
+    if not servable:
+        key = f"unserved|{key}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -85,6 +92,7 @@ def run(
     session: duckdb.DuckDBPyConnection,
     *,
     this: str | None,
+    run_type: str | None = None,
 ) -> pd.DataFrame:
     """Score with the serving model; `latest(feature_version)` returns the model's feature
     relation at that version and its latest as_of (the serving model's feature version, learned
@@ -106,6 +114,7 @@ def run(
         relation=entry.features(feature_version),
         feature_version=feature_version,
         scored=scored,
+        run_type=run_type or "production",
     )
 
 
@@ -166,6 +175,7 @@ def prediction_frame(
     relation: str,
     feature_version: int,
     scored: Scored,
+    run_type: str = "production",
 ) -> pd.DataFrame:
     """Prediction rows with full lineage; ids already in `this` are left out (idempotent)."""
     invocation_id = lineage.current_invocation(session)
@@ -186,8 +196,9 @@ def prediction_frame(
         _register_baseline(session, model_name, serving, invocation_id)
     git = lineage.git_state()
     as_of = pd.Series(pd.to_datetime(scored.as_of.to_numpy()))
+    servable = run_type == "production" and not git.is_dirty
     ids = [
-        prediction_id(serving.model_version, snapshot_id, c, a)
+        prediction_id(serving.model_version, snapshot_id, c, a, servable=servable)
         for c, a in zip(scored.customer_ids, as_of, strict=True)
     ]
     out = pd.DataFrame(

@@ -98,10 +98,9 @@ def test_production_training_refuses_a_dirty_tree(tmp_path: Path, tiny_data: Pat
     assert refused.returncode != 0
     assert "production training refused" in refused.stdout
     assert "uncommitted changes" in refused.stdout
-    # Scoring does not depend on training: it ran in the same build.
-    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
-    assert con.execute("select count(*) from serving.fct_customer_scores").fetchall()[0][0] > 0
-    con.close()
+    # Scoring does not depend on training: it ran in the same build, and its predictions are
+    # recorded, but a dirty tree's commit does not name the code that made them: none is served.
+    assert _scored_and_served(wh) == (True, 0)
 
     dbt_build(wh, "--vars", "{run_type: experiment}", project=project)
     con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
@@ -110,9 +109,35 @@ def test_production_training_refuses_a_dirty_tree(tmp_path: Path, tiny_data: Pat
         "select count(*) from information_schema.tables "
         "where table_schema = 'ml' and table_name like '%\\_\\_train' escape '\\'"
     ).fetchall()
+    builds = con.execute("select is_dirty, run_type from lineage.builds order by finished_at")
+    builds = builds.fetchall()
     con.close()
     assert runs == [("experiment", True)] * 3  # churn, clv, segments
     assert production == [(0,)]  # nothing was written where production runs live
+    assert builds == [(True, "production"), (True, "experiment")]
+    assert _scored_and_served(wh) == (True, 0)
+    # A clean production build never serves the dirty builds' rows; its own scoring of the same
+    # inputs records rows of its own (other ids), and those are served.
+    dbt_build(wh, "--select", "fct_customer_scores")
+    assert _scored_and_served(wh) == (True, 0)
+    dbt_build(wh, "--select", "ml_churn__score", "fct_customer_scores")
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    served = con.execute(
+        "select distinct s.model_name, b.is_dirty, b.run_type from serving.fct_customer_scores s "
+        "join lineage.builds b using (invocation_id)"
+    ).fetchall()
+    con.close()
+    assert served == [("churn", False, "production")]
+
+
+def _scored_and_served(wh: Path) -> tuple[bool, int]:
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        scored = con.execute("select count(*) from lineage.predictions").fetchall()[0][0] > 0
+        served = con.execute("select count(*) from serving.fct_customer_scores").fetchall()[0][0]
+    finally:
+        con.close()
+    return scored, served
 
 
 def test_ml_nodes_must_pin_versions(tmp_path: Path, built: Path) -> None:
