@@ -45,7 +45,7 @@ def verify_snapshots(target: str, as_json: bool) -> None:
 def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     """Check the hash chain over every lineage record: name the first row altered, deleted or
     inserted per table, and rows never sealed (by hand, or by a build that never finished)."""
-    from customer_ml import chain
+    from customer_ml import chain, registry
 
     wh = warehouse or config.warehouse_path(target)
     if not wh.exists():
@@ -54,6 +54,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     try:
         problems = chain.verify(con)
         killed = chain.killed_builds(con)
+        orphans = registry.orphan_artifacts(con, wh)
         [(seals, rows)] = con.execute(
             "select count(*), coalesce(sum(n_rows), 0) from lineage.seals"
         ).fetchall()
@@ -68,6 +69,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
                     "unfinished_builds": [
                         {"invocation_id": i, "table": t, "rows": n} for i, t, n in killed
                     ],
+                    "orphan_artifacts": [str(p) for p in orphans],
                 },
                 indent=2,
             )
@@ -78,6 +80,11 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
                 f"UNFINISHED build {invocation} (killed, or running now): {n} row(s) in {table}, "
                 "never served or promotable"
             )
+        for folder in orphans:
+            click.echo(
+                f"ORPHAN artifact folder {folder}: no training run records it (left by a killed "
+                "build), never read"
+            )
         for problem in problems:
             click.echo(f"BROKEN {problem}")
     if problems:
@@ -87,6 +94,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
         click.echo(
             f"lineage verified: {seals} seals over {rows} rows, nothing unsealed"
             + (f" but the rows of {unfinished} unfinished build(s)" if unfinished else "")
+            + (f"; {len(orphans)} orphan artifact folder(s)" if orphans else "")
         )
 
 

@@ -49,6 +49,20 @@ def artifact_root(warehouse_file: str | os.PathLike) -> Path:
     return wh.parent / f"{wh.stem}.artifacts"
 
 
+def recorded_path(warehouse_file: str | os.PathLike, path: str | os.PathLike) -> str:
+    """How a file of the warehouse's folder (its artifacts) is recorded: relative to that folder,
+    so a warehouse copied or moved with its folder reads, and writes, its own files."""
+    folder = Path(warehouse_file).resolve().parent
+    return Path(path).resolve().relative_to(folder).as_posix()
+
+
+def recorded_file(warehouse_file: str | os.PathLike, recorded: str) -> Path:
+    """The file a recorded path names (see recorded_path); an absolute path, recorded by an
+    earlier version, is taken as it is."""
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(warehouse_file).resolve().parent / path
+
+
 def analyst_copy_path(warehouse_file: str | os.PathLike) -> Path:
     """The read-only copy of lineage, serving and monitoring that each successful build
     publishes for analysts (macros/analyst_copy.sql writes it under this same name)."""

@@ -99,3 +99,22 @@ def read_verified(path: Path, sha256: str) -> bytes:
     if actual != sha256:
         raise ValueError(f"{path}: sha256 {actual} differs from the recorded {sha256}")
     return data
+
+
+def orphan_artifacts(con: duckdb.DuckDBPyConnection, warehouse: Path) -> list[Path]:
+    """Artifact folders that no training run records (production or experiment): left by a
+    build killed between writing a run's artifacts and recording the run, or a staging folder
+    of one killed while writing. Nothing reads them; `verify-lineage` names them."""
+    tables = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_name like 'ml\\_%\\_\\_train' "
+        "escape '\\'"
+    ).fetchall()
+    known = {
+        run
+        for (table,) in tables
+        for (run,) in con.execute(f"select distinct training_run_id from {table}").fetchall()
+    }
+    models = config.artifact_root(warehouse) / "models"
+    folders = sorted(p for p in models.glob("*/*") if p.is_dir()) if models.is_dir() else []
+    return [p for p in folders if p.name.startswith(".staging-") or p.name not in known]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_ml import baselines, catalogue, lineage, records, registry
+from customer_ml import baselines, catalogue, config, lineage, records, registry
 
 
 @dataclass(frozen=True)
@@ -51,9 +50,8 @@ def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Servin
     if serving is None:
         return Serving("baseline", version, version)
     try:
-        artifact = registry.read_verified(
-            Path(serving["artifact_path"]), serving["artifact_sha256"]
-        )
+        path = config.recorded_file(lineage.warehouse_file(session), serving["artifact_path"])
+        artifact = registry.read_verified(path, serving["artifact_sha256"])
     except (OSError, ValueError) as e:
         from customer_ml import alerts
 

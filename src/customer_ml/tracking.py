@@ -100,7 +100,7 @@ def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
     name = f"customer-ml-{model_name}"
     if not _exists(client, name):
         client.create_registered_model(name)
-    source = Path(run["artifact_path"]).resolve().as_uri()
+    source = config.recorded_file(warehouse, run["artifact_path"]).as_uri()
     version = client.create_model_version(
         name,
         source=source,

@@ -231,9 +231,10 @@ def begin(
     )
 
 
-def load_model(entry: catalogue.Entry, run: dict[str, Any]) -> Any:
+def load_model(entry: catalogue.Entry, run: dict[str, Any], warehouse: Path) -> Any:
     """A recorded training run's model, from its artifact (sha256 verified)."""
-    data = registry.read_verified(Path(run["artifact_path"]), run["artifact_sha256"])
+    path = config.recorded_file(warehouse, run["artifact_path"])
+    data = registry.read_verified(path, run["artifact_sha256"])
     return entry.module.MODEL.from_bytes(data)
 
 
@@ -267,7 +268,7 @@ def run(
     # The champion serving now (whatever its age) is measured on the candidate's holdout, and
     # is the reference a model may align to (segments keep their ids); both are recorded.
     champion_run = registry.champion(session, model_name, max_age_check=False)
-    champion = load_model(entry, champion_run) if champion_run else None
+    champion = load_model(entry, champion_run, ctx.warehouse) if champion_run else None
     model = module.fit(
         train_part,
         ctx.cfg,
@@ -341,9 +342,9 @@ def finish(
             [{"check": name, "passed": ok, "detail": detail} for name, ok, detail in verdicts]
         ),
         "champion_training_run_id": champion_training_run_id,
-        "artifact_path": str(final_dir / described.model_file),
+        "artifact_path": config.recorded_path(ctx.warehouse, final_dir / described.model_file),
         "artifact_sha256": shas[described.model_file],
-        "report_path": str(final_dir / "validation_report.html"),
+        "report_path": config.recorded_path(ctx.warehouse, final_dir / "validation_report.html"),
         "report_sha256": shas["validation_report.html"],
         "feature_version": ctx.feature_version,
         "label_version": ctx.label_version,

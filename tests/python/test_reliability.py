@@ -375,13 +375,13 @@ def test_an_unusable_champion_artifact_falls_back_to_the_baseline(
         artifact.unlink()
     else:
         artifact.write_bytes(b"another model")
-    con = duckdb.connect()
+    con = duckdb.connect(str(tmp_path / "ci.duckdb"))
     records.create_all(con)
     records.append(con, "invocations", {"invocation_id": "inv-1", "recorded_at": "2026-01-01"})
     con.execute("create schema ml")
-    con.execute(
+    con.execute(  # recorded relative to the warehouse's folder, as training records it
         "create table ml.ml_churn__train as select 'r1' as training_run_id, 'v1' as "
-        f"model_version, '{artifact}' as artifact_path, '{sha}' as artifact_sha256"
+        f"model_version, 'model.txt' as artifact_path, '{sha}' as artifact_sha256"
     )
     records.append(
         con,
@@ -446,6 +446,28 @@ def test_rows_of_a_killed_build_are_named_as_unfinished_not_as_tampering(
                 "where prediction_id = 'p-killed'")  # fmt: skip
     assert any(p.startswith("ml.ml_churn__score: 2 row(s) never sealed") for p in chain.verify(con))
     con.close()
+
+
+def test_artifact_folders_of_no_training_run_are_named(built: Path, tmp_path: Path) -> None:
+    """A build killed after writing a run's artifacts and before recording the run leaves a
+    folder no record points at (or a staging folder): verify-lineage names each, and passes."""
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    models = wh / "ci.artifacts" / "models" / "churn"
+    recorded = sorted(p.name for p in models.iterdir())
+    (models / "run-of-a-killed-build").mkdir()
+    (models / ".staging-run-x-123").mkdir()
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 0, done.stdout + done.stderr
+    named = [line for line in done.stdout.splitlines() if line.startswith("ORPHAN")]
+    assert [line.split()[3].rsplit("/", 1)[1] for line in named] == [
+        ".staging-run-x-123",
+        "run-of-a-killed-build",
+    ]
+    assert "2 orphan artifact folder(s)" in done.stdout
+    assert recorded and not any(r in done.stdout for r in recorded)
 
 
 # --- kill -9 during dbt build, then a rebuild (item 5; `make reliability`) ---
