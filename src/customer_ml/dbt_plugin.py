@@ -58,6 +58,16 @@ class Plugin(BasePlugin):
 
         training.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
 
+    def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
+        """Called just before dbt opens the warehouse: wait while another process holds it, like
+        every CLI write (config.connect: up to CUSTOMER_ML_LOCK_TIMEOUT, then one line naming
+        the holder), instead of failing at once."""
+        path = str(getattr(creds, "path", "") or "")
+        if path and path != ":memory:" and not path.startswith("md:"):
+            from customer_ml import config as settings
+
+            settings.connect(path).close()
+
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         warehouse = lineage.warehouse_file(conn)
         # The lineage tables come from their one declaration, before any hook writes to them.

@@ -109,9 +109,13 @@ def load_tiny(warehouse_dir: Path, data: Path) -> None:
 
 
 def dbt_build(
-    warehouse_dir: Path, *extra: str, project: Path | None = None, check: bool = True
+    warehouse_dir: Path,
+    *extra: str,
+    project: Path | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    return dbt(warehouse_dir, "build", *extra, project=project, check=check)
+    return dbt(warehouse_dir, "build", *extra, project=project, check=check, env=env)
 
 
 def dbt(
@@ -120,9 +124,10 @@ def dbt(
     *extra: str,
     project: Path | None = None,
     check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """`dbt COMMAND` on the ci target against a warehouse dir (its own target and log paths, so
-    `dbt retry` finds the previous run's results there)."""
+    `dbt retry` finds the previous run's results there); `env` adds to its environment."""
     project = project or PROJECT or REPO
     done = subprocess.run(
         [
@@ -136,7 +141,7 @@ def dbt(
             str(warehouse_dir / "logs"),
             *extra,
         ],
-        env=run_env(warehouse_dir, project),
+        env={**run_env(warehouse_dir, project), **(env or {})},
         cwd=project,
         capture_output=True,
         text=True,

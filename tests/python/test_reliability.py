@@ -601,3 +601,35 @@ def test_a_held_warehouse_makes_cli_writes_wait_then_fail_in_one_line(tmp_path: 
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"(PID {holder.pid})" in done.stderr and "waited 1 s" in done.stderr, done.stderr
     assert waited >= 1  # it waited before giving up
+
+
+@pytest.mark.reliability  # two builds, ~90 s: `make reliability`
+def test_a_build_waits_for_a_held_warehouse(built: Path, tmp_path: Path) -> None:
+    """dbt build waits for the lock like the CLI: a notebook that lets go within the timeout
+    delays the build, one that holds on fails it with a line naming the holder."""
+    import subprocess
+    import sys
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    hold = "import sys, time, duckdb; c = duckdb.connect(sys.argv[1], read_only=True); "
+    hold += "print(1, flush=True); time.sleep(float(sys.argv[2]))"
+    outcomes = []
+    for held_s, timeout_s in ((4, "120"), (600, "2")):
+        holder = subprocess.Popen(
+            [sys.executable, "-c", hold, str(wh / "ci.duckdb"), str(held_s)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            holder.stdout.readline()
+            done = dbt_build(
+                wh, "--select", "raw_rows_excluded", check=False,
+                env={"CUSTOMER_ML_LOCK_TIMEOUT": timeout_s},
+            )  # fmt: skip
+        finally:
+            holder.kill()
+            holder.wait()
+        outcomes.append((done.returncode == 0, f"(PID {holder.pid})" in done.stdout))
+    assert outcomes == [(True, False), (False, True)], done.stdout[-3000:]
+    assert "waited 2 s" in done.stdout
