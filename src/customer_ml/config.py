@@ -70,8 +70,17 @@ def analyst_copy_path(warehouse_file: str | os.PathLike) -> Path:
     return wh.parent / f"{wh.stem}.analyst.duckdb"
 
 
-def lock_file() -> Path:
-    return project_dir() / "constraints.txt"
+# The lock (every package pinned, with hashes); commits before it had constraints.txt (pins only).
+LOCK_FILES = ("requirements.lock", "constraints.txt")
+
+
+def lock_file(project: Path | None = None) -> Path:
+    """The lock file of `project` (default: this project), or of the commit checked out there."""
+    root = project or project_dir()
+    for name in LOCK_FILES:
+        if (root / name).exists():
+            return root / name
+    return root / LOCK_FILES[0]
 
 
 def project_vars() -> dict:

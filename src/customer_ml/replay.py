@@ -78,9 +78,10 @@ def environment_differences(lock: Path) -> list[str]:
     out = []
     for line in lock.read_text().splitlines():
         line = line.strip()
-        if not line or line.startswith("#") or "==" not in line:
+        if not line or line.startswith(("#", "--")) or "==" not in line:
             continue
         name, pinned = line.split("==", 1)
+        name, pinned = name.split("[")[0], pinned.split(";")[0].split()[0]
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -142,7 +142,7 @@ def _latest_run(con: duckdb.DuckDBPyConnection, model_version: str) -> dict | No
 def _environment(report: Report, code: Path, recorded_lock_hash: str | None) -> None:
     """Compare the lock file at the commit with the recorded hash (when one was recorded) and
     the running environment with the lock file (a note: it may still reproduce)."""
-    lock = code / "constraints.txt"
+    lock = config.lock_file(code)
     lock_hash = lineage.sha256_file(lock) if lock.exists() else "missing"
     if recorded_lock_hash is not None:
         report.checks.append(Check("lock file hash at the commit", recorded_lock_hash, lock_hash))
