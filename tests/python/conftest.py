@@ -114,8 +114,11 @@ def dbt_build(
     project: Path | None = None,
     check: bool = True,
     env: dict[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess:
-    return dbt(warehouse_dir, "build", *extra, project=project, check=check, env=env)
+    return dbt(
+        warehouse_dir, "build", *extra, project=project, check=check, env=env, timeout=timeout
+    )
 
 
 def dbt(
@@ -125,6 +128,7 @@ def dbt(
     project: Path | None = None,
     check: bool = True,
     env: dict[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess:
     """`dbt COMMAND` on the ci target against a warehouse dir (its own target and log paths, so
     `dbt retry` finds the previous run's results there); `env` adds to its environment."""
@@ -145,6 +149,7 @@ def dbt(
         cwd=project,
         capture_output=True,
         text=True,
+        timeout=timeout,
     )
     if check:
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -117,7 +117,10 @@ def _drip(conn, stop) -> None:
     for byte in b"HTTP/1.1 200 OK\r\n" * 100:  # one byte a second: each read is quick
         if stop.wait(1.0):
             return
-        conn.send(bytes([byte]))
+        try:
+            conn.send(bytes([byte]))
+        except OSError:  # the client gave up (its deadline)
+            return
 
 
 def _not_http(conn, stop) -> None:
@@ -168,6 +171,47 @@ def test_a_bad_webhook_is_recorded_not_raised_and_keeps_its_secrets(
     assert elapsed < alerts.DEADLINE_S + 5  # a deadline (a hang would fail here), not a timing
     for secret in SECRETS:
         assert secret not in printed.out + printed.err + detail
+
+
+@pytest.mark.reliability  # four builds: `make reliability`
+def test_a_bad_webhook_leaves_a_build_green(built: Path, tmp_path: Path) -> None:
+    """The same four endpoints, inside `dbt build`: the champion's artifact is gone, so scoring
+    raises a critical alert (and serves the baseline); each build passes, its alert is recorded
+    as failed, and no secret reaches the build's output."""
+    from customer_ml import records
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    [(run,)] = con.execute("select training_run_id from ml.ml_churn__train").fetchall()
+    records.append(con, "promotions", {"model_name": "churn", "training_run_id": run,
+                   "action": "promote", "promoted_at": promotion_time()})  # fmt: skip
+    con.close()
+    shutil.move(wh / "ci.artifacts" / "models" / "churn", tmp_path / "moved")
+    outcomes = {}
+    for kind in ("down", "slow-drip", "not-http", "http-500"):
+        stop = threading.Event()
+        if kind == "down":
+            port = _down_port()
+        else:
+            answer = {"slow-drip": _drip, "not-http": _not_http, "http-500": _error_500}[kind]
+            port, stop = _endpoint(answer)
+        url = f"http://ops:{SECRETS[0]}@127.0.0.1:{port}/hooks/{SECRETS[1]}?key={SECRETS[2]}"
+        try:
+            done = dbt_build(wh, "--select", "ml_churn__score", check=False, timeout=600,
+                             env={"CUSTOMER_ML_ALERT_WEBHOOK": url})  # fmt: skip
+        finally:
+            stop.set()
+        con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+        alerts = con.execute(
+            "select alert_kind, delivery, delivery_detail from lineage.alerts where invocation_id "
+            "= (select invocation_id from lineage.builds order by finished_at desc limit 1)"
+        ).fetchall()
+        con.close()
+        leaked = [s for s in SECRETS if s in done.stdout + done.stderr + str(alerts)]
+        outcomes[kind] = (done.returncode, [(a[0], a[1]) for a in alerts], leaked)
+    expected = (0, [("champion_artifact_unusable", "failed")], [])
+    assert outcomes == dict.fromkeys(outcomes, expected), done.stdout[-3000:]
 
 
 @pytest.mark.parametrize(
