@@ -45,7 +45,7 @@ def verify_snapshots(target: str, as_json: bool) -> None:
 def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     """Check the hash chain over every lineage record: name the first row altered, deleted or
     inserted per table, and rows never sealed (by hand, or by a build that never finished)."""
-    from customer_ml import chain, registry
+    from customer_ml import chain, registry, tracking
 
     wh = warehouse or config.warehouse_path(target)
     if not wh.exists():
@@ -54,12 +54,14 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     try:
         problems = chain.verify(con)
         killed = chain.killed_builds(con)
-        orphans = registry.orphan_artifacts(con, wh)
+        known = registry.training_run_ids(con)
         [(seals, rows)] = con.execute(
             "select count(*), coalesce(sum(n_rows), 0) from lineage.seals"
         ).fetchall()
     finally:
         con.close()
+    orphans = registry.orphan_artifacts(wh, known)
+    orphan_runs = tracking.orphan_training_runs(wh, known)
     if as_json:
         click.echo(
             json.dumps(
@@ -70,6 +72,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
                         {"invocation_id": i, "table": t, "rows": n} for i, t, n in killed
                     ],
                     "orphan_artifacts": [str(p) for p in orphans],
+                    "orphan_mlflow_runs": orphan_runs,
                 },
                 indent=2,
             )
@@ -85,6 +88,10 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
                 f"ORPHAN artifact folder {folder}: no training run records it (left by a killed "
                 "build), never read"
             )
+        for run in orphan_runs:
+            click.echo(
+                f"ORPHAN MLflow run {run}: no training run records it (left by a killed build)"
+            )
         for problem in problems:
             click.echo(f"BROKEN {problem}")
     if problems:
@@ -95,6 +102,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
             f"lineage verified: {seals} seals over {rows} rows, nothing unsealed"
             + (f" but the rows of {unfinished} unfinished build(s)" if unfinished else "")
             + (f"; {len(orphans)} orphan artifact folder(s)" if orphans else "")
+            + (f"; {len(orphan_runs)} orphan MLflow run(s)" if orphan_runs else "")
         )
 
 

@@ -101,20 +101,24 @@ def read_verified(path: Path, sha256: str) -> bytes:
     return data
 
 
-def orphan_artifacts(con: duckdb.DuckDBPyConnection, warehouse: Path) -> list[Path]:
-    """Artifact folders that no training run records (production or experiment): left by a
-    build killed between writing a run's artifacts and recording the run, or a staging folder
-    of one killed while writing. Nothing reads them; `verify-lineage` names them."""
+def training_run_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every training run recorded, production or experiment (every ml_*__train table)."""
     tables = con.execute(
         "select table_schema || '.' || table_name from information_schema.tables "
         "where table_catalog = current_database() and table_name like 'ml\\_%\\_\\_train' "
         "escape '\\'"
     ).fetchall()
-    known = {
+    return {
         run
         for (table,) in tables
         for (run,) in con.execute(f"select distinct training_run_id from {table}").fetchall()
     }
+
+
+def orphan_artifacts(warehouse: Path, known: set[str]) -> list[Path]:
+    """Artifact folders of no training run in `known` (training_run_ids): left by a build
+    killed between writing a run's artifacts and recording the run, or a staging folder of one
+    killed while writing. Nothing reads them; `verify-lineage` names them."""
     models = config.artifact_root(warehouse) / "models"
     folders = sorted(p for p in models.glob("*/*") if p.is_dir()) if models.is_dir() else []
     return [p for p in folders if p.name.startswith(".staging-") or p.name not in known]

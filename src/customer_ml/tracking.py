@@ -92,6 +92,27 @@ def log_training(
     return run.info.run_id
 
 
+def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
+    """MLflow training runs whose training_run_id is not in `known` (a build killed after
+    logging the run and before recording it): "<mlflow run id> (<training_run_id>)"."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
+        return []
+    mlflow = _client(warehouse)
+    experiments = [
+        e.experiment_id
+        for e in mlflow.search_experiments()
+        if e.name.startswith("customer-ml/") and e.name != BUILDS_EXPERIMENT
+    ]
+    if not experiments:
+        return []
+    runs = mlflow.search_runs(experiment_ids=experiments, output_format="list")
+    return sorted(
+        f"{r.info.run_id} ({r.data.tags.get('training_run_id')})"
+        for r in runs
+        if r.data.tags.get("training_run_id") not in known
+    )
+
+
 def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
     """Register the run's model as a version of `customer-ml-<model>` and point the registry
     alias `champion` at it; returns the registry version."""

@@ -503,14 +503,23 @@ def test_artifact_folders_of_no_training_run_are_named(built: Path, tmp_path: Pa
     recorded = sorted(p.name for p in models.iterdir())
     (models / "run-of-a-killed-build").mkdir()
     (models / ".staging-run-x-123").mkdir()
+    from customer_ml import tracking
+
+    tracking.log_training(
+        wh / "ci.duckdb", model_name="churn", run_type="production",
+        tags={"training_run_id": "run-of-a-killed-build"}, params={}, metrics={},
+        artifact_dir=models / "run-of-a-killed-build",
+    )  # fmt: skip
     done = cli(wh, "verify-lineage", "--target", "ci")
     assert done.returncode == 0, done.stdout + done.stderr
-    named = [line for line in done.stdout.splitlines() if line.startswith("ORPHAN")]
-    assert [line.split()[3].rsplit("/", 1)[1] for line in named] == [
+    named = [line for line in done.stdout.splitlines() if line.startswith("ORPHAN artifact")]
+    assert [line.split()[3].rstrip(":").rsplit("/", 1)[1] for line in named] == [
         ".staging-run-x-123",
         "run-of-a-killed-build",
     ]
-    assert "2 orphan artifact folder(s)" in done.stdout
+    assert "2 orphan artifact folder(s); 1 orphan MLflow run(s)" in done.stdout
+    [run] = [line for line in done.stdout.splitlines() if line.startswith("ORPHAN MLflow")]
+    assert "(run-of-a-killed-build)" in run
     assert recorded and not any(r in done.stdout for r in recorded)
 
 
