@@ -37,7 +37,7 @@ def consecutive_failures(session: duckdb.DuckDBPyConnection, model_name: str) ->
             )
         )
         select count(*) from lineage.training_failures
-        where model_name = $1 and status = 'failed'
+        where model_name = $1 and status in ('failed', 'terminated')
             and failed_at > coalesce((select reset_at from last_reset), timestamp '1970-01-01')
         """,
         [model_name],
@@ -93,13 +93,16 @@ def guarded(
     except config.OperatorError:
         raise
     except Exception as e:
+        from customer_ml import quotas
+
         error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        invocation_id = _record(session, model_name, run_type, "failed", error)
+        status = "terminated" if isinstance(e, quotas.QuotaExceeded) else "failed"
+        invocation_id = _record(session, model_name, run_type, status, error)
         escalated = failures + 1 >= limit
         alerts.raise_alert(
             session,
             model_name=model_name,
-            kind="training_failed_escalated" if escalated else "training_failed",
+            kind=f"training_{status}_escalated" if escalated else f"training_{status}",
             severity="critical" if escalated else "warning",
             message=f"training failed ({failures + 1} in a row): {error}"
             + ("; training is suppressed until a root-cause note" if escalated else ""),

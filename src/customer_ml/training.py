@@ -22,6 +22,7 @@ which appends it to ml.ml_<model>__train. Training never calls into promotion.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from customer_ml import catalogue, config, evaluation, lineage, records, registry
+from customer_ml import catalogue, config, evaluation, lineage, quotas, records, registry
 
 
 class DirtyTreeError(config.OperatorError):
@@ -263,34 +264,102 @@ def run(
     )
     if ctx is None:
         return records.frame([], records.TRAINING_RUN_COLUMNS)
-    module = entry.module
-    train_part, holdout = module.split(dataset, ctx.cfg, ctx.seed)
     # The champion serving now (whatever its age) is measured on the candidate's holdout, and
     # is the reference a model may align to (segments keep their ids); both are recorded.
     champion_run = registry.champion(session, model_name, max_age_check=False)
     champion = load_model(entry, champion_run, ctx.warehouse) if champion_run else None
-    model = module.fit(
-        train_part,
-        ctx.cfg,
-        ctx.seed,
-        validation=holdout,
-        reference=champion,
-        feature_version=ctx.feature_version,
-    )
-    holdout = module.evaluation_set(model, holdout)
-    models = {"candidate": model, "baseline": module.baseline(ctx.cfg), "champion": champion}
-    metrics = evaluation.compare(entry, holdout, models)
-    verdicts = evaluation.no_regression(entry, metrics)
-    described = module.describe(
-        model, train_part, holdout, models, metrics, facts=ctx.facts, cfg=ctx.cfg
-    )
+    try:
+        (model_bytes, metrics, verdicts, described), usage = quotas.run(
+            quotas.quota(model_name),
+            "customer_ml.training:compute",
+            model_name,
+            dataset,
+            ctx.cfg,
+            ctx.seed,
+            champion,
+            ctx.feature_version,
+            ctx.facts,
+        )
+    except quotas.QuotaExceeded as e:
+        record_cost(session, ctx, "terminated", e.usage, len(dataset), e)
+        raise
+    record_cost(session, ctx, "success", usage, len(dataset))
     return finish(
         ctx,
-        model_bytes=model.to_bytes(),
+        model_bytes=model_bytes,
         metrics=metrics,
         verdicts=verdicts,
         described=described,
         champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
+        usage=usage,
+    )
+
+
+def compute(
+    model_name: str,
+    dataset: pd.DataFrame,
+    cfg: dict[str, Any],
+    seed: int,
+    champion: Any,
+    feature_version: int,
+    facts: dict[str, Any],
+    *,
+    stage: Callable[[str], None],
+) -> tuple[bytes, dict, list, Described]:
+    """The model's computation, in the training child process (customer_ml.quotas): split, fit,
+    evaluate against the baseline and the champion, describe. Reports each stage it enters."""
+    entry = catalogue.entry(model_name)
+    module = entry.module
+    stage("split")
+    train_part, holdout = module.split(dataset, cfg, seed)
+    stage("fit")
+    model = module.fit(
+        train_part,
+        cfg,
+        seed,
+        validation=holdout,
+        reference=champion,
+        feature_version=feature_version,
+    )
+    stage("evaluate")
+    holdout = module.evaluation_set(model, holdout)
+    models = {"candidate": model, "baseline": module.baseline(cfg), "champion": champion}
+    metrics = evaluation.compare(entry, holdout, models)
+    verdicts = evaluation.no_regression(entry, metrics)
+    stage("describe")
+    described = module.describe(model, train_part, holdout, models, metrics, facts=facts, cfg=cfg)
+    return model.to_bytes(), metrics, verdicts, described
+
+
+def record_cost(
+    session: duckdb.DuckDBPyConnection,
+    ctx: Context,
+    status: str,
+    usage: quotas.Usage,
+    rows_read: int,
+    exceeded: quotas.QuotaExceeded | None = None,
+) -> None:
+    """One lineage.run_costs row per training run: what its child process used (and, when it
+    was terminated, which limit, its value and the measured one)."""
+    records.append(
+        session,
+        "run_costs",
+        {
+            "training_run_id": ctx.training_run_id,
+            "model_name": ctx.entry.name,
+            "run_type": ctx.run_type,
+            "invocation_id": ctx.invocation_id,
+            "status": status,
+            "stage": usage.stage,
+            "wall_seconds": usage.wall_s,
+            "cpu_seconds": usage.cpu_s,
+            "peak_rss_mb": usage.peak_rss_mb,
+            "rows_read": rows_read,
+            "limit_name": exceeded.limit if exceeded else None,
+            "limit_value": exceeded.allowed if exceeded else None,
+            "measured_value": exceeded.measured if exceeded else None,
+            "recorded_at": _now(),
+        },
     )
 
 
@@ -302,6 +371,7 @@ def finish(
     verdicts: list[tuple[str, bool, str]],
     described: Described,
     champion_training_run_id: str | None,
+    usage: quotas.Usage,
 ) -> pd.DataFrame:
     """Write the artifacts once, mirror the run to MLflow, return its one-row record."""
     entry = ctx.entry
@@ -382,10 +452,15 @@ def finish(
             **described.mlflow_params,
         },
         metrics={
-            f"{group}_{name}": value
-            for group, values in metrics.items()
-            for name, value in values.items()
-            if isinstance(value, int | float)
+            **{
+                f"{group}_{name}": value
+                for group, values in metrics.items()
+                for name, value in values.items()
+                if isinstance(value, int | float)
+            },
+            "cost_wall_seconds": usage.wall_s,
+            "cost_cpu_seconds": usage.cpu_s,
+            "cost_peak_rss_mb": usage.peak_rss_mb,
         },
         artifact_dir=final_dir,
     )

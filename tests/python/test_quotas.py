@@ -1,0 +1,139 @@
+"""Issue 18: training runs in a child process under its model's quotas."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import dbt_build, git, snapshot_project
+
+HELPERS = Path(__file__).parent / "helpers"
+QUOTA = {"max_seconds": 60, "max_memory_mb": 4096, "threads": 1}
+
+
+@pytest.fixture
+def targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(HELPERS))  # the child imports quota_targets
+
+
+def test_a_child_returns_its_result_and_what_it_used(targets) -> None:
+    from customer_ml import quotas
+
+    result, usage = quotas.run(quotas.parse("m", QUOTA), "quota_targets:answer")
+    assert result == 42 and usage.stage == "fit"
+    assert usage.wall_s > 0 and usage.peak_rss_mb > 0
+
+
+@pytest.mark.parametrize(
+    ("target", "limits", "limit", "stage"),
+    [
+        ("sleep_in_fit", {"max_seconds": 2}, "max_seconds", "fit"),
+        ("grow_in_evaluate", {"max_memory_mb": 300}, "max_memory_mb", "evaluate"),
+    ],
+)
+def test_over_a_quota_the_child_is_terminated_naming_limit_value_and_stage(
+    targets, target: str, limits: dict, limit: str, stage: str
+) -> None:
+    from customer_ml import quotas
+
+    with pytest.raises(quotas.QuotaExceeded) as caught:
+        quotas.run(quotas.parse("m", {**QUOTA, **limits}), f"quota_targets:{target}")
+    e = caught.value
+    assert (e.limit, e.allowed, e.usage.stage) == (limit, limits[limit], stage)
+    assert e.measured > e.allowed
+    assert f"in stage {stage}: {limit} {limits[limit]}" in str(e)
+
+
+def test_a_failing_child_raises_its_error_line(targets) -> None:
+    from customer_ml import quotas
+
+    with pytest.raises(RuntimeError, match="^ValueError: no holdout rows$"):
+        quotas.run(quotas.parse("m", QUOTA), "quota_targets:fail_in_describe")
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"max_seconds": 0}, "m.quotas.max_seconds: 0 is not a positive number"),
+        ({"max_memory_mb": "lots"}, "m.quotas.max_memory_mb: 'lots' is not a positive number"),
+        ({"max_seconds": float("nan")}, "m.quotas.max_seconds: nan is not a positive number"),
+        ({"threads": 1.5}, "m.quotas.threads: 1.5 is not a positive whole number"),
+        ({"max_memroy_mb": 5}, "m.quotas: unknown max_memroy_mb"),
+    ],
+)
+def test_a_bad_quota_is_one_line(limits: dict, message: str) -> None:
+    from customer_ml import quotas
+    from customer_ml.config import OperatorError
+
+    with pytest.raises(OperatorError) as caught:
+        quotas.parse("m", {**QUOTA, **limits})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_terminated_runs_are_recorded_and_the_champion_still_scores(
+    built: Path, tmp_path: Path
+) -> None:
+    """Churn over its memory quota and segments over its time quota, in one build: each is
+    terminated and recorded (status, limit, measured value, stage) and alerted, and churn's
+    scoring in the same build serves the champion."""
+    from customer_ml import records
+
+    project = snapshot_project(tmp_path / "project")
+    models = project / "config" / "models.yml"
+    text = models.read_text()
+    text = text.replace(
+        "quotas: {max_seconds: 3600, max_memory_mb: 16384, threads: 2}",
+        "quotas: {max_seconds: 3600, max_memory_mb: 60, threads: 2}",
+        1,
+    )
+    text = text.replace(
+        "quotas: {max_seconds: 3600, max_memory_mb: 8192, threads: 2}",
+        "quotas: {max_seconds: 0.5, max_memory_mb: 8192, threads: 2}",
+    )
+    models.write_text(text)
+    git(project, "commit", "-qam", "tight quotas")
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    [(run,)] = con.execute("select training_run_id from ml.ml_churn__train").fetchall()
+    records.append(con, "promotions", {"model_name": "churn", "training_run_id": run,
+                   "action": "promote", "promoted_at": _now()})  # fmt: skip
+    con.close()
+    nodes = ("ml_churn__train", "ml_segments__train", "ml_churn__score", "fct_customer_scores")
+    done = dbt_build(wh, "--select", *nodes, project=project, check=False)
+    assert done.returncode != 0  # the training nodes failed, visibly
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    costs = con.execute(
+        "select model_name, status, limit_name, limit_value, measured_value > limit_value, stage "
+        "from lineage.run_costs where status = 'terminated' order by model_name"
+    ).fetchall()
+    uncosted = con.execute(  # every training run has its cost row
+        "select training_run_id from lineage.training_runs except "
+        "select training_run_id from lineage.run_costs where status = 'success'"
+    ).fetchall()
+    failures = con.execute(
+        "select model_name, status from lineage.training_failures order by model_name"
+    ).fetchall()
+    alerts = con.execute("select model_name, alert_kind from lineage.alerts order by 1").fetchall()
+    served = con.execute(
+        "select distinct model_kind, training_run_id from serving.fct_customer_scores "
+        "where model_name = 'churn'"
+    ).fetchall()
+    con.close()
+    assert [c[:5] for c in costs] == [
+        ("churn", "terminated", "max_memory_mb", 60.0, True),
+        ("segments", "terminated", "max_seconds", 0.5, True),
+    ]
+    assert all(stage in ("starting", "split", "fit", "evaluate", "describe") for *_, stage in costs)
+    assert failures == [("churn", "terminated"), ("segments", "terminated")]
+    assert uncosted == []
+    assert alerts == [("churn", "training_terminated"), ("segments", "training_terminated")]
+    assert served == [("champion", run)]
+
+
+def _now():
+    from customer_ml import lineage
+
+    return lineage.utc_now()
