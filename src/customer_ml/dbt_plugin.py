@@ -57,9 +57,10 @@ class Plugin(BasePlugin):
         from customer_ml import training
 
         training.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
-        from customer_ml import quotas
+        from customer_ml import costs, quotas
 
         quotas.check()
+        costs.check()
 
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         """Called just before dbt opens the warehouse: wait while another process holds it, like

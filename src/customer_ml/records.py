@@ -150,6 +150,7 @@ TABLES: dict[str, dict[str, str]] = {
         "limit_name": "varchar",
         "limit_value": "double",
         "measured_value": "double",
+        "estimated_cost_usd": "double",
         "recorded_at": "timestamp",
     },
     "rca_notes": {

@@ -31,7 +31,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from customer_ml import catalogue, config, evaluation, lineage, quotas, records, registry
+from customer_ml import (
+    catalogue,
+    config,
+    costs,
+    evaluation,
+    lineage,
+    quotas,
+    records,
+    registry,
+)
 
 
 class DirtyTreeError(config.OperatorError):
@@ -358,9 +367,11 @@ def record_cost(
             "limit_name": exceeded.limit if exceeded else None,
             "limit_value": exceeded.allowed if exceeded else None,
             "measured_value": exceeded.measured if exceeded else None,
+            "estimated_cost_usd": costs.estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
             "recorded_at": _now(),
         },
     )
+    costs.check_budget(session, ctx.entry.name, invocation_id=ctx.invocation_id)
 
 
 def finish(
@@ -461,6 +472,7 @@ def finish(
             "cost_wall_seconds": usage.wall_s,
             "cost_cpu_seconds": usage.cpu_s,
             "cost_peak_rss_mb": usage.peak_rss_mb,
+            "cost_estimated_usd": costs.estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
         },
         artifact_dir=final_dir,
     )

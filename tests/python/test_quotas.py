@@ -137,3 +137,76 @@ def _now():
     from customer_ml import lineage
 
     return lineage.utc_now()
+
+
+# --- cost (issue 18 item 3) ---
+
+
+def test_the_estimate_is_the_rate_card_applied_by_hand() -> None:
+    from customer_ml import costs
+
+    rates = costs.rate_card()  # seeds/rate_card.csv: 0.048 per CPU-hour, 0.006 per GB-hour
+    assert rates == {"cpu": 0.048, "memory": 0.006}
+    assert costs.estimate(3600, 3600, 1024) == 0.054  # 1 CPU-hour + 1 GB for an hour
+    assert costs.estimate(900, 1800, 2048) == 0.018  # 0.25 * 0.048 + 2 * 0.5 * 0.006
+
+
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        ("resource,unit,price_usd\ncpu,cpu_hour,0.048\n", "for resource memory (got None)"),
+        ("resource,unit,price_usd\ncpu,cpu_hour,\nmemory,gb_hour,1\n", "for resource cpu (got '')"),
+        ("resource,unit,price_usd\ncpu,cpu_hour,-1\nmemory,gb_hour,1\n", "resource cpu (got '-1')"),
+    ],
+)
+def test_a_bad_rate_card_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, csv: str, message: str
+) -> None:
+    from customer_ml import costs
+    from customer_ml.config import OperatorError
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "rate_card.csv").write_text(csv)
+    monkeypatch.setenv("CUSTOMER_ML_HOME", str(tmp_path))
+    with pytest.raises(OperatorError, match="no valid price_usd") as caught:
+        costs.rate_card()
+    assert str(caught.value).endswith(message)
+
+
+def test_a_budget_overrun_alerts_once_a_month() -> None:
+    """churn's budget is USD 50 (config/models.yml): 30, then 30 (over: one alert), then 30
+    more (still one)."""
+    from customer_ml import costs, lineage, records
+
+    con = duckdb.connect()
+    records.create_all(con)
+    for _ in range(3):
+        records.append(con, "run_costs", {"model_name": "churn", "estimated_cost_usd": 30.0,
+                       "recorded_at": lineage.utc_now().replace(tzinfo=None)})  # fmt: skip
+        costs.check_budget(con, "churn")
+    [(kind, n, message)] = con.execute(
+        "select alert_kind, count(*), any_value(message) from lineage.alerts group by 1"
+    ).fetchall()
+    assert (kind, n) == ("training_budget_exceeded", 1)
+    assert "USD 60.0000 this month, over the monthly budget of USD 50" in message
+
+
+def test_costs_sum_per_model_and_month(built: Path) -> None:
+    import pandas as pd
+
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    runs = con.execute("select * from lineage.run_costs").df()
+    monthly = con.execute("select * from monitoring.training_costs_by_month").df()
+    trained = con.execute("select count(*) from lineage.training_runs").fetchall()[0][0]
+    con.close()
+    assert len(runs) == trained == 3 and (runs["estimated_cost_usd"] > 0).all()
+    runs["cost_month"] = pd.to_datetime(runs["recorded_at"]).dt.to_period("M").dt.start_time
+    expected = runs.groupby(["model_name", "cost_month"], as_index=False).agg(
+        runs=("model_name", "size"), estimated_cost_usd=("estimated_cost_usd", "sum")
+    )
+    got = monthly[["model_name", "cost_month", "runs", "estimated_cost_usd"]].copy()
+    got["cost_month"] = pd.to_datetime(got["cost_month"])
+    merged = expected.merge(got, on=["model_name", "cost_month"], suffixes=("", "_model"))
+    assert len(merged) == len(expected) == len(got)
+    assert (merged["runs"] == merged["runs_model"]).all()
+    assert ((merged["estimated_cost_usd"] - merged["estimated_cost_usd_model"]).abs() < 1e-9).all()

@@ -1,0 +1,104 @@
+"""What a training run cost (issue 18): the reviewed rate card (seeds/rate_card.csv, the file dbt
+seeds as monitoring.rate_card) turns a run's usage into an estimated cost, recorded with the run
+in lineage.run_costs; a model's `monthly_budget_usd` (config/models.yml) raises one alert per
+calendar month (UTC) once its runs' estimated costs exceed it."""
+
+from __future__ import annotations
+
+import csv
+import math
+from typing import Any
+
+import duckdb
+
+from customer_ml import catalogue, config, lineage
+
+RESOURCES = {"cpu": "cpu_hour", "memory": "gb_hour"}
+
+
+def rate_card() -> dict[str, float]:
+    """resource -> USD per unit, each present and a non-negative number (else one line)."""
+    path = config.project_dir() / "seeds" / "rate_card.csv"
+    try:
+        with open(path, newline="") as f:
+            rows = {r.get("resource"): r for r in csv.DictReader(f)}
+    except OSError as e:
+        raise config.OperatorError(f"{path}: cannot read the rate card ({e.strerror})") from None
+    rates = {}
+    for resource, unit in RESOURCES.items():
+        price = (rows.get(resource) or {}).get("price_usd")
+        try:
+            number = float(price)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not (0 <= number < math.inf):
+            raise config.OperatorError(
+                f"{path}: no valid price_usd per {unit} for resource {resource} (got {price!r})"
+            )
+        rates[resource] = number
+    return rates
+
+
+def budget(model_name: str) -> float | None:
+    """The model's monthly budget in USD, or None (no budget); else one line."""
+    value = catalogue.entry(model_name).policy.get("monthly_budget_usd")
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (0 < number < math.inf):
+        raise config.OperatorError(
+            f"{model_name}.monthly_budget_usd: {value!r} is not a positive number "
+            "(config/models.yml)"
+        )
+    return number
+
+
+def check() -> None:
+    """The rate card and every budget, when a build starts (before anything trains)."""
+    rate_card()
+    for name in catalogue.names():
+        budget(name)
+
+
+def estimate(cpu_seconds: float, wall_seconds: float, peak_rss_mb: float) -> float:
+    """USD: CPU-hours at the CPU price plus peak GB held for the wall time at the memory price."""
+    rates = rate_card()
+    cpu = cpu_seconds / 3600 * rates["cpu"]
+    memory = peak_rss_mb / 1024 * wall_seconds / 3600 * rates["memory"]
+    return round(cpu + memory, 6)
+
+
+def check_budget(session: duckdb.DuckDBPyConnection, model_name: str, **alert: Any) -> None:
+    """After a run's cost is recorded: alert once this month when the model's runs this month
+    cost more than its budget."""
+    limit = budget(model_name)
+    if limit is None:
+        return
+    month = lineage.utc_now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    month = month.replace(tzinfo=None)
+    [(spent, alerted)] = session.execute(
+        """
+        select
+            (select coalesce(sum(estimated_cost_usd), 0) from lineage.run_costs
+             where model_name = $1 and recorded_at >= $2),
+            (select count(*) from lineage.alerts
+             where model_name = $1 and alert_kind = 'training_budget_exceeded'
+                 and raised_at >= $2)
+        """,
+        [model_name, month],
+    ).fetchall()
+    if spent > limit and not alerted:
+        from customer_ml import alerts
+
+        alerts.raise_alert(
+            session,
+            model_name=model_name,
+            kind="training_budget_exceeded",
+            severity="warning",
+            message=f"training cost USD {spent:.4f} this month, over the monthly budget of "
+            f"USD {limit:g}",
+            **alert,
+        )
