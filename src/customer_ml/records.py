@@ -231,6 +231,8 @@ TRAINING_RUN_COLUMNS: dict[str, str] = {
     "validation_as_of_max": "datetime64[us]",
     "started_at": "datetime64[us]",
     "finished_at": "datetime64[us]",
+    "training_rows_used": "Int64",
+    "training_rows_hash": "string",
 }
 
 PREDICTION_COLUMNS: dict[str, str] = {

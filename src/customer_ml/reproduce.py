@@ -228,6 +228,14 @@ def reproduce_training_run(
         report.checks.append(
             Check(name.replace("_", " "), run[name], again.get(name) if again else None)
         )
+    if run.get("training_rows_hash") is not None:  # recorded since the training child (issue 18)
+        report.checks.append(
+            Check(
+                "training rows hash (the sample the row cap kept)",
+                run["training_rows_hash"],
+                again.get("training_rows_hash") if again else None,
+            )
+        )
     report.checks.append(
         Check(
             "model artifact sha256",

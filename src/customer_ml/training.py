@@ -278,7 +278,7 @@ def run(
     champion_run = registry.champion(session, model_name, max_age_check=False)
     champion = load_model(entry, champion_run, ctx.warehouse) if champion_run else None
     try:
-        (model_bytes, metrics, verdicts, described), usage = quotas.run(
+        (model_bytes, metrics, verdicts, described, sample), usage = quotas.run(
             quotas.quota(model_name),
             "customer_ml.training:compute",
             model_name,
@@ -301,6 +301,7 @@ def run(
         described=described,
         champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
         usage=usage,
+        sample=sample,
     )
 
 
@@ -314,13 +315,19 @@ def compute(
     facts: dict[str, Any],
     *,
     stage: Callable[[str], None],
-) -> tuple[bytes, dict, list, Described]:
-    """The model's computation, in the training child process (customer_ml.quotas): split, fit,
-    evaluate against the baseline and the champion, describe. Reports each stage it enters."""
+) -> tuple[bytes, dict, list, Described, dict[str, Any]]:
+    """The model's computation, in the training child process (customer_ml.quotas): split (with
+    the model's seeded row cap, when it has one), fit, evaluate against the baseline and the
+    champion, describe. Reports each stage it enters. The rows the split kept are counted and
+    hashed (`training_rows_used`, `training_rows_hash`), so `reproduce` checks the sample too."""
     entry = catalogue.entry(model_name)
     module = entry.module
     stage("split")
     train_part, holdout = module.split(dataset, cfg, seed)
+    sample = {
+        "training_rows_used": len(train_part) + len(holdout),
+        "training_rows_hash": rows_hash(train_part, holdout),
+    }
     stage("fit")
     model = module.fit(
         train_part,
@@ -337,7 +344,18 @@ def compute(
     verdicts = evaluation.no_regression(entry, metrics)
     stage("describe")
     described = module.describe(model, train_part, holdout, models, metrics, facts=facts, cfg=cfg)
-    return model.to_bytes(), metrics, verdicts, described
+    return model.to_bytes(), metrics, verdicts, described, sample
+
+
+def rows_hash(*frames: pd.DataFrame) -> str:
+    """SHA-256 over the frames' rows (values and column names, in order)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update("|".join(map(str, frame.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def record_cost(
@@ -383,6 +401,7 @@ def finish(
     described: Described,
     champion_training_run_id: str | None,
     usage: quotas.Usage,
+    sample: dict[str, Any],
 ) -> pd.DataFrame:
     """Write the artifacts once, mirror the run to MLflow, return its one-row record."""
     entry = ctx.entry
@@ -423,6 +442,7 @@ def finish(
             [{"check": name, "passed": ok, "detail": detail} for name, ok, detail in verdicts]
         ),
         "champion_training_run_id": champion_training_run_id,
+        **sample,
         "artifact_path": config.recorded_path(ctx.warehouse, final_dir / described.model_file),
         "artifact_sha256": shas[described.model_file],
         "report_path": config.recorded_path(ctx.warehouse, final_dir / "validation_report.html"),

@@ -115,6 +115,7 @@ def test_training_run_record_is_complete(built: Path) -> None:
     assert len(run["feature_definition_hash"]) == 32
     assert run["feature_definition_hash"] != run["label_definition_hash"]
     assert len(run["lock_hash"]) == 64 and run["seed"] == 42
+    assert len(run["training_rows_hash"]) == 64 and run["training_rows_used"] > 0
     assert json.loads(run["hyperparameters_json"])["objective"] == "binary"
     assert run["train_as_of_max"] < run["validation_as_of_min"]
     assert run["validation_roc_auc"] > run["baseline_roc_auc"]
