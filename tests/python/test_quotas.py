@@ -235,3 +235,18 @@ def test_an_over_cap_dataset_is_sampled_identically_and_hashed() -> None:
     other_seed = churn.split(dataset, cfg, 43)
     assert sum(len(part) for part in first) == 500
     assert rows_hash(*first) == rows_hash(*again) != rows_hash(*other_seed)
+
+
+def test_training_and_scoring_are_separate_selections(tmp_path: Path) -> None:
+    """selectors.yml: `scoring` has no training node, `training` no scoring node."""
+    from conftest import dbt
+
+    listed = {}
+    for selector in ("scoring", "training"):
+        done = dbt(tmp_path, "ls", "--selector", selector, "--resource-type", "model",
+                   "--output", "name", "--quiet")  # fmt: skip
+        listed[selector] = {n for n in done.stdout.split() if n.startswith("ml_")}
+    assert listed == {
+        "scoring": {"ml_churn__score", "ml_clv__score", "ml_segments__score"},
+        "training": {"ml_churn__train", "ml_clv__train", "ml_segments__train"},
+    }
