@@ -250,3 +250,21 @@ def test_training_and_scoring_are_separate_selections(tmp_path: Path) -> None:
         "scoring": {"ml_churn__score", "ml_clv__score", "ml_segments__score"},
         "training": {"ml_churn__train", "ml_clv__train", "ml_segments__train"},
     }
+
+
+def test_a_bad_quota_stops_the_build_before_anything_runs(built: Path, tmp_path: Path) -> None:
+    project = snapshot_project(tmp_path / "project")
+    models = project / "config" / "models.yml"
+    models.write_text(models.read_text().replace("max_memory_mb: 8192", "max_memory_mb: -1", 1))
+    git(project, "commit", "-qam", "a negative quota")
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    done = dbt_build(wh, "--select", "ml_segments__train", project=project, check=False)
+    assert done.returncode != 0
+    assert "segments.quotas.max_memory_mb: -1 is not a positive number" in done.stdout
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    builds = con.execute("select count(*) from lineage.invocations").fetchall()
+    con.close()
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    assert builds == con.execute("select count(*) from lineage.invocations").fetchall()
+    con.close()
