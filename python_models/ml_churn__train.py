@@ -30,6 +30,7 @@ def model(dbt, session):
             session,
             this=this,
             run_type=run_type,
+            retrain=dbt.config.get("retrain"),
             feature_version=feature_version,
             label_version=label_version,
         ),

@@ -36,6 +36,7 @@ def model(dbt, session):
             session,
             this=this,
             run_type=run_type,
+            retrain=dbt.config.get("retrain"),
             feature_version=1,
             label_version=1,
             dbt_vars=dbt_vars,

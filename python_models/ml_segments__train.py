@@ -21,6 +21,12 @@ def model(dbt, session):
         session,
         run_type,
         lambda: training.run(
-            "segments", latest, session, this=this, run_type=run_type, feature_version=2
+            "segments",
+            latest,
+            session,
+            this=this,
+            run_type=run_type,
+            feature_version=2,
+            retrain=dbt.config.get("retrain"),
         ),
     )

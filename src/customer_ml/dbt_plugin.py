@@ -57,10 +57,11 @@ class Plugin(BasePlugin):
         from customer_ml import training
 
         training.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
-        from customer_ml import costs, quotas
+        from customer_ml import costs, quotas, retraining
 
         quotas.check()
         costs.check()
+        retraining.check()
 
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         """Called just before dbt opens the warehouse: wait while another process holds it, like

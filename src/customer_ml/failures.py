@@ -79,6 +79,12 @@ def guarded(
             f"with `customer-ml rca {model_name} --note ...` to resume"
         )
         invocation_id = _record(session, model_name, run_type, "suppressed", message)
+        from customer_ml import retraining
+
+        retraining.record(
+            session, model_name, run_type or "production",
+            retraining.Decision("suppressed", [message]),
+        )  # fmt: skip
         alerts.raise_alert(
             session,
             model_name=model_name,

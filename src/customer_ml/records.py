@@ -136,6 +136,16 @@ TABLES: dict[str, dict[str, str]] = {
         "error": "varchar",
         "failed_at": "timestamp",
     },
+    "retraining_decisions": {
+        "model_name": "varchar",
+        "invocation_id": "varchar",
+        "run_type": "varchar",
+        "action": "varchar",
+        "reasons_json": "varchar",
+        "evidence_json": "varchar",
+        "data_as_of": "date",
+        "decided_at": "timestamp",
+    },
     "run_costs": {
         "training_run_id": "varchar",
         "model_name": "varchar",

@@ -192,6 +192,8 @@ def _replay(
     vars_ = json.loads(invocation.get("vars_json") or "{}")
     if run_type:
         vars_["run_type"] = run_type
+    if "retrain:" in (code / "dbt_project.yml").read_text():  # commits since retraining decisions
+        vars_["retrain"] = "force"  # recreate the run, whatever the retraining policy says now
     progress(f"replaying dbt build {invocation_id[:8]} (target {target}) at the recorded commit")
     failures = replay_build(code, warehouse_dir, target, vars_)
     return warehouse_dir / f"{target}.duckdb", inputs, failures

@@ -40,6 +40,7 @@ from customer_ml import (
     quotas,
     records,
     registry,
+    retraining,
 )
 
 
@@ -164,7 +165,9 @@ def check_build_vars(given: dict[str, Any]) -> None:
     rule each fail with one line (an operator error, never a training failure)."""
     import difflib
 
-    rules: dict[str, dict[str, Any]] = {"run_type": RUN_TYPE}
+    from customer_ml import retraining
+
+    rules: dict[str, dict[str, Any]] = {"run_type": RUN_TYPE, "retrain": retraining.RETRAIN}
     for model in catalogue.names():
         rules.update(catalogue.entry(model).policy.get("vars") or {})
     known = sorted(set(config.project_vars()) | set(rules))
@@ -200,6 +203,8 @@ def begin(
     run_type = str(check_var("run_type", RUN_TYPE, run_type or "production"))
     cfg = {**entry.policy, **validate_vars(entry, dbt_vars or {})}
     cfg.pop("vars", None)
+    for when_not_what in ("retraining", "monthly_budget_usd"):  # not in model_version
+        cfg.pop(when_not_what, None)
     git = lineage.git_state()
     check_clean(run_type, git)
     invocation_id = lineage.current_invocation(session)
@@ -258,9 +263,11 @@ def run(
     feature_version: int,
     label_version: int | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    retrain: str | None = None,
 ) -> pd.DataFrame:
-    """Train `model_name` on `dataset` (what its dbt Python model read); returns the one-row
-    training-run record, or no row when this model_version trained already."""
+    """Train `model_name` on `dataset` (what its dbt Python model read) when the retraining
+    decision says so (customer_ml.retraining, recorded); returns the one-row training-run
+    record, or no row."""
     entry = catalogue.entry(model_name)
     ctx = begin(
         session,
@@ -271,7 +278,19 @@ def run(
         label_version=label_version,
         dbt_vars=dbt_vars,
     )
+    run_type = str(check_var("run_type", RUN_TYPE, run_type or "production"))
     if ctx is None:
+        retraining.record(
+            session,
+            model_name,
+            run_type,
+            retraining.Decision("skip", ["nothing changed: this model_version trained already"]),
+        )
+        return records.frame([], records.TRAINING_RUN_COLUMNS)
+    retrain = str(check_var("retrain", retraining.RETRAIN, retrain or "policy"))
+    decision = retraining.decide(session, ctx, this=this, retrain=retrain)
+    retraining.record(session, model_name, run_type, decision)
+    if decision.action != "train":
         return records.frame([], records.TRAINING_RUN_COLUMNS)
     # The champion serving now (whatever its age) is measured on the candidate's holdout, and
     # is the reference a model may align to (segments keep their ids); both are recorded.

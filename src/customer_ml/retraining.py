@@ -1,0 +1,317 @@
+"""Whether a model trains in this build: one decision per model per build, recorded with every
+reason and the evidence in `lineage.retraining_decisions` (issue 17). Training is never purely
+schedule-driven.
+
+- **Train** on an explicit trigger: the model's first run; a logic change (code, config,
+  hyperparameters, feature or label definition or version differ from its last successful run);
+  a business event loaded since that run whose `affected_models` names the model (a forced
+  retrain is such an event, with its reason in `name`). An experiment run, and `--vars
+  '{retrain: force}'` (what `reproduce` replays with), always train.
+- **Train** on data: the share of features whose PSI (customer_ml.drift; the reference is the
+  model's drift relation at the as_of its last run saw, the current one its latest as_of) is
+  above `psi_significant` reaches `drifted_share`; or the cadence says the model is due
+  (`cadence_days` since its last run) *and* the data evolved (at least `min_new_matured_labels`
+  labels matured since, or some feature's PSI is at least `psi_moderate`). Due without evolution
+  is `skip`, with that reason.
+- **Suppressed**: the feed is stale (the newest order loaded more than `freshness_sla_days` ago);
+  or, for data-driven triggers only, the serving model was promoted less than
+  `stabilization_days` ago (an explicit change is a reviewed decision and still trains). The
+  suppression after repeated failures (customer_ml.failures, until a root-cause note) stays
+  where it was and is recorded here too.
+
+Policy lives under `retraining:` of each model in config/models.yml and is checked when a build
+starts. Data-quality suppression (this build's failed input tests) and sustained-degradation
+windows are not built yet.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from customer_ml import catalogue, config, drift, lineage, records
+
+POLICY = {  # name -> (kind, default)
+    "cadence_days": ("number", None),
+    "min_new_matured_labels": ("number", 0),
+    "stabilization_days": ("number", 0),
+    "freshness_sla_days": ("number", None),
+    "psi_moderate": ("number", 0.1),
+    "psi_significant": ("number", 0.25),
+    "drifted_share": ("number", 0.3),
+    "drift_relation": ("relation", None),
+}
+RETRAIN = {"allowed": ["policy", "force"]}
+
+
+@dataclass
+class Decision:
+    action: str  # train | skip | suppressed
+    reasons: list[str]
+    evidence: dict[str, Any] = field(default_factory=dict)
+    data_as_of: Any = None
+
+
+def policy(model_name: str) -> dict[str, Any]:
+    """The model's retraining policy, each value checked (one line naming the bad one)."""
+    given = catalogue.entry(model_name).policy.get("retraining") or {}
+    unknown = sorted(set(given) - set(POLICY))
+    if unknown:
+        raise config.OperatorError(
+            f"{model_name}.retraining: unknown {', '.join(unknown)} in config/models.yml; "
+            f"known: {', '.join(POLICY)}"
+        )
+    out = {}
+    for name, (kind, default) in POLICY.items():
+        value = given.get(name, default)
+        if value is None:
+            raise config.OperatorError(f"{model_name}.retraining.{name} is required")
+        if kind == "number":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not (0 <= number < math.inf):
+                raise config.OperatorError(
+                    f"{model_name}.retraining.{name}: {value!r} is not a number >= 0 "
+                    "(config/models.yml)"
+                )
+            value = number
+        out[name] = value
+    return out
+
+
+def check() -> None:
+    """Every catalogued model's policy, when a build starts."""
+    for name in catalogue.names():
+        policy(name)
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict | None:
+    cursor = con.execute(sql, params or [])
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+
+
+def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    schema, name = relation.split(".")
+    return bool(
+        con.execute(
+            "select 1 from information_schema.tables where table_catalog = current_database() "
+            "and table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [r[0] for r in con.execute(f"describe {relation}").fetchall()]
+
+
+def _latest_as_of(con: duckdb.DuckDBPyConnection, relation: str | None):
+    if not relation or not _exists(con, relation) or "as_of" not in _columns(con, relation):
+        return None
+    return con.execute(f"select max(as_of) from {relation}").fetchall()[0][0]
+
+
+def decide(
+    session: duckdb.DuckDBPyConnection,
+    ctx: Any,
+    *,
+    this: str | None,
+    retrain: str = "policy",
+    now: datetime | None = None,
+) -> Decision:
+    """The decision for the run `ctx` (customer_ml.training.Context) would be; `this` is the
+    model's training table (None before its first run)."""
+    entry = ctx.entry
+    rules = policy(entry.name)
+    now = (now or lineage.utc_now()).replace(tzinfo=None)
+    relation = str(rules["drift_relation"]).format(feature_version=ctx.feature_version)
+    data_as_of = _latest_as_of(session, relation)
+    evidence: dict[str, Any] = {"drift_relation": relation, "data_as_of": str(data_as_of)}
+
+    def decided(action: str, reasons: list[str]) -> Decision:
+        return Decision(action, reasons, evidence, data_as_of)
+
+    if ctx.run_type == "experiment":
+        return decided("train", ["experiment run requested (run_type experiment)"])
+    if retrain == "force":
+        return decided("train", ["forced with --vars '{retrain: force}'"])
+    last = (
+        _one(
+            session,
+            f"select * from {this} where status = 'success' order by started_at desc limit 1",
+        )
+        if this
+        else None
+    )
+    explicit: list[str] = []
+    if last is None:
+        explicit.append(f"first training run of {entry.name}")
+    else:
+        evidence["last_run"] = last["training_run_id"]
+        changed = _logic_changes(ctx, last)
+        if changed:
+            explicit.append(
+                f"logic change since run {last['training_run_id']}: {', '.join(changed)} differ"
+            )
+            evidence["logic_changes"] = changed
+        events = session.execute(
+            "select event_id, event_type, name from raw.business_events "
+            "where list_contains(string_split(replace(coalesce(affected_models, ''), ' ', ''), "
+            "','), ?) and _loaded_at > ? order by event_id",
+            [entry.name, last["started_at"]],
+        ).fetchall()
+        for event_id, kind, name in events:
+            explicit.append(f"business event {event_id} ({kind}: {name}) names {entry.name}")
+        if events:
+            evidence["business_events"] = [e[0] for e in events]
+
+    suppress = _freshness(session, rules, now, evidence)
+    if suppress:
+        return decided("suppressed", suppress + [f"would train: {r}" for r in explicit])
+    if explicit:
+        return decided("train", explicit)
+
+    data_driven, evolved = _data_evolution(session, ctx, last, rules, relation, evidence)
+    since = now - last["started_at"]
+    due = since >= timedelta(days=rules["cadence_days"])
+    evidence["days_since_last_run"] = round(since.total_seconds() / 86400, 2)
+    if due and evolved:
+        data_driven.append(
+            f"cadence due ({since.days} days since the last run, cadence "
+            f"{rules['cadence_days']:g}) and the data evolved: {'; '.join(evolved)}"
+        )
+    if data_driven:
+        promoted = _one(
+            session,
+            "select promoted_at from lineage.promotions where model_name = ? "
+            "order by promoted_at desc limit 1",
+            [entry.name],
+        )
+        if promoted and now - promoted["promoted_at"] < timedelta(days=rules["stabilization_days"]):
+            return decided(
+                "suppressed",
+                [
+                    f"stabilizing: promoted {promoted['promoted_at']:%Y-%m-%d %H:%M}, within "
+                    f"{rules['stabilization_days']:g} days"
+                ]
+                + [f"would train: {r}" for r in data_driven],
+            )
+        return decided("train", data_driven)
+    if due:
+        return decided(
+            "skip",
+            [f"cadence due ({since.days} days since the last run) but the data did not evolve"],
+        )
+    next_due = last["started_at"] + timedelta(days=rules["cadence_days"])
+    return decided("skip", [f"no trigger; next due {next_due:%Y-%m-%d}"])
+
+
+LOGIC_FIELDS = (
+    "code_hash",
+    "config_json",
+    "hyperparameters_json",
+    "feature_version",
+    "label_version",
+    "feature_definition_hash",
+    "label_definition_hash",
+)
+
+
+def _logic_changes(ctx: Any, last: dict[str, Any]) -> list[str]:
+    features, labels = ctx.entry.features(ctx.feature_version), ctx.entry.labels(ctx.label_version)
+    now = {
+        "code_hash": ctx.code,
+        "config_json": lineage.stable_json(ctx.cfg),
+        "hyperparameters_json": lineage.stable_json(ctx.hyperparameters),
+        "feature_version": ctx.feature_version,
+        "label_version": ctx.label_version,
+        "feature_definition_hash": ctx.definitions.get(features),
+        "label_definition_hash": ctx.definitions.get(labels) if labels else None,
+    }
+    return [f for f in LOGIC_FIELDS if str(now[f]) != str(last.get(f))]
+
+
+def _freshness(con, rules, now, evidence) -> list[str]:
+    [(loaded,)] = con.execute("select max(_loaded_at) from raw.orders").fetchall()
+    if loaded is None:
+        return ["no orders loaded"]
+    age = now - loaded.replace(tzinfo=None)
+    evidence["newest_orders_loaded_days_ago"] = round(age.total_seconds() / 86400, 2)
+    if age > timedelta(days=rules["freshness_sla_days"]):
+        return [
+            f"feature freshness SLA: the newest orders were loaded {age.days} days ago "
+            f"(SLA {rules['freshness_sla_days']:g} days)"
+        ]
+    return []
+
+
+def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str], list[str]]:
+    """(data-driven triggers, ways the data evolved) since the last run."""
+    reference_as_of = _one(
+        con,
+        "select data_as_of from lineage.retraining_decisions where model_name = ? "
+        "and action = 'train' and invocation_id = ? order by decided_at desc limit 1",
+        [ctx.entry.name, last["invocation_id"]],
+    )
+    reference_as_of = reference_as_of and reference_as_of["data_as_of"]
+    evidence["reference_as_of"] = str(reference_as_of)
+    triggers: list[str] = []
+    evolved: list[str] = []
+    current_as_of = evidence["data_as_of"]
+    if reference_as_of is not None and str(reference_as_of) != current_as_of:
+        frames = [
+            con.execute(f"select * from {relation} where as_of = ?", [as_of]).df()
+            for as_of in (reference_as_of, current_as_of)
+        ]
+        scores = drift.table(*frames, skip={"customer_id", "as_of"})
+        scores = {k: round(v, 4) for k, v in scores.items() if v == v}
+        evidence["psi"] = scores
+        significant = sorted(k for k, v in scores.items() if v > rules["psi_significant"])
+        moderate = sorted(k for k, v in scores.items() if v >= rules["psi_moderate"])
+        share = len(significant) / len(scores) if scores else 0.0
+        if significant and share >= rules["drifted_share"]:
+            triggers.append(
+                f"feature drift: {len(significant)} of {len(scores)} features above PSI "
+                f"{rules['psi_significant']:g}: "
+                + ", ".join(f"{k} {scores[k]:.3f}" for k in significant)
+            )
+        elif moderate:
+            evolved.append(
+                "moderate drift in " + ", ".join(f"{k} {scores[k]:.3f}" for k in moderate)
+            )
+    labels = ctx.entry.labels(ctx.label_version)
+    labelled_through = last.get("validation_as_of_max")
+    if labels and labelled_through is not None and "as_of" in _columns(con, labels):
+        [(new,)] = con.execute(
+            f"select count(*) from {labels} where as_of > ?", [labelled_through]
+        ).fetchall()
+        evidence["new_matured_labels"] = int(new)
+        if new and new >= rules["min_new_matured_labels"]:
+            evolved.append(f"{new} labels matured since the last run")
+    return triggers, evolved
+
+
+def record(session: duckdb.DuckDBPyConnection, model_name: str, run_type: str, d: Decision) -> None:
+    records.append(
+        session,
+        "retraining_decisions",
+        {
+            "model_name": model_name,
+            "invocation_id": lineage.current_invocation(session),
+            "run_type": run_type,
+            "action": d.action,
+            "reasons_json": json.dumps(d.reasons),
+            "evidence_json": json.dumps(d.evidence, default=str, sort_keys=True),
+            "data_as_of": d.data_as_of,
+            "decided_at": lineage.utc_now(),
+        },
+    )
+    print(f"customer-ml: {model_name}: {d.action}: {'; '.join(d.reasons)}")

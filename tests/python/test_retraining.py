@@ -1,0 +1,175 @@
+"""Issue 17: retraining decisions (customer_ml.retraining) and their drift statistic."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+
+def test_psi_matches_hand_computed_values() -> None:
+    from customer_ml import drift
+
+    reference = list(range(1, 11))  # two bins at the median 5.5: shares 0.5, 0.5
+    assert drift.psi(reference, reference, bins=2) == 0.0
+    # current 8 below and 2 above the median: 0.3 ln(0.8/0.5) + (-0.3) ln(0.2/0.5)
+    expected = 0.3 * math.log(0.8 / 0.5) - 0.3 * math.log(0.2 / 0.5)
+    assert drift.psi(reference, [1, 1, 1, 1, 1, 1, 1, 1, 6, 7], bins=2) == pytest.approx(expected)
+    assert round(expected, 6) == 0.415888
+    # an empty bin counts at EPS = 1e-4, not infinitely: q = (1, 0) against p = (0.5, 0.5)
+    empty = 0.5 * math.log(1 / 0.5) + (1e-4 - 0.5) * math.log(1e-4 / 0.5)
+    assert drift.psi(reference, [1, 2], bins=2) == pytest.approx(empty)
+
+
+def test_categorical_psi_by_category_shares() -> None:
+    from customer_ml import drift
+
+    # reference DE 0.5, FR 0.5; current DE 0.25, FR 0.25, NL 0.5 (unseen before: p = EPS)
+    expected = (0.25 - 0.5) * math.log(0.25 / 0.5) * 2 + (0.5 - 1e-4) * math.log(0.5 / 1e-4)
+    got = drift.psi_categorical(["DE", "FR"], ["DE", "FR", "NL", "NL"])
+    assert got == pytest.approx(expected)
+    assert drift.psi_categorical(["DE", None], ["DE", None]) == 0.0
+
+
+# --- decisions, scenario by scenario, on copies of the built warehouse ---
+
+import dataclasses  # noqa: E402
+import shutil  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import duckdb  # noqa: E402
+
+
+@pytest.fixture
+def world(built: Path, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """(connection to a copy of `built`, churn's would-be run, the time of its last run)."""
+    from customer_ml import catalogue, training
+
+    monkeypatch.setenv("CUSTOMER_ML_HOME", str(project))  # the clean snapshot it was built from
+    shutil.copytree(built, tmp_path / "wh")
+    con = duckdb.connect(str(tmp_path / "wh" / "ci.duckdb"))
+    ctx = training.begin(con, catalogue.entry("churn"), this=None, run_type="production",
+                         feature_version=1, label_version=1)  # fmt: skip
+    [(last,)] = con.execute("select max(started_at) from ml.ml_churn__train").fetchall()
+    yield con, ctx, last
+    con.close()
+
+
+def _decide(con, ctx, now, **kw):
+    from customer_ml import retraining
+
+    return retraining.decide(con, ctx, this="ml.ml_churn__train", now=now, **kw)
+
+
+def _fresh_feed(con, last, days: int) -> None:
+    """Orders keep arriving: the newest load is `days` after the last run."""
+    con.execute(f"update raw.orders set _loaded_at = timestamp '{last}' + interval {days} day")
+
+
+def _new_as_of(con, scale: float) -> None:
+    """A new month of features, with order and amount features multiplied by `scale`."""
+    scaled = ", ".join(
+        f"{c} * {scale} as {c}"
+        for c in ("orders_30d", "orders_90d", "orders_365d", "orders_lifetime",
+                  "amount_30d", "amount_90d", "amount_365d", "amount_lifetime")
+    )  # fmt: skip
+    con.execute(
+        f"insert into features.customer_features_v1 select * replace ({scaled}, "
+        "cast(as_of + interval 1 month as date) as as_of) from features.customer_features_v1 "
+        "where as_of = (select max(as_of) from features.customer_features_v1)"
+    )
+
+
+def test_nothing_changed_skips(world) -> None:
+    con, ctx, last = world
+    d = _decide(con, ctx, last + timedelta(days=1))
+    assert d.action == "skip" and d.reasons[0].startswith("no trigger; next due")
+
+
+def test_due_without_evolution_skips_and_with_matured_labels_trains(world) -> None:
+    con, ctx, last = world
+    _fresh_feed(con, last, 8)
+    d = _decide(con, ctx, last + timedelta(days=8))
+    assert (d.action, d.reasons) == (
+        "skip", ["cadence due (8 days since the last run) but the data did not evolve"]
+    )  # fmt: skip
+    con.execute(
+        "insert into labels.churn_labels_v1 select customer_id, "
+        "cast(as_of + interval 1 month as date), horizon_days, is_churned "
+        "from labels.churn_labels_v1 where as_of = (select max(as_of) from labels.churn_labels_v1)"
+    )
+    d = _decide(con, ctx, last + timedelta(days=8))
+    assert d.action == "train" and "labels matured since the last run" in d.reasons[0]
+    assert d.evidence["new_matured_labels"] >= 500
+
+
+def test_injected_drift_trains_naming_the_drifted_features(world) -> None:
+    con, ctx, last = world
+    _new_as_of(con, 10.0)
+    d = _decide(con, ctx, last + timedelta(days=1))
+    assert d.action == "train", d.reasons
+    [reason] = d.reasons
+    assert reason.startswith("feature drift: ") and "amount_30d" in reason
+    assert d.evidence["psi"]["amount_lifetime"] > 0.25 and d.evidence["psi"]["country"] < 0.1
+
+
+def test_a_business_event_naming_the_model_trains(world) -> None:
+    con, ctx, last = world
+    con.execute(
+        "insert into raw.business_events (event_id, event_type, name, starts_at, "
+        "affected_models, _available_at, _loaded_at, _load_id) values (999, 'forced_retrain', "
+        "'pricing change: retrain (ana@example.com)', now(), 'clv, churn', now(), "
+        f"timestamp '{last}' + interval 1 hour, 'l-999')"
+    )
+    d = _decide(con, ctx, last + timedelta(days=1))
+    assert d.action == "train"
+    assert d.reasons == [
+        "business event 999 (forced_retrain: pricing change: retrain (ana@example.com)) names churn"
+    ]
+
+
+def test_a_logic_change_trains_even_while_stabilizing(world) -> None:
+    from customer_ml import records
+
+    con, ctx, last = world
+    changed = dataclasses.replace(ctx, hyperparameters={**ctx.hyperparameters, "num_leaves": 15})
+    records.append(con, "promotions", {"model_name": "churn", "training_run_id": "x",
+                   "action": "promote", "promoted_at": last + timedelta(hours=1)})  # fmt: skip
+    d = _decide(con, changed, last + timedelta(days=1))
+    assert d.action == "train"
+    assert d.reasons[0].endswith(": hyperparameters_json differ")
+    # drift is a data trigger: suppressed while the promotion stabilizes
+    _new_as_of(con, 10.0)
+    d = _decide(con, ctx, last + timedelta(days=1))
+    assert d.action == "suppressed" and d.reasons[0].startswith("stabilizing: promoted ")
+    assert d.reasons[1].startswith("would train: feature drift")
+
+
+def test_a_stale_feed_suppresses(world) -> None:
+    con, ctx, last = world
+    changed = dataclasses.replace(ctx, code="another code hash")
+    d = _decide(con, changed, last + timedelta(days=10))
+    assert d.action == "suppressed"
+    assert d.reasons[0].startswith("feature freshness SLA: the newest orders were loaded")
+    assert d.reasons[1].startswith("would train: logic change")
+
+
+def test_experiments_and_forced_runs_always_train(world) -> None:
+    con, ctx, last = world
+    late = last + timedelta(days=30)  # stale feed: suppressed under the policy
+    assert _decide(con, ctx, late).action == "suppressed"
+    assert _decide(con, ctx, late, retrain="force").action == "train"
+    experiment = dataclasses.replace(ctx, run_type="experiment")
+    assert _decide(con, experiment, late).action == "train"
+
+
+def test_every_build_records_one_decision_per_model(built: Path) -> None:
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    rows = con.execute(
+        "select model_name, action, reasons_json from lineage.retraining_decisions order by 1"
+    ).fetchall()
+    con.close()
+    assert rows == [
+        (m, "train", f'["first training run of {m}"]') for m in ("churn", "clv", "segments")
+    ]
