@@ -173,3 +173,19 @@ def test_every_build_records_one_decision_per_model(built: Path) -> None:
     assert rows == [
         (m, "train", f'["first training run of {m}"]') for m in ("churn", "clv", "segments")
     ]
+
+
+def test_status_shows_each_models_last_decision_and_next_due(built: Path) -> None:
+    import json
+
+    from conftest import cli
+
+    done = cli(built, "status", "--target", "ci", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {r["model"]: r for r in json.loads(done.stdout)}
+    assert sorted(rows) == ["churn", "clv", "segments"]
+    assert {r["action"] for r in rows.values()} == {"train"}
+    assert rows["churn"]["reasons"] == ["first training run of churn"]
+    assert rows["churn"]["last_training_run"].startswith("churn-")
+    text = cli(built, "status", "--target", "ci").stdout
+    assert "churn: train at " in text and "  - first training run of churn" in text
