@@ -92,6 +92,18 @@ class Plugin(BasePlugin):
                 "nodes": build["nodes"],
                 **summarize(build["nodes"]),
             }
+            cursor = conn.cursor()
+            try:
+                record["retraining"] = {
+                    model: {"action": action, "reasons": json.loads(reasons)}
+                    for model, action, reasons in cursor.execute(
+                        "select model_name, action, reasons_json from "
+                        "lineage.retraining_decisions where invocation_id = ? order by decided_at",
+                        [build["invocation_id"]],
+                    ).fetchall()
+                }
+            finally:
+                cursor.close()
             from customer_ml import tracking
 
             record["mlflow_run_id"] = tracking.log_build(warehouse, record)

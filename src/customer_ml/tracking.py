@@ -51,6 +51,10 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
         "git.dirty": str(record["is_dirty"]).lower(),
         "snapshot_ids": record["snapshot_ids"],
         "kind": "build",
+        **{
+            f"retraining.{model}": decision["action"]
+            for model, decision in (record.get("retraining") or {}).items()
+        },
     }
     metrics = {
         key: float(record[key])
@@ -67,6 +71,8 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
     ) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_dict({"nodes": record["nodes"]}, "results.json")
+        if record.get("retraining"):
+            mlflow.log_dict(record["retraining"], "retraining_decisions.json")
     return run.info.run_id
 
 

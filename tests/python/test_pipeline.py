@@ -87,6 +87,10 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
     assert run.data.tags["dbt.invocation_id"] == invocation
     assert run.data.tags["git.commit"] == commit
     assert run.data.metrics["nodes_failed"] == 0
+    assert {k: v for k, v in run.data.tags.items() if k.startswith("retraining.")} == {
+        "retraining.churn": "train", "retraining.clv": "train", "retraining.segments": "train"
+    }  # fmt: skip
+    assert training_cost_metrics_present(mlflow, built)
     [(training_mlflow, training_invocation)] = _q(
         built,
         "select mlflow_run_id, invocation_id from lineage.training_runs where model_name = 'churn'",
@@ -94,6 +98,13 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
     training = mlflow.get_run(training_mlflow)
     assert training.data.tags["dbt.invocation_id"] == training_invocation == invocation
     assert "hp.learning_rate" in training.data.params
+
+
+def training_cost_metrics_present(mlflow, built: Path) -> bool:
+    """Every training run's MLflow run carries its cost (issue 18)."""
+    runs = [r[0] for r in _q(built, "select mlflow_run_id from lineage.training_runs")]
+    wanted = {"cost_wall_seconds", "cost_cpu_seconds", "cost_peak_rss_mb", "cost_estimated_usd"}
+    return len(runs) == 3 and all(wanted <= set(mlflow.get_run(r).data.metrics) for r in runs)
 
 
 def test_training_run_record_is_complete(built: Path) -> None:
