@@ -163,12 +163,13 @@ def rca(model: str, note: str, target: str, warehouse: Path | None) -> None:
 @WAREHOUSE
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def status(target: str, warehouse: Path | None, as_json: bool) -> None:
-    """Per model: what serves, since when, open requests, recent failures."""
-    from customer_ml import promotion
+    """Per model: what serves, since when, open requests, recent failures, and the last
+    retraining decision (train, skip or suppressed) with its reasons and the next due date."""
+    from customer_ml import promotion, retraining
 
     con = _warehouse_rw(target, warehouse)
     try:
-        rows = promotion.status(con)
+        rows = [{**r, **retraining.status(con, r["model"])} for r in promotion.status(con)]
     finally:
         con.close()
     if as_json:
@@ -181,6 +182,13 @@ def status(target: str, warehouse: Path | None, as_json: bool) -> None:
             click.echo(f"  open requests: {', '.join(row['open_requests'])}")
         for failure in row["recent_failures"]:
             click.echo(f"  {failure['status']} {failure['failed_at']}: {failure['error'][:120]}")
+        decided = f" at {row['decided_at']:%Y-%m-%d %H:%M}" if row["decided_at"] else ""
+        click.echo(
+            f"  retraining: {row['retraining'] or 'no decision yet'}{decided}; "
+            f"next due {row['next_due']}"
+        )
+        for reason in row["retraining_reasons"]:
+            click.echo(f"    - {reason}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
-"""The record-reading commands of `customer-ml`: verify-snapshots, verify-lineage, adopt-lineage,
-status.
+"""The record-checking commands of `customer-ml`: verify-snapshots, verify-lineage, adopt-lineage.
 
 Registered on `customer_ml.cli.main` when that module is imported.
 """
@@ -124,61 +123,3 @@ def adopt_lineage(target: str, warehouse: Path | None) -> None:
     finally:
         con.close()
     click.echo(f"sealed {n} rows as adopted by {promotion.identity()}")
-
-
-@main.command("status")
-@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
-@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(target: str, warehouse: Path | None, as_json: bool) -> None:
-    """Each model's last retraining decision (train, skip or suppressed) with its reasons, its
-    last successful training run, and when its cadence next makes it due."""
-    from datetime import timedelta
-
-    from customer_ml import catalogue, retraining
-
-    wh = warehouse or config.warehouse_path(target)
-    if not wh.exists():
-        _fail(f"{wh}: no warehouse yet; run `make run` first")
-    con = config.connect(wh, read_only=True)
-    out = []
-    try:
-        for model in catalogue.names():
-            decision = con.execute(
-                "select action, reasons_json, decided_at, invocation_id from "
-                "lineage.retraining_decisions where model_name = ? and run_type = 'production' "
-                "order by decided_at desc limit 1",
-                [model],
-            ).fetchone()
-            trained = con.execute(
-                "select training_run_id, started_at from lineage.training_runs "
-                "where model_name = ? and status = 'success' order by started_at desc limit 1",
-                [model],
-            ).fetchone()
-            cadence = retraining.policy(model)["cadence_days"]
-            out.append(
-                {
-                    "model": model,
-                    "action": decision[0] if decision else None,
-                    "reasons": json.loads(decision[1]) if decision else [],
-                    "decided_at": str(decision[2]) if decision else None,
-                    "invocation_id": decision[3] if decision else None,
-                    "last_training_run": trained[0] if trained else None,
-                    "next_due": str((trained[1] + timedelta(days=cadence)).date())
-                    if trained
-                    else "now (never trained)",
-                }
-            )
-    finally:
-        con.close()
-    if as_json:
-        click.echo(json.dumps(out, indent=2))
-        return
-    for m in out:
-        click.echo(
-            f"{m['model']}: {m['action'] or 'no decision yet'}"
-            + (f" at {m['decided_at'][:16]}" if m["decided_at"] else "")
-            + f"; last run {m['last_training_run'] or 'none'}; next due {m['next_due']}"
-        )
-        for reason in m["reasons"]:
-            click.echo(f"  - {reason}")

@@ -315,3 +315,27 @@ def record(session: duckdb.DuckDBPyConnection, model_name: str, run_type: str, d
         },
     )
     print(f"customer-ml: {model_name}: {d.action}: {'; '.join(d.reasons)}")
+
+
+def status(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, Any]:
+    """The model's last production decision, its reasons, and when its cadence next makes it
+    due (for `customer-ml status`)."""
+    decision = _one(
+        con,
+        "select action, reasons_json, decided_at from lineage.retraining_decisions "
+        "where model_name = ? and run_type = 'production' order by decided_at desc limit 1",
+        [model_name],
+    )
+    trained = _one(
+        con,
+        "select started_at from lineage.training_runs where model_name = ? "
+        "and status = 'success' order by started_at desc limit 1",
+        [model_name],
+    ) if _exists(con, "lineage.training_runs") else None  # fmt: skip
+    cadence = timedelta(days=policy(model_name)["cadence_days"])
+    return {
+        "retraining": decision["action"] if decision else None,
+        "retraining_reasons": json.loads(decision["reasons_json"]) if decision else [],
+        "decided_at": decision["decided_at"] if decision else None,
+        "next_due": (trained["started_at"] + cadence).date() if trained else "now",
+    }

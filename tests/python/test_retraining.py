@@ -175,17 +175,19 @@ def test_every_build_records_one_decision_per_model(built: Path) -> None:
     ]
 
 
-def test_status_shows_each_models_last_decision_and_next_due(built: Path) -> None:
+def test_status_shows_each_models_last_decision_and_next_due(built: Path, tmp_path: Path) -> None:
     import json
 
     from conftest import cli
 
-    done = cli(built, "status", "--target", "ci", "--json")
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)  # status opens the warehouse for writing (records.create_all)
+    done = cli(wh, "status", "--target", "ci", "--json")
     assert done.returncode == 0, done.stderr
     rows = {r["model"]: r for r in json.loads(done.stdout)}
     assert sorted(rows) == ["churn", "clv", "segments"]
-    assert {r["action"] for r in rows.values()} == {"train"}
-    assert rows["churn"]["reasons"] == ["first training run of churn"]
-    assert rows["churn"]["last_training_run"].startswith("churn-")
-    text = cli(built, "status", "--target", "ci").stdout
-    assert "churn: train at " in text and "  - first training run of churn" in text
+    assert {r["retraining"] for r in rows.values()} == {"train"}
+    assert rows["churn"]["retraining_reasons"] == ["first training run of churn"]
+    assert rows["churn"]["next_due"] > rows["churn"]["decided_at"][:10]
+    text = cli(wh, "status", "--target", "ci").stdout
+    assert "  retraining: train at " in text and "    - first training run of churn" in text
