@@ -130,6 +130,15 @@ def connect(path: str | os.PathLike, *, read_only: bool = False):
             time.sleep(0.25)
 
 
+def number(value) -> float:
+    """`value` as a float, NaN when it is not a number (a config check then refuses it: NaN fails
+    every range test)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 class OperatorError(RuntimeError):
     """The build was invoked or configured wrongly (a bad var, a selection that left out what a
     node needs): one line naming what and how to fix it. Not a training failure, so it never

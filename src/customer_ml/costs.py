@@ -27,10 +27,7 @@ def rate_card() -> dict[str, float]:
     rates = {}
     for resource, unit in RESOURCES.items():
         price = (rows.get(resource) or {}).get("price_usd")
-        try:
-            number = float(price)
-        except (TypeError, ValueError):
-            number = math.nan
+        number = config.number(price)
         if not (0 <= number < math.inf):
             raise config.OperatorError(
                 f"{path}: no valid price_usd per {unit} for resource {resource} (got {price!r})"
@@ -44,10 +41,7 @@ def budget(model_name: str) -> float | None:
     value = catalogue.entry(model_name).policy.get("monthly_budget_usd")
     if value is None:
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = config.number(value)
     if not (0 < number < math.inf):
         raise config.OperatorError(
             f"{model_name}.monthly_budget_usd: {value!r} is not a positive number "

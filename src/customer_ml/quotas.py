@@ -76,10 +76,7 @@ def parse(model_name: str, given: dict[str, Any]) -> Quota:
     values = {}
     for name in LIMITS:
         value = given.get(name)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            number = float("nan")
+        number = config.number(value)
         if not number > 0 or number == float("inf") or (name == "threads" and number % 1):
             raise config.OperatorError(
                 f"{model_name}.quotas.{name}: {value!r} is not a positive "

@@ -72,10 +72,7 @@ def policy(model_name: str) -> dict[str, Any]:
         if value is None:
             raise config.OperatorError(f"{model_name}.retraining.{name} is required")
         if kind == "number":
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = math.nan
+            number = config.number(value)
             if not (0 <= number < math.inf):
                 raise config.OperatorError(
                     f"{model_name}.retraining.{name}: {value!r} is not a number >= 0 "

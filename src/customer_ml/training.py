@@ -146,10 +146,7 @@ def check_var(name: str, rule: dict[str, Any], value: Any) -> str | float:
                 f"{', '.join(str(a) for a in rule['allowed'])}"
             )
         return str(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
+    number = config.number(value)
     low, high = float(rule.get("min", "-inf")), float(rule.get("max", "inf"))
     if not (low <= number <= high):  # also refuses NaN
         raise config.OperatorError(f"var {name}: {value} is not a number in [{low:g}, {high:g}]")

@@ -156,6 +156,23 @@ def dbt(
     return done
 
 
+def promote_by_record(warehouse_dir: Path, model_name: str) -> str:
+    """Make the model's one training run the champion by appending a promotion record (sealed,
+    as the CLI would write it, without its approvals); returns the run id."""
+    import duckdb
+
+    from customer_ml import lineage, records
+
+    con = duckdb.connect(str(warehouse_dir / "ci.duckdb"))
+    try:
+        [(run,)] = con.execute(f"select training_run_id from ml.ml_{model_name}__train").fetchall()
+        records.append(con, "promotions", {"model_name": model_name, "training_run_id": run,
+                       "action": "promote", "promoted_at": lineage.utc_now()})  # fmt: skip
+    finally:
+        con.close()
+    return run
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     """A ci warehouse with the tiny data loaded and built once (read-only for tests)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import dbt_build, git, snapshot_project
+from conftest import dbt_build, git, promote_by_record, snapshot_project
 
 HELPERS = Path(__file__).parent / "helpers"
 QUOTA = {"max_seconds": 60, "max_memory_mb": 4096, "threads": 1}
@@ -78,7 +78,6 @@ def test_terminated_runs_are_recorded_and_the_champion_still_scores(
     """Churn over its memory quota and segments over its time quota, in one build: each is
     terminated and recorded (status, limit, measured value, stage) and alerted, and churn's
     scoring in the same build serves the champion."""
-    from customer_ml import records
 
     project = snapshot_project(tmp_path / "project")
     models = project / "config" / "models.yml"
@@ -96,11 +95,7 @@ def test_terminated_runs_are_recorded_and_the_champion_still_scores(
     git(project, "commit", "-qam", "tight quotas")
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
-    con = duckdb.connect(str(wh / "ci.duckdb"))
-    [(run,)] = con.execute("select training_run_id from ml.ml_churn__train").fetchall()
-    records.append(con, "promotions", {"model_name": "churn", "training_run_id": run,
-                   "action": "promote", "promoted_at": _now()})  # fmt: skip
-    con.close()
+    run = promote_by_record(wh, "churn")
     nodes = ("ml_churn__train", "ml_segments__train", "ml_churn__score", "fct_customer_scores")
     done = dbt_build(wh, "--select", *nodes, project=project, check=False)
     assert done.returncode != 0  # the training nodes failed, visibly
@@ -131,12 +126,6 @@ def test_terminated_runs_are_recorded_and_the_champion_still_scores(
     assert uncosted == []
     assert alerts == [("churn", "training_terminated"), ("segments", "training_terminated")]
     assert served == [("champion", run)]
-
-
-def _now():
-    from customer_ml import lineage
-
-    return lineage.utc_now()
 
 
 # --- cost (issue 18 item 3) ---

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import dbt_build
+from conftest import dbt_build, promote_by_record
 
 IDLE = """
 import sys, time, duckdb
@@ -139,12 +139,8 @@ def _down_port() -> int:
     return port
 
 
-@pytest.mark.parametrize("kind", ["down", "slow-drip", "not-http", "http-500"])
-def test_a_bad_webhook_is_recorded_not_raised_and_keeps_its_secrets(
-    kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-) -> None:
-    from customer_ml import alerts, records
-
+def _bad_webhook(kind: str) -> tuple[str, int, threading.Event]:
+    """(URL with secrets in it, port, the event that stops its server) of a bad endpoint."""
     stop = threading.Event()
     if kind == "down":
         port = _down_port()
@@ -152,6 +148,16 @@ def test_a_bad_webhook_is_recorded_not_raised_and_keeps_its_secrets(
         answer = {"slow-drip": _drip, "not-http": _not_http, "http-500": _error_500}[kind]
         port, stop = _endpoint(answer)
     url = f"http://ops:{SECRETS[0]}@127.0.0.1:{port}/hooks/{SECRETS[1]}?key={SECRETS[2]}"
+    return url, port, stop
+
+
+@pytest.mark.parametrize("kind", ["down", "slow-drip", "not-http", "http-500"])
+def test_a_bad_webhook_is_recorded_not_raised_and_keeps_its_secrets(
+    kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from customer_ml import alerts, records
+
+    url, port, stop = _bad_webhook(kind)
     monkeypatch.setenv(alerts.WEBHOOK_ENV, url)
     con = duckdb.connect()
     records.create_all(con)
@@ -178,25 +184,13 @@ def test_a_bad_webhook_leaves_a_build_green(built: Path, tmp_path: Path) -> None
     """The same four endpoints, inside `dbt build`: the champion's artifact is gone, so scoring
     raises a critical alert (and serves the baseline); each build passes, its alert is recorded
     as failed, and no secret reaches the build's output."""
-    from customer_ml import records
-
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
-    con = duckdb.connect(str(wh / "ci.duckdb"))
-    [(run,)] = con.execute("select training_run_id from ml.ml_churn__train").fetchall()
-    records.append(con, "promotions", {"model_name": "churn", "training_run_id": run,
-                   "action": "promote", "promoted_at": promotion_time()})  # fmt: skip
-    con.close()
+    promote_by_record(wh, "churn")
     shutil.move(wh / "ci.artifacts" / "models" / "churn", tmp_path / "moved")
     outcomes = {}
     for kind in ("down", "slow-drip", "not-http", "http-500"):
-        stop = threading.Event()
-        if kind == "down":
-            port = _down_port()
-        else:
-            answer = {"slow-drip": _drip, "not-http": _not_http, "http-500": _error_500}[kind]
-            port, stop = _endpoint(answer)
-        url = f"http://ops:{SECRETS[0]}@127.0.0.1:{port}/hooks/{SECRETS[1]}?key={SECRETS[2]}"
+        url, _, stop = _bad_webhook(kind)
         try:
             done = dbt_build(wh, "--select", "ml_churn__score", check=False, timeout=600,
                              env={"CUSTOMER_ML_ALERT_WEBHOOK": url})  # fmt: skip
