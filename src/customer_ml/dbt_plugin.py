@@ -29,7 +29,7 @@ def summarize(nodes: list[dict[str, Any]]) -> dict[str, int]:
     )
     for node in nodes:
         status = node["status"].lower()
-        if node["resource_type"] == "test":
+        if node["resource_type"] in ("test", "unit_test"):
             if status in TEST_OK:
                 counts["tests_passed"] += 1
             elif status in TEST_FAILED:

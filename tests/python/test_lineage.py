@@ -67,11 +67,13 @@ def test_build_summary_counts_nodes_and_tests() -> None:
         {"resource_type": "test", "status": "pass"},
         {"resource_type": "test", "status": "fail"},
         {"resource_type": "snapshot", "status": "success"},
+        {"resource_type": "unit_test", "status": "pass"},
+        {"resource_type": "unit_test", "status": "fail"},
     ]
     assert summarize(nodes) == {
         "nodes_succeeded": 2,
         "nodes_failed": 1,
         "nodes_skipped": 1,
-        "tests_passed": 1,
-        "tests_failed": 1,
+        "tests_passed": 2,
+        "tests_failed": 2,
     }
