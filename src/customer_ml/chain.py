@@ -19,9 +19,10 @@ never sealed are rows inserted by hand, or written by a build that never finishe
 names them. During a build its own rows are not sealed yet; the build's dbt test therefore
 checks the sealed part only (`include_unsealed=False`).
 
-The chain's head is not anchored outside the warehouse: someone who can rewrite the last seal
-and its rows consistently can append forged records at the end. (Anchoring the head in the MLflow
-build run is the next step.)
+The chain's head is anchored outside the warehouse: each build's MLflow run carries the head as
+the build ended (before its own seals), and `verify-lineage` checks every anchor against
+`lineage.seals` (`check_anchors`), so a chain rewritten consistently inside the warehouse fails.
+What the last build sealed is anchored by the next build only.
 """
 
 from __future__ import annotations
@@ -293,6 +294,28 @@ def check_record(con: duckdb.DuckDBPyConnection, table: str, where: str, params:
     if unsealed(con, table, where, params):
         return f"{table}: the record is not sealed (inserted by hand, or its build never finished)"
     return "intact"
+
+
+def head(con: duckdb.DuckDBPyConnection) -> str:
+    """The chain's head, "seq:hash" ("0:" before the first seal)."""
+    row = con.execute(
+        "select seal_seq, seal_hash from lineage.seals order by seal_seq desc limit 1"
+    ).fetchone()
+    return f"{row[0]}:{row[1]}" if row else "0:"
+
+
+def check_anchors(con: duckdb.DuckDBPyConnection, anchors: list[tuple[str, str]]) -> list[str]:
+    """One line per anchor (invocation, "seq:hash", kept in MLflow) the chain no longer has."""
+    seals = dict(con.execute("select seal_seq, seal_hash from lineage.seals").fetchall())
+    problems = []
+    for invocation, anchor in anchors:
+        seq, _, hash_ = anchor.partition(":")
+        if int(seq) and seals.get(int(seq)) != hash_:
+            problems.append(
+                f"lineage.seals: seal {seq} is not the one build {invocation} anchored in MLflow "
+                "(the chain was rewritten from there)"
+            )
+    return problems[:1]
 
 
 def adopt(con: duckdb.DuckDBPyConnection, who: str) -> int:

@@ -50,9 +50,10 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     wh = warehouse or config.warehouse_path(target)
     if not wh.exists():
         _fail(f"{wh}: no warehouse yet; run `make run` first")
+    anchors = tracking.chain_anchors(wh)
     con = config.connect(wh, read_only=True)
     try:
-        problems = chain.verify(con)
+        problems = chain.verify(con) + chain.check_anchors(con, anchors)
         killed = chain.killed_builds(con)
         known = registry.training_run_ids(con)
         [(seals, rows)] = con.execute(

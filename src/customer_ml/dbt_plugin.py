@@ -94,6 +94,7 @@ class Plugin(BasePlugin):
             }
             cursor = conn.cursor()
             try:
+                record["chain_head"] = chain.head(cursor)
                 record["retraining"] = {
                     model: {"action": action, "reasons": json.loads(reasons)}
                     for model, action, reasons in cursor.execute(

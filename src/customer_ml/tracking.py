@@ -51,6 +51,9 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
         "git.dirty": str(record["is_dirty"]).lower(),
         "snapshot_ids": record["snapshot_ids"],
         "kind": "build",
+        # the lineage chain's head when the build ended, before its own seals: kept outside
+        # the warehouse, so a chain rewritten consistently inside it still fails verify-lineage
+        "lineage.chain_head": record.get("chain_head") or "",
         **{
             f"retraining.{model}": decision["action"]
             for model, decision in (record.get("retraining") or {}).items()
@@ -96,6 +99,22 @@ def log_training(
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
         mlflow.log_artifacts(str(artifact_dir))
     return run.info.run_id
+
+
+def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:
+    """(invocation id, chain head "seq:hash") of every build run that recorded one."""
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
+        return []
+    mlflow = _client(warehouse)
+    experiment = mlflow.get_experiment_by_name(BUILDS_EXPERIMENT)
+    if experiment is None:
+        return []
+    runs = mlflow.search_runs(experiment_ids=[experiment.experiment_id], output_format="list")
+    return sorted(
+        (r.data.tags.get("dbt.invocation_id", ""), r.data.tags["lineage.chain_head"])
+        for r in runs
+        if ":" in r.data.tags.get("lineage.chain_head", "")
+    )
 
 
 def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:

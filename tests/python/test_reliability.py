@@ -486,6 +486,31 @@ def test_rows_of_a_killed_build_are_named_as_unfinished_not_as_tampering(
     con.close()
 
 
+def test_a_chain_rewritten_consistently_fails_on_its_mlflow_anchor(
+    built: Path, tmp_path: Path
+) -> None:
+    """Rewriting every seal so the chain verifies on its own (what someone with write access to
+    the warehouse could do) is caught: the next build anchored the old head in MLflow."""
+    from conftest import cli
+
+    from customer_ml import chain, records
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    dbt_build(wh, "--select", "fct_customer_scores")  # anchors the first build's head
+    assert cli(wh, "verify-lineage", "--target", "ci").returncode == 0
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute("drop table lineage.sealed_rows")
+    con.execute("drop table lineage.seals")
+    records.create_all(con)
+    chain.adopt(con, "mallory@example.com")
+    assert chain.verify(con) == []  # consistent inside the warehouse
+    con.close()
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 1
+    assert "is not the one build" in done.stdout and "anchored in MLflow" in done.stdout
+
+
 def test_artifact_folders_of_no_training_run_are_named(built: Path, tmp_path: Path) -> None:
     """A build killed after writing a run's artifacts and before recording the run leaves a
     folder no record points at (or a staging folder): verify-lineage names each, and passes."""
