@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import lineage, records
+from customer_ml import config, lineage, records
 
 Progress = Callable[[str], None]
 
@@ -140,10 +140,19 @@ def replay_build(code: Path, warehouse_dir: Path, target: str, vars_: dict) -> l
     return failures or [lines[-1] if lines else "dbt failed"]
 
 
-def seed_champion(warehouse: Path, run: dict[str, Any]) -> None:
-    """Make the recorded training run `run` the champion of a throwaway warehouse: its record in
-    its model's training table and a promotion, as `registry.champion` reads them. Its artifact
-    stays where it was recorded (read-only, sha256 verified when loaded)."""
+def seed_champion(warehouse: Path, run: dict[str, Any], production: Path) -> None:
+    """Make the recorded training run `run` of the `production` warehouse the champion of a
+    throwaway warehouse: its record in its model's training table and a promotion, as
+    `registry.champion` reads them. Its artifact stays where it is, beside production (read-only,
+    sha256 verified when loaded): the seeded record names it by its absolute path."""
+    run = {
+        **run,
+        **{
+            key: str(config.recorded_file(production, run[key]))
+            for key in ("artifact_path", "report_path")
+            if run.get(key)
+        },
+    }
     con = duckdb.connect(str(warehouse))
     try:
         records.create_all(con)

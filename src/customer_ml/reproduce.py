@@ -199,7 +199,9 @@ def reproduce_training_run(
             workdir,
             progress,
             run_type=run["run_type"],
-            prepare=(lambda warehouse: seed_champion(warehouse, champion)) if champion else None,
+            prepare=(lambda warehouse: seed_champion(warehouse, champion, production_path))
+            if champion
+            else None,
         )
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
@@ -305,7 +307,7 @@ def reproduce_prediction(
             code,
             workdir,
             progress,
-            prepare=(lambda warehouse: seed_champion(warehouse, champion_record))
+            prepare=(lambda warehouse: seed_champion(warehouse, champion_record, production_path))
             if champion_record
             else None,
         )
