@@ -194,3 +194,35 @@ def test_incomplete_records_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ReproduceError, match="records incomplete \\(git_commit"):
         load_training_run(con, "r1")
+
+
+def test_a_seeded_champion_reads_its_artifact_beside_production(tmp_path: Path) -> None:
+    """Records name artifacts relative to their warehouse's folder; the champion seeded into a
+    throwaway warehouse must still read the production artifact (else the replay would score
+    with the baseline, and every champion prediction would mismatch)."""
+    import hashlib
+
+    from customer_ml import registry, scoring
+    from customer_ml.replay import seed_champion
+
+    production = tmp_path / "prod" / "ci.duckdb"
+    artifact = production.parent / "ci.artifacts" / "models" / "churn" / "r1" / "model.json"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_bytes(b"a model")
+    run = {
+        "training_run_id": "r1", "model_name": "churn", "model_version": "v1",
+        "status": "success", "run_type": "production",
+        "artifact_path": "ci.artifacts/models/churn/r1/model.json",
+        "artifact_sha256": hashlib.sha256(b"a model").hexdigest(),
+    }  # fmt: skip
+    throwaway = tmp_path / "replay" / "ci.duckdb"
+    throwaway.parent.mkdir()
+    seed_champion(throwaway, run, production)
+    con = duckdb.connect(str(throwaway))
+    try:
+        champion = registry.champion(con, "churn", max_age_check=False)
+        serving = scoring.serving_model(con, "churn")
+    finally:
+        con.close()
+    assert champion["artifact_path"] == str(artifact)
+    assert (serving.kind, serving.artifact) == ("champion", b"a model")
