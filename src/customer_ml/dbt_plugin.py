@@ -94,6 +94,9 @@ class Plugin(BasePlugin):
             }
             cursor = conn.cursor()
             try:
+                from customer_ml import retraining
+
+                retraining.record_skipped_by_failures(cursor, build["nodes"], build["run_type"])
                 record["chain_head"] = chain.head(cursor)
                 record["retraining"] = {
                     model: {"action": action, "reasons": json.loads(reasons)}

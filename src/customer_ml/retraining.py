@@ -20,8 +20,9 @@ schedule-driven.
   where it was and is recorded here too.
 
 Policy lives under `retraining:` of each model in config/models.yml and is checked when a build
-starts. Data-quality suppression (this build's failed input tests) and sustained-degradation
-windows are not built yet.
+starts. A training node that dbt skipped because something upstream failed in the build (an
+input data-quality test, say) is recorded at the build's end as `suppressed`, naming the failed
+tests and nodes (`record_skipped_by_failures`). Sustained-degradation windows are not built yet.
 """
 
 from __future__ import annotations
@@ -336,3 +337,29 @@ def status(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, Any]:
         "decided_at": decision["decided_at"] if decision else None,
         "next_due": (trained["started_at"] + cadence).date() if trained else "now",
     }
+
+
+def record_skipped_by_failures(
+    con: duckdb.DuckDBPyConnection, nodes: list[dict[str, Any]], run_type: str
+) -> None:
+    """At a build's end (the dbt plugin's log_build): a training node dbt skipped because an
+    upstream node or test failed decided nothing itself; record it as suppressed, naming every
+    test and node that failed in the build."""
+    failed = [n for n in nodes if str(n["status"]).lower() in ("fail", "error", "runtime error")]
+    tests = [n["unique_id"].split(".")[2] for n in failed if "test" in n["resource_type"]]
+    others = [n["unique_id"].split(".")[-1] for n in failed if "test" not in n["resource_type"]]
+    if not failed:
+        return
+    reason = "upstream failures in this build: " + "; ".join(
+        ([f"failed tests {', '.join(tests)}"] if tests else [])
+        + ([f"failed nodes {', '.join(others)}"] if others else [])
+    )
+    for model in catalogue.names():
+        skipped = any(
+            n["unique_id"].split(".")[-1] == f"ml_{model}__train"
+            and str(n["status"]).lower() == "skipped"
+            for n in nodes
+        )
+        if skipped:
+            evidence = {"failed_tests": tests, "failed_nodes": others}
+            record(con, model, run_type, Decision("suppressed", [reason], evidence))

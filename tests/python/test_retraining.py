@@ -191,3 +191,33 @@ def test_status_shows_each_models_last_decision_and_next_due(built: Path, tmp_pa
     assert rows["churn"]["next_due"] > rows["churn"]["decided_at"][:10]
     text = cli(wh, "status", "--target", "ci").stdout
     assert "  retraining: train at " in text and "    - first training run of churn" in text
+
+
+def test_an_input_data_quality_failure_suppresses_training_naming_the_test(
+    built: Path, tmp_path: Path
+) -> None:
+    """A duplicated order that reached raw some other way (not through the loader) fails the
+    staging uniqueness test; dbt skips everything downstream, and the build records segments'
+    training as suppressed, naming the test."""
+    import json
+
+    from conftest import dbt_build
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
+    con.close()
+    done = dbt_build(wh, "--select", "+ml_segments__train", check=False)
+    assert done.returncode != 0
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    [(action, reasons, evidence)] = con.execute(
+        "select action, reasons_json, evidence_json from lineage.retraining_decisions "
+        "where model_name = 'segments' order by decided_at desc limit 1"
+    ).fetchall()
+    con.close()
+    assert action == "suppressed"
+    [reason] = json.loads(reasons)
+    assert reason.startswith("upstream failures in this build: failed tests ")
+    assert "unique_combination_of_columns_stg_shop__orders" in reason
+    assert json.loads(evidence)["failed_tests"]
