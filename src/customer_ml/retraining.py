@@ -22,7 +22,12 @@ schedule-driven.
 Policy lives under `retraining:` of each model in config/models.yml and is checked when a build
 starts. A training node that dbt skipped because something upstream failed in the build (an
 input data-quality test, say) is recorded at the build's end as `suppressed`, naming the failed
-tests and nodes (`record_skipped_by_failures`). Sustained-degradation windows are not built yet.
+tests and nodes (`record_skipped_by_failures`).
+- **Train** on sustained degradation (a data trigger): the serving model's ROC AUC on matured
+  predictions (its predictions joined to the labels realized since), per as_of window, is below
+  its training holdout's by more than `degradation_tolerance` in each of the last
+  `degradation_windows` windows (models judged by ROC AUC: churn; the others record "not
+  measured").
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ POLICY = {  # name -> (kind, default)
     "psi_significant": ("number", 0.25),
     "drifted_share": ("number", 0.3),
     "drift_relation": ("relation", None),
+    "degradation_windows": ("number", 3),
+    "degradation_tolerance": ("number", 0.02),
 }
 RETRAIN = {"allowed": ["policy", "force"]}
 
@@ -178,6 +185,7 @@ def decide(
         return decided("train", explicit)
 
     data_driven, evolved = _data_evolution(session, ctx, last, rules, relation, evidence)
+    data_driven += _degradation(session, ctx, rules, evidence)
     since = now - last["started_at"]
     due = since >= timedelta(days=rules["cadence_days"])
     evidence["days_since_last_run"] = round(since.total_seconds() / 86400, 2)
@@ -295,6 +303,44 @@ def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str
         if new and new >= rules["min_new_matured_labels"]:
             evolved.append(f"{new} labels matured since the last run")
     return triggers, evolved
+
+
+def _degradation(con, ctx, rules, evidence) -> list[str]:
+    """The sustained-degradation trigger, if it fires (see the module docstring)."""
+    from sklearn.metrics import roc_auc_score
+
+    from customer_ml import registry
+
+    entry = ctx.entry
+    labels = entry.labels(ctx.label_version)
+    serving = registry.champion(con, entry.name, max_age_check=False)
+    if entry.policy.get("primary_metric") != "roc_auc" or not labels or serving is None:
+        evidence["performance"] = "not measured (no champion, or not judged by ROC AUC)"
+        return []
+    reference = json.loads(serving["metrics_json"])["candidate"]["roc_auc"]
+    label_column = [c for c in _columns(con, labels) if c.startswith("is_")][0]
+    matured = con.execute(
+        f"select p.as_of, p.score, l.{label_column} as label "
+        f"from ml.ml_{entry.name}__score p join {labels} l using (customer_id, as_of) "
+        "where p.model_version = ? order by p.as_of",
+        [serving["model_version"]],
+    ).df()
+    windows = []
+    for as_of, window in matured.groupby("as_of"):
+        if window["label"].nunique() == 2:
+            auc = float(roc_auc_score(window["label"].astype(int), window["score"]))
+            windows.append((str(as_of)[:10], round(auc, 4)))
+    k = int(rules["degradation_windows"])
+    floor = reference - rules["degradation_tolerance"]
+    evidence["performance"] = {"holdout_roc_auc": reference, "windows": windows}
+    recent = windows[-k:]
+    if k and len(recent) == k and all(auc < floor for _, auc in recent):
+        return [
+            f"sustained degradation: ROC AUC below {floor:.4f} (holdout {reference:.4f} - "
+            f"{rules['degradation_tolerance']:g}) in the last {k} windows: "
+            + ", ".join(f"{a} {auc:.3f}" for a, auc in recent)
+        ]
+    return []
 
 
 def record(session: duckdb.DuckDBPyConnection, model_name: str, run_type: str, d: Decision) -> None:

@@ -221,3 +221,52 @@ def test_an_input_data_quality_failure_suppresses_training_naming_the_test(
     assert reason.startswith("upstream failures in this build: failed tests ")
     assert "unique_combination_of_columns_stg_shop__orders" in reason
     assert json.loads(evidence)["failed_tests"]
+
+
+def _matured_predictions(con, run: str, degraded: list[bool]) -> None:
+    """Churn predictions of the champion at the last len(degraded) labelled as_of dates, scored
+    as good as the labels (AUC 1) or as bad as their opposite (AUC 0)."""
+    as_ofs = [r[0] for r in con.execute(
+        "select distinct as_of from labels.churn_labels_v1 order by as_of desc "
+        f"limit {len(degraded)}"
+    ).fetchall()][::-1]  # fmt: skip
+    for as_of, bad in zip(as_ofs, degraded, strict=True):
+        score = "1 - cast(is_churned as int)" if bad else "cast(is_churned as int)"
+        con.execute(
+            "insert into ml.ml_churn__score (prediction_id, model_name, model_kind, "
+            "model_version, training_run_id, customer_id, as_of, score) "
+            f"select 'm-' || customer_id || '-' || as_of, 'churn', 'champion', t.model_version, "
+            f"t.training_run_id, customer_id, as_of, cast({score} as double) "
+            "from labels.churn_labels_v1, ml.ml_churn__train t "
+            f"where as_of = ? and t.training_run_id = '{run}'",
+            [as_of],
+        )
+
+
+@pytest.mark.parametrize(("degraded", "action"), [
+    ([False, True, True, True], "train"),  # K = 3 windows below the holdout: sustained
+    ([True, True, False, True], "skip"),  # K - 1 of the last 3
+])  # fmt: skip
+def test_sustained_degradation_trains_and_k_minus_1_windows_skip(
+    world, degraded: list[bool], action: str
+) -> None:
+    from conftest import promote_by_record
+
+    con, ctx, last = world
+    wh = Path(con.execute("select path from duckdb_databases() where database_name = "
+                          "current_database()").fetchall()[0][0]).parent  # fmt: skip
+    con.close()
+    run = promote_by_record(wh, "churn")
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    try:
+        _matured_predictions(con, run, degraded)
+        _fresh_feed(con, last, 8)
+        d = _decide(con, ctx, last + timedelta(days=8))
+    finally:
+        con.close()
+    assert d.action == action, d.reasons
+    assert [auc for _, auc in d.evidence["performance"]["windows"]][-4:] == [
+        0.0 if bad else 1.0 for bad in degraded
+    ]
+    if action == "train":
+        assert d.reasons[0].startswith("sustained degradation: ROC AUC below ")
