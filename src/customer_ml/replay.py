@@ -140,15 +140,16 @@ def replay_build(code: Path, warehouse_dir: Path, target: str, vars_: dict) -> l
     return failures or [lines[-1] if lines else "dbt failed"]
 
 
-def seed_champion(warehouse: Path, run: dict[str, Any], production: Path) -> None:
-    """Make the recorded training run `run` of the `production` warehouse the champion of a
-    throwaway warehouse: its record in its model's training table and a promotion, as
-    `registry.champion` reads them. Its artifact stays where it is, beside production (read-only,
-    sha256 verified when loaded): the seeded record names it by its absolute path."""
+def seed_champion(warehouse: Path, run: dict[str, Any], recorded_in: Path) -> None:
+    """Make the training run `run`, recorded in the warehouse `recorded_in` (production, or the
+    warehouse a reproduction retrained it in), the champion of a throwaway warehouse: its record
+    in its model's training table and a promotion, as `registry.champion` reads them. Its
+    artifact stays where it is, beside `recorded_in` (read-only, sha256 verified when loaded):
+    the seeded record names it by its absolute path."""
     run = {
         **run,
         **{
-            key: str(config.recorded_file(production, run[key]))
+            key: str(config.recorded_file(recorded_in, run[key]))
             for key in ("artifact_path", "report_path")
             if run.get(key)
         },

@@ -307,7 +307,7 @@ def reproduce_prediction(
             code,
             workdir,
             progress,
-            prepare=(lambda warehouse: seed_champion(warehouse, champion_record, production_path))
+            prepare=(lambda warehouse: seed_champion(warehouse, champion_record, rebuilt))
             if champion_record
             else None,
         )
