@@ -94,11 +94,18 @@ def test_every_model_is_reproduced_months_later(tmp_path: Path, tiny_data: Path)
     from customer_ml import catalogue
 
     project = snapshot_project(tmp_path / "project")
+    models = project / "config" / "models.yml"  # churn's row cap below the data: a sample
+    models.write_text(
+        models.read_text().replace("max_training_rows: 2000000", "max_training_rows: 4000")
+    )
+    git(project, "commit", "-qam", "churn trains on a seeded sample of 4000 rows")
     wh = tmp_path / "wh"
     first, later = _split(tiny_data, tmp_path / "batches")
     _load(wh, first)
     dbt_build(wh, "--vars", '{as_of_end: "2025-10-01"}', project=project)
     old_runs = dict(_one(wh, "select model_name, training_run_id from lineage.training_runs"))
+    assert _one(wh, "select training_rows_used from lineage.training_runs "
+                "where model_name = 'churn'") == [(4000,)]  # fmt: skip
     assert set(old_runs) == set(catalogue.names())
     for model, run in old_runs.items():
         _promote(wh, project, model, run)
@@ -125,6 +132,7 @@ def test_every_model_is_reproduced_months_later(tmp_path: Path, tiny_data: Path)
             "model artifact sha256",
             "prediction (float64, hex)",
             "scoring input snapshot",
+            "training rows hash (the sample the row cap kept)",
         } <= checks
         assert (
             f"snapshot {catalogue.entry(model).features(1 if model != 'segments' else 2)}" in checks
