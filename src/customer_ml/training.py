@@ -364,13 +364,17 @@ def compute(
 
 
 def rows_hash(*frames: pd.DataFrame) -> str:
-    """SHA-256 over the frames' rows (values and column names, in order)."""
+    """SHA-256 over each frame's column names and the multiset of its rows: independent of the
+    order rows arrive in (a warehouse read without ORDER BY has none), not of their values."""
     import hashlib
+
+    import numpy as np
 
     digest = hashlib.sha256()
     for frame in frames:
         digest.update("|".join(map(str, frame.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        digest.update(np.sort(rows).tobytes())
     return digest.hexdigest()
 
 

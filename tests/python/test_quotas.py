@@ -224,6 +224,14 @@ def test_an_over_cap_dataset_is_sampled_identically_and_hashed() -> None:
     other_seed = churn.split(dataset, cfg, 43)
     assert sum(len(part) for part in first) == 500
     assert rows_hash(*first) == rows_hash(*again) != rows_hash(*other_seed)
+    # the hash does not depend on row order (CLV's split keeps the warehouse's order), only on
+    # the rows: shuffled, equal; one value changed, different
+    train, holdout = first
+    shuffled = train.sample(frac=1, random_state=3)
+    assert rows_hash(shuffled, holdout) == rows_hash(train, holdout)
+    changed = train.copy()
+    changed.loc[changed.index[0], "churned"] = 1 - changed["churned"].iloc[0]
+    assert rows_hash(changed, holdout) != rows_hash(train, holdout)
 
 
 def test_training_and_scoring_are_separate_selections(tmp_path: Path) -> None:
