@@ -275,12 +275,13 @@ def reproduce(
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def lineage_command(prediction_id: str, target: str, warehouse: Path | None, as_json: bool) -> None:
     """The full chain of a prediction: build, model, training run, data, versions, commit."""
-    from customer_ml import reproduce as rep
+    from customer_ml import provenance
+    from customer_ml.replay import ReproduceError
 
     wh = warehouse or config.warehouse_path(target)
     try:
-        chain = rep.lineage_chain(wh, prediction_id)
-    except rep.ReproduceError as e:
+        chain = provenance.lineage_chain(wh, prediction_id)
+    except ReproduceError as e:
         _fail(f"lineage: {e}")
     if as_json:
         click.echo(json.dumps(chain, indent=2, default=str))

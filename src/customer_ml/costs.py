@@ -11,7 +11,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import catalogue, config, lineage
+from customer_ml import catalogue, config, lineage, records
 
 RESOURCES = {"cpu": "cpu_hour", "memory": "gb_hour"}
 
@@ -96,3 +96,37 @@ def check_budget(session: duckdb.DuckDBPyConnection, model_name: str, **alert: A
             f"USD {limit:g}",
             **alert,
         )
+
+
+def record(
+    session: duckdb.DuckDBPyConnection,
+    ctx: Any,  # customer_ml.training.Context
+    status: str,
+    usage: Any,  # customer_ml.quotas.Usage
+    rows_read: int,
+    exceeded: Any = None,  # customer_ml.quotas.QuotaExceeded
+) -> None:
+    """One lineage.run_costs row per training run: what its child process used (and, when it
+    was terminated, which limit, its value and the measured one)."""
+    records.append(
+        session,
+        "run_costs",
+        {
+            "training_run_id": ctx.training_run_id,
+            "model_name": ctx.entry.name,
+            "run_type": ctx.run_type,
+            "invocation_id": ctx.invocation_id,
+            "status": status,
+            "stage": usage.stage,
+            "wall_seconds": usage.wall_s,
+            "cpu_seconds": usage.cpu_s,
+            "peak_rss_mb": usage.peak_rss_mb,
+            "rows_read": rows_read,
+            "limit_name": exceeded.limit if exceeded else None,
+            "limit_value": exceeded.allowed if exceeded else None,
+            "measured_value": exceeded.measured if exceeded else None,
+            "estimated_cost_usd": estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
+            "recorded_at": lineage.utc_now().replace(microsecond=0),
+        },
+    )
+    check_budget(session, ctx.entry.name, invocation_id=ctx.invocation_id)

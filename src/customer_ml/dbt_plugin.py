@@ -54,9 +54,9 @@ class Plugin(BasePlugin):
         alerts.check_webhook()
         from dbt.flags import get_flags
 
-        from customer_ml import training
+        from customer_ml import build_vars
 
-        training.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
+        build_vars.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
         from customer_ml import costs, quotas, retraining
 
         quotas.check()

@@ -164,3 +164,19 @@ def definition_hashes(session: duckdb.DuckDBPyConnection, relations: list[str]) 
             "build them first, e.g. dbt build --select +<node>"
         )
     return found
+
+
+def rows_hash(*frames: Any) -> str:
+    """SHA-256 over each frame's column names and the multiset of its rows: independent of the
+    order rows arrive in (a warehouse read without ORDER BY has none), not of their values."""
+    import hashlib
+
+    import numpy as np
+    import pandas as pd
+
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update("|".join(map(str, frame.columns)).encode())
+        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        digest.update(np.sort(rows).tobytes())
+    return digest.hexdigest()

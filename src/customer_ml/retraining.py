@@ -41,6 +41,7 @@ from typing import Any
 import duckdb
 
 from customer_ml import catalogue, config, drift, lineage, records
+from customer_ml.chain import columns_of
 
 POLICY = {  # name -> (kind, default)
     "cadence_days": ("number", None),
@@ -98,28 +99,11 @@ def check() -> None:
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict | None:
-    cursor = con.execute(sql, params or [])
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
-
-
-def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    schema, name = relation.split(".")
-    return bool(
-        con.execute(
-            "select 1 from information_schema.tables where table_catalog = current_database() "
-            "and table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()
-    )
-
-
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    return [r[0] for r in con.execute(f"describe {relation}").fetchall()]
+    return (records.read(con, sql, params) or [None])[0]
 
 
 def _latest_as_of(con: duckdb.DuckDBPyConnection, relation: str | None):
-    if not relation or not _exists(con, relation) or "as_of" not in _columns(con, relation):
+    if not relation or "as_of" not in columns_of(con, relation):  # no such relation: no columns
         return None
     return con.execute(f"select max(as_of) from {relation}").fetchall()[0][0]
 
@@ -295,7 +279,7 @@ def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str
             )
     labels = ctx.entry.labels(ctx.label_version)
     labelled_through = last.get("validation_as_of_max")
-    if labels and labelled_through is not None and "as_of" in _columns(con, labels):
+    if labels and labelled_through is not None and "as_of" in columns_of(con, labels):
         [(new,)] = con.execute(
             f"select count(*) from {labels} where as_of > ?", [labelled_through]
         ).fetchall()
@@ -318,7 +302,7 @@ def _degradation(con, ctx, rules, evidence) -> list[str]:
         evidence["performance"] = "not measured (no champion, or not judged by ROC AUC)"
         return []
     reference = json.loads(serving["metrics_json"])["candidate"]["roc_auc"]
-    label_column = [c for c in _columns(con, labels) if c.startswith("is_")][0]
+    label_column = [c for c in columns_of(con, labels) if c.startswith("is_")][0]
     matured = con.execute(
         f"select p.as_of, p.score, l.{label_column} as label "
         f"from ml.ml_{entry.name}__score p join {labels} l using (customer_id, as_of) "
@@ -375,7 +359,7 @@ def status(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, Any]:
         "select started_at from lineage.training_runs where model_name = ? "
         "and status = 'success' order by started_at desc limit 1",
         [model_name],
-    ) if _exists(con, "lineage.training_runs") else None  # fmt: skip
+    ) if columns_of(con, "lineage.training_runs") else None  # fmt: skip
     cadence = timedelta(days=policy(model_name)["cadence_days"])
     return {
         "retraining": decision["action"] if decision else None,

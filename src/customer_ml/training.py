@@ -32,6 +32,7 @@ import duckdb
 import pandas as pd
 
 from customer_ml import (
+    build_vars,
     catalogue,
     config,
     costs,
@@ -42,10 +43,6 @@ from customer_ml import (
     registry,
     retraining,
 )
-
-
-class DirtyTreeError(config.OperatorError):
-    """A production training run needs a committed tree: the commit must name the code."""
 
 
 @dataclass
@@ -104,79 +101,6 @@ def _now() -> datetime:
     return lineage.utc_now().replace(microsecond=0)
 
 
-def check_clean(run_type: str, git: lineage.GitState) -> None:
-    if run_type == "production" and git.is_dirty:
-        raise DirtyTreeError(
-            f"production training refused: the git tree at {config.project_dir()} has "
-            "uncommitted changes, so its commit would not name the code; commit them, or run "
-            "an experiment: dbt build --vars '{run_type: experiment}'"
-        )
-
-
-def validate_vars(entry: catalogue.Entry, given: dict[str, Any]) -> dict[str, Any]:
-    """The dbt vars the model declares (`vars:` in its catalogue entry), each checked: a var that
-    did not arrive or has a value outside its allowed values or range fails with one line naming
-    the var, the value and what is allowed."""
-    declared = entry.policy.get("vars") or {}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise config.OperatorError(
-            f"{entry.name}: var(s) {', '.join(unknown)} passed but not declared under "
-            f"{entry.name}.vars in config/models.yml"
-        )
-    out = {}
-    for name, rule in declared.items():
-        value = given.get(name)
-        if value is None or value == "":
-            raise config.OperatorError(
-                f"var {name} did not reach ml_{entry.name}__train: pass it through the model's "
-                f"config (config: {name}: \"{{{{ var('{name}') }}}}\") and dbt.config.get"
-            )
-        out[name] = check_var(name, rule, value)
-    return out
-
-
-def check_var(name: str, rule: dict[str, Any], value: Any) -> str | float:
-    """`value` of var `name` by its catalogue rule (allowed values, or a min/max range); one line
-    naming the var, the value and what is allowed when it fails."""
-    if "allowed" in rule:
-        if str(value) not in [str(a) for a in rule["allowed"]]:
-            raise config.OperatorError(
-                f"var {name}: {value} is not allowed; expected one of "
-                f"{', '.join(str(a) for a in rule['allowed'])}"
-            )
-        return str(value)
-    number = config.number(value)
-    low, high = float(rule.get("min", "-inf")), float(rule.get("max", "inf"))
-    if not (low <= number <= high):  # also refuses NaN
-        raise config.OperatorError(f"var {name}: {value} is not a number in [{low:g}, {high:g}]")
-    return number
-
-
-RUN_TYPE = {"allowed": ["production", "experiment"]}
-
-
-def check_build_vars(given: dict[str, Any]) -> None:
-    """The vars passed to a build (`--vars`), checked when it starts, before any node runs: a name
-    that is not a var of the project or of a catalogued model (a typo) and a value outside its
-    rule each fail with one line (an operator error, never a training failure)."""
-    import difflib
-
-    from customer_ml import retraining
-
-    rules: dict[str, dict[str, Any]] = {"run_type": RUN_TYPE, "retrain": retraining.RETRAIN}
-    for model in catalogue.names():
-        rules.update(catalogue.entry(model).policy.get("vars") or {})
-    known = sorted(set(config.project_vars()) | set(rules))
-    for name, value in given.items():
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
-            raise config.OperatorError(f"var {name}: not a var of this project{hint}")
-        if name in rules:
-            check_var(name, rules[name], value)
-
-
 def _trained_already(session: duckdb.DuckDBPyConnection, this: str | None, version: str) -> bool:
     if not this:
         return False
@@ -197,13 +121,13 @@ def begin(
     dbt_vars: dict[str, Any] | None = None,
 ) -> Context | None:
     """Name the run; None when its model_version already trained successfully."""
-    run_type = str(check_var("run_type", RUN_TYPE, run_type or "production"))
-    cfg = {**entry.policy, **validate_vars(entry, dbt_vars or {})}
+    run_type = str(build_vars.check_var("run_type", build_vars.RUN_TYPE, run_type or "production"))
+    cfg = {**entry.policy, **build_vars.validate_vars(entry, dbt_vars or {})}
     cfg.pop("vars", None)
     for when_not_what in ("retraining", "monthly_budget_usd"):  # not in model_version
         cfg.pop(when_not_what, None)
     git = lineage.git_state()
-    check_clean(run_type, git)
+    build_vars.check_clean(run_type, git)
     invocation_id = lineage.current_invocation(session)
     snapshots = lineage.build_snapshot_ids(
         session, invocation_id, entry.inputs(feature_version, label_version)
@@ -275,7 +199,7 @@ def run(
         label_version=label_version,
         dbt_vars=dbt_vars,
     )
-    run_type = str(check_var("run_type", RUN_TYPE, run_type or "production"))
+    run_type = str(build_vars.check_var("run_type", build_vars.RUN_TYPE, run_type or "production"))
     if ctx is None:
         retraining.record(
             session,
@@ -284,7 +208,7 @@ def run(
             retraining.Decision("skip", ["nothing changed: this model_version trained already"]),
         )
         return records.frame([], records.TRAINING_RUN_COLUMNS)
-    retrain = str(check_var("retrain", retraining.RETRAIN, retrain or "policy"))
+    retrain = str(build_vars.check_var("retrain", retraining.RETRAIN, retrain or "policy"))
     decision = retraining.decide(session, ctx, this=this, retrain=retrain)
     retraining.record(session, model_name, run_type, decision)
     if decision.action != "train":
@@ -306,9 +230,9 @@ def run(
             ctx.facts,
         )
     except quotas.QuotaExceeded as e:
-        record_cost(session, ctx, "terminated", e.usage, len(dataset), e)
+        costs.record(session, ctx, "terminated", e.usage, len(dataset), e)
         raise
-    record_cost(session, ctx, "success", usage, len(dataset))
+    costs.record(session, ctx, "success", usage, len(dataset))
     return finish(
         ctx,
         model_bytes=model_bytes,
@@ -342,7 +266,7 @@ def compute(
     train_part, holdout = module.split(dataset, cfg, seed)
     sample = {
         "training_rows_used": len(train_part) + len(holdout),
-        "training_rows_hash": rows_hash(train_part, holdout),
+        "training_rows_hash": lineage.rows_hash(train_part, holdout),
     }
     stage("fit")
     model = module.fit(
@@ -361,55 +285,6 @@ def compute(
     stage("describe")
     described = module.describe(model, train_part, holdout, models, metrics, facts=facts, cfg=cfg)
     return model.to_bytes(), metrics, verdicts, described, sample
-
-
-def rows_hash(*frames: pd.DataFrame) -> str:
-    """SHA-256 over each frame's column names and the multiset of its rows: independent of the
-    order rows arrive in (a warehouse read without ORDER BY has none), not of their values."""
-    import hashlib
-
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for frame in frames:
-        digest.update("|".join(map(str, frame.columns)).encode())
-        rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        digest.update(np.sort(rows).tobytes())
-    return digest.hexdigest()
-
-
-def record_cost(
-    session: duckdb.DuckDBPyConnection,
-    ctx: Context,
-    status: str,
-    usage: quotas.Usage,
-    rows_read: int,
-    exceeded: quotas.QuotaExceeded | None = None,
-) -> None:
-    """One lineage.run_costs row per training run: what its child process used (and, when it
-    was terminated, which limit, its value and the measured one)."""
-    records.append(
-        session,
-        "run_costs",
-        {
-            "training_run_id": ctx.training_run_id,
-            "model_name": ctx.entry.name,
-            "run_type": ctx.run_type,
-            "invocation_id": ctx.invocation_id,
-            "status": status,
-            "stage": usage.stage,
-            "wall_seconds": usage.wall_s,
-            "cpu_seconds": usage.cpu_s,
-            "peak_rss_mb": usage.peak_rss_mb,
-            "rows_read": rows_read,
-            "limit_name": exceeded.limit if exceeded else None,
-            "limit_value": exceeded.allowed if exceeded else None,
-            "measured_value": exceeded.measured if exceeded else None,
-            "estimated_cost_usd": costs.estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
-            "recorded_at": _now(),
-        },
-    )
-    costs.check_budget(session, ctx.entry.name, invocation_id=ctx.invocation_id)
 
 
 def finish(

@@ -208,7 +208,7 @@ def test_an_over_cap_dataset_is_sampled_identically_and_hashed() -> None:
     import pandas as pd
 
     from customer_ml import churn
-    from customer_ml.training import rows_hash
+    from customer_ml.lineage import rows_hash
 
     rng = np.random.default_rng(0)
     dataset = pd.DataFrame(
