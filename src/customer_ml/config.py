@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 # The project root: CUSTOMER_ML_HOME when set (the Makefile and the profile set it), else the
 # working directory, which is where dbt and the CLI run from.
@@ -105,6 +106,19 @@ def connect(path: str | os.PathLike, *, read_only: bool = False):
     """Open a warehouse file, waiting while another process holds it (DuckDB allows one writer
     per file, and no reader beside it) up to CUSTOMER_ML_LOCK_TIMEOUT seconds (default 60);
     then OperatorError, one line naming the holder."""
+    import duckdb
+
+    return _waiting_for_lock(path, lambda: duckdb.connect(str(path), read_only=read_only))
+
+
+def attach_read_only(con, path: str | os.PathLike, alias: str) -> None:
+    """Attach another warehouse file to `con` READ_ONLY under `alias`, waiting for its lock like
+    `connect`: nothing done through the alias can write to it."""
+    quoted = str(path).replace("'", "''")
+    _waiting_for_lock(path, lambda: con.execute(f"attach '{quoted}' as {alias} (read_only)"))
+
+
+def _waiting_for_lock(path: str | os.PathLike, open_: Any) -> Any:
     import re
     import time
 
@@ -114,7 +128,7 @@ def connect(path: str | os.PathLike, *, read_only: bool = False):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return open_()
         except duckdb.IOException as e:
             text = str(e)
             if "Could not set lock" not in text:

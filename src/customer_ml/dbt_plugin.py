@@ -56,8 +56,14 @@ class Plugin(BasePlugin):
 
         from customer_ml import build_vars
 
-        build_vars.check_build_vars(dict(getattr(get_flags(), "VARS", None) or {}))
-        from customer_ml import costs, quotas, retraining
+        given = dict(getattr(get_flags(), "VARS", None) or {})
+        build_vars.check_build_vars(given)
+        from customer_ml import backfill, costs, quotas, retraining
+
+        # A backfill's vars (customer_ml.backfill), checked here: its id names its file.
+        self.backfill = backfill.spec(
+            given, on_backfill_target=plugin_config.get("role") == "backfill"
+        )
 
         quotas.check()
         costs.check()
@@ -67,16 +73,32 @@ class Plugin(BasePlugin):
         """Called just before dbt opens the warehouse: wait while another process holds it, like
         every CLI write (config.connect: up to CUSTOMER_ML_LOCK_TIMEOUT, then one line naming
         the holder), instead of failing at once."""
-        path = str(getattr(creds, "path", "") or "")
-        if path and path != ":memory:" and not path.startswith("md:"):
-            from customer_ml import config as settings
+        from customer_ml import config as settings
 
+        path = str(getattr(creds, "path", "") or "")
+        if getattr(self, "backfill", None):
+            from pathlib import Path
+
+            from customer_ml import backfill
+
+            expected = backfill.backfill_file(self.backfill["backfill_id"])
+            if Path(path).resolve() != expected:
+                raise settings.OperatorError(
+                    f"target backfill opens {path}, not {expected}: the profile must name "
+                    "backfills/<backfill_id>.duckdb"
+                )
+            expected.parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("md:"):
             settings.connect(path).close()
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         warehouse = lineage.warehouse_file(conn)
         # The lineage tables come from their one declaration, before any hook writes to them.
         records.create_all(conn)
+        if getattr(self, "backfill", None):
+            from customer_ml import backfill
+
+            backfill.prepare(conn, self.backfill)
 
         def log_build(payload: str, snapshot_ids: str) -> str:
             build = json.loads(payload)
@@ -135,6 +157,16 @@ class Plugin(BasePlugin):
             finally:
                 cursor.close()
 
+        def backfill_finish(invocation_id: str, status: str) -> str:
+            """At a backfill build's end: its closing record (customer_ml.backfill)."""
+            from customer_ml import backfill
+
+            cursor = conn.cursor()
+            try:
+                return backfill.finish(cursor, invocation_id, status == "succeeded")
+            finally:
+                cursor.close()
+
         def tree_is_clean() -> bool:
             """Whether the project's git tree is clean now (untracked files count as dirty)."""
             return not lineage.git_state().is_dirty
@@ -145,6 +177,7 @@ class Plugin(BasePlugin):
             ("customer_ml_seal", seal, 1, "VARCHAR"),
             ("customer_ml_verify_sealed", verify_sealed, 1, "VARCHAR[]"),
             ("customer_ml_tree_is_clean", tree_is_clean, 0, "BOOLEAN"),
+            ("customer_ml_backfill_finish", backfill_finish, 2, "VARCHAR"),
         ):
             try:
                 conn.create_function(

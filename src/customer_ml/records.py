@@ -179,6 +179,25 @@ TABLES: dict[str, dict[str, str]] = {
         "promoted_at": "timestamp",
         "request_id": "varchar",
     },
+    # One backfill (customer_ml.backfill), in its own warehouse file: a `started` row when its
+    # raw copy is made, a `succeeded` or `failed` row when its build ends.
+    "backfills": {
+        "backfill_id": "varchar",
+        "status": "varchar",
+        "invocation_id": "varchar",
+        "production_path": "varchar",
+        "watermark": "timestamp",
+        "as_of_start": "varchar",
+        "as_of_end": "varchar",
+        "cohort_json": "varchar",
+        "cohort_customers": "bigint",
+        "vars_json": "varchar",
+        "git_commit": "varchar",
+        "is_dirty": "boolean",
+        "row_counts_json": "varchar",
+        "snapshot_ids": "varchar",
+        "recorded_at": "timestamp",
+    },
     # The hash chain over every table above and the ml.* record tables (customer_ml.chain).
     "seals": {
         "seal_seq": "bigint",

@@ -1,0 +1,217 @@
+"""Backfills (customer_ml.backfill): a backfill reads production only through a READ_ONLY attach,
+copies only what its watermark and cohort allow, recomputes that slice exactly as production
+computed it, and refuses a malformed request with one line before anything is written."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import cli, dbt_build, load_tiny
+
+from customer_ml import backfill, config, records
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def two_loads(tmp_path: Path, tiny_data: Path) -> tuple[Path, str]:
+    """A ci warehouse with the tiny data loaded, then one more order loaded later; returns the
+    warehouse dir and a watermark between the two loads."""
+    wh = tmp_path / "wh"
+    load_tiny(wh, tiny_data)
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    [(first,)] = con.execute("select max(loaded_at) from raw._loads").fetchall()
+    con.close()
+    more = tmp_path / "more.csv"
+    more.write_text("customer_id,ordered_at,amount\n1,2025-12-20 10:00:00,12.5\n")
+    assert cli(wh, "load", "--target", "ci", "--orders", str(more)).returncode == 0
+    return wh, first.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _spec(**given: str) -> dict:
+    return backfill.spec({"backfill_of": "ci", **given}, on_backfill_target=True)
+
+
+def test_a_backfill_copies_what_its_watermark_allows_and_cannot_write_production(
+    two_loads: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh, watermark = two_loads
+    monkeypatch.setenv("CUSTOMER_ML_WAREHOUSE_DIR", str(wh))
+    production = wh / "ci.duckdb"
+    before = _sha256(production)
+    con = duckdb.connect(str(tmp_path / "b1.duckdb"))
+    records.create_all(con)
+    copied = backfill.prepare(con, _spec(backfill_id="b1", watermark=watermark))
+    # Only rows loaded by the watermark: the later order is not there.
+    prod = duckdb.connect(str(production), read_only=True)
+    expected = prod.execute(
+        "select count(*) from raw.orders where _loaded_at <= cast(? as timestamp)", [watermark]
+    ).fetchone()[0]
+    total = prod.execute("select count(*) from raw.orders").fetchone()[0]
+    prod.close()
+    assert copied["raw.orders"] == expected == total - 1
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == expected
+    [started] = records.read(con, "select * from lineage.backfills")
+    assert started["status"] == "started"
+    assert started["watermark"].strftime("%Y-%m-%d %H:%M:%S.%f") == watermark
+    # The attach the backfill reads production through refuses writes.
+    config.attach_read_only(con, production, "production")
+    with pytest.raises(duckdb.Error, match="(?i)read.only"):
+        con.execute("insert into production.raw.orders select * from raw.orders limit 1")
+    with pytest.raises(duckdb.Error, match="(?i)read.only"):
+        con.execute("delete from production.raw.orders")
+    con.execute("detach production")
+    con.close()
+    assert _sha256(production) == before
+
+
+def test_a_cohort_copies_only_its_customers(
+    two_loads: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh, _ = two_loads
+    monkeypatch.setenv("CUSTOMER_ML_WAREHOUSE_DIR", str(wh))
+    ids = tmp_path / "cohort.csv"
+    ids.write_text("customer_id\n1\n2\n3\n")
+    con = duckdb.connect(str(tmp_path / "b2.duckdb"))
+    records.create_all(con)
+    backfill.prepare(con, _spec(backfill_id="b2", cohort_file=str(ids)))
+    for table in ("orders", "customers", "engagement_events"):
+        found = {
+            r[0] for r in con.execute(f"select distinct customer_id from raw.{table}").fetchall()
+        }
+        assert found and found <= {1, 2, 3}, table
+    # A rule of the reviewed seed: each customer's latest country known at the watermark.
+    con2 = duckdb.connect(str(tmp_path / "b3.duckdb"))
+    records.create_all(con2)
+    backfill.prepare(con2, _spec(backfill_id="b3", cohort="country_gb"))
+    con2.execute(f"attach '{wh / 'ci.duckdb'}' as p (read_only)")
+    expected = {
+        r[0]
+        for r in con2.execute(
+            "select customer_id from p.raw.customers qualify row_number() over (partition by "
+            "customer_id order by updated_at desc, _available_at desc) = 1 and country = 'GB'"
+        ).fetchall()
+    }
+    got = {r[0] for r in con2.execute("select distinct customer_id from raw.customers").fetchall()}
+    assert got == expected and expected
+    [started] = records.read(con2, "select * from lineage.backfills")
+    assert started["cohort_customers"] == len(expected)
+    # The same id again with other vars is refused; with the same vars it continues.
+    with pytest.raises(config.OperatorError, match="started with other vars"):
+        backfill.prepare(con2, _spec(backfill_id="b3", cohort="country_us"))
+    assert backfill.prepare(con2, _spec(backfill_id="b3", cohort="country_gb")) == {}
+
+
+@pytest.mark.parametrize(
+    ("given", "target", "message"),
+    [
+        ({"backfill_id": "../ci"}, True, "is not a backfill id"),
+        ({}, True, "is not a backfill id"),
+        ({"backfill_id": "x" * 65}, True, "is not a backfill id"),
+        ({"backfill_id": "ok"}, False, "only apply to a backfill"),
+        ({"backfill_id": "ok", "backfill_of": "experiment"}, True, "not a production target"),
+        ({"backfill_id": "ok", "cohort": "country_xx"}, True, "not a cohort of seeds/cohorts"),
+        ({"backfill_id": "ok", "cohort": "country_gb", "cohort_file": "x.csv"}, True, "not both"),
+        ({"backfill_id": "ok", "cohort_file": "/nonexistent.csv"}, True, "is not a file"),
+        ({"backfill_id": "ok", "watermark": "yesterday"}, True, "is not a time"),
+    ],
+)
+def test_a_malformed_backfill_request_is_refused_with_one_line(
+    given: dict, target: bool, message: str
+) -> None:
+    with pytest.raises(config.OperatorError, match=message) as refused:
+        backfill.spec(given, on_backfill_target=target)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_watermark_with_an_offset_is_read_as_utc() -> None:
+    s = _spec(backfill_id="tz", watermark="2025-09-30T23:30:00-02:00")
+    assert s["watermark"] == "2025-10-01 01:30:00.000000"
+    assert _spec(backfill_id="tz", watermark="2025-09-30")["watermark"] == (
+        "2025-09-30 00:00:00.000000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id\n1\n", "line 1 must be the header customer_id"),
+        ("customer_id\n1\nDROP TABLE x\n", "line 3: 'DROP TABLE x' is not a customer id"),
+        ("customer_id\n", "no customer ids"),
+    ],
+)
+def test_a_bad_cohort_file_names_its_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(content)
+    with pytest.raises(config.OperatorError, match=message):
+        backfill.read_cohort_file(path)
+
+
+def test_a_backfill_build_recomputes_its_slice_as_production_did(
+    built: Path, tmp_path: Path
+) -> None:
+    """`dbt build --target backfill --selector backfill` for a cohort and an as_of range: its
+    features equal production's on every row of the slice, its labels are production's (a
+    cohort's own data end can only leave a borderline label out, never change one), production's
+    file is unchanged, and the backfill is recorded as succeeded with its outputs' row counts."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    production = wh / "ci.duckdb"
+    before = _sha256(production)
+    vars_ = {"backfill_id": "gb-summer", "backfill_of": "ci", "cohort": "country_gb",
+             "as_of_start": "2025-06-01", "as_of_end": "2025-09-01"}  # fmt: skip
+    done = dbt_build(
+        wh, "--target", "backfill", "--selector", "backfill", "--vars", json.dumps(vars_)
+    )
+    assert "ERROR=0" in done.stdout
+    assert _sha256(production) == before
+    con = duckdb.connect(str(wh / "backfills" / "gb-summer.duckdb"), read_only=True)
+    con.execute(f"attach '{production}' as p (read_only)")
+    for relation in ("features.customer_features_v1", "features.customer_features_v2"):
+        n = con.execute(f"select count(*) from {relation}").fetchone()[0]
+        assert n > 0
+        assert con.execute(f"select min(as_of), max(as_of) from {relation}").fetchone() == (
+            date(2025, 6, 1),
+            date(2025, 9, 1),
+        )
+        # every production row of the slice is there...
+        assert (
+            n
+            == con.execute(
+                f"select count(*) from p.{relation} where as_of between '2025-06-01' and "
+                "'2025-09-01' and customer_id in (select customer_id from raw.customers)"
+            ).fetchone()[0]
+        )
+        # ...with production's values
+        differing = con.execute(
+            f"select count(*) from (select * from {relation} except "
+            f"select p_rel.* from p.{relation} p_rel join {relation} b using (customer_id, as_of))"
+        ).fetchone()[0]
+        assert differing == 0, relation
+    labels = "labels.churn_labels_v1"
+    assert con.execute(f"select count(*) from {labels}").fetchone()[0] > 0
+    assert (
+        con.execute(
+            f"select count(*) from (select * from {labels} except select * from p.{labels})"
+        ).fetchone()[0]
+        == 0
+    )
+    statuses = [
+        r["status"]
+        for r in records.read(
+            con, "select status from lineage.backfills order by recorded_at, status desc"
+        )
+    ]
+    assert statuses == ["started", "succeeded"]
+    [finished] = records.read(con, "select * from lineage.backfills where status = 'succeeded'")
+    counts = json.loads(finished["row_counts_json"])
+    assert counts["features.customer_features_v1"] == n
+    assert json.loads(finished["snapshot_ids"])
