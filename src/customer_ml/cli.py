@@ -39,6 +39,9 @@ class OneLineErrors(click.Group):
 
 
 @click.group(cls=OneLineErrors)
+@click.version_option(
+    package_name="customer-ml", prog_name="customer-ml", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """Reproducible customer ML on a dbt + DuckDB warehouse."""
 
@@ -330,4 +333,4 @@ def lineage_command(prediction_id: str, target: str, warehouse: Path | None, as_
 
 # The promotion commands (promote, approve, reject, rollback, rca, status) live in their own
 # module; importing it registers them on `main`.
-from customer_ml import cli_promotion, cli_records  # noqa: E402, F401
+from customer_ml import cli_backfill, cli_promotion, cli_records  # noqa: E402, F401

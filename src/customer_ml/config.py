@@ -10,9 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+# The targets whose warehouse is <warehouse>/<target>.duckdb (CLI commands act on them). Target
+# `backfill` writes one file per backfill instead: customer_ml.backfill.backfill_file.
+TARGETS = ("dev", "ci", "experiment")
+
+
 # The project root: CUSTOMER_ML_HOME when set (the Makefile and the profile set it), else the
 # working directory, which is where dbt and the CLI run from.
-TARGETS = ("dev", "ci", "backfill", "experiment")
 
 
 def project_dir() -> Path:

@@ -215,3 +215,9 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
     counts = json.loads(finished["row_counts_json"])
     assert counts["features.customer_features_v1"] == n
     assert json.loads(finished["snapshot_ids"])
+    con.close()
+    listed = cli(wh, "backfill", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = json.loads(listed.stdout)
+    assert (row["backfill_id"], row["status"]) == ("gb-summer", "succeeded")
+    assert row["cohort"]["cohort"] == "country_gb"
