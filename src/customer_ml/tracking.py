@@ -24,26 +24,68 @@ def model_experiment(model_name: str, run_type: str = "production") -> str:
 
 
 def _client(warehouse: Path):
+    """A client bound to this warehouse's store. Never the fluent API's process-wide tracking
+    URI: a process that touches two warehouses (a test, a reproduction) must not log one's runs
+    into the other's store."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    import mlflow
+    from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(config.tracking_uri(warehouse))
-    return mlflow
+    uri = config.tracking_uri(warehouse)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def _experiment_id(mlflow, warehouse: Path, name: str) -> str:
-    found = mlflow.get_experiment_by_name(name)
+def _experiment_id(client, warehouse: Path, name: str) -> str:
+    found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
     location = (config.artifact_root(warehouse) / "mlflow").as_uri()
-    return mlflow.create_experiment(name, artifact_location=f"{location}/{name.replace('/', '_')}")
+    return client.create_experiment(name, artifact_location=f"{location}/{name.replace('/', '_')}")
+
+
+def _run(client, experiment_id: str, run_name: str, tags: dict[str, str], log) -> str:
+    """Create a run, let `log(run_id)` fill it, and end it FINISHED (FAILED if `log` raised)."""
+    if tags.get("git.commit"):  # MLflow's own name for it, which its UI shows
+        tags = {**tags, "mlflow.source.git.commit": tags["git.commit"]}
+    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    run_id = run.info.run_id
+    try:
+        log(run_id)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _log_batch(client, run_id: str, metrics: dict[str, float], params: dict[str, str]) -> None:
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, v) for k, v in params.items()],
+    )
+
+
+def _all_runs(client, experiment_ids: list[str]) -> list:
+    """Every run of the experiments, page by page (a search returns at most 1000 at a time)."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def log_build(warehouse: Path, record: dict[str, Any]) -> str:
-    mlflow = _client(warehouse)
-    experiment_id = _experiment_id(mlflow, warehouse, BUILDS_EXPERIMENT)
+    client = _client(warehouse)
+    experiment_id = _experiment_id(client, warehouse, BUILDS_EXPERIMENT)
     tags = {
         "dbt.invocation_id": record["invocation_id"],
         "dbt.target": record["target_name"],
@@ -69,14 +111,14 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
             "tests_failed",
         )
     }
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"build {record['invocation_id'][:8]}", tags=tags
-    ) as run:
-        mlflow.log_metrics(metrics)
-        mlflow.log_dict({"nodes": record["nodes"]}, "results.json")
+
+    def log(run_id: str) -> None:
+        _log_batch(client, run_id, metrics, {})
+        client.log_dict(run_id, {"nodes": record["nodes"]}, "results.json")
         if record.get("retraining"):
-            mlflow.log_dict(record["retraining"], "retraining_decisions.json")
-    return run.info.run_id
+            client.log_dict(run_id, record["retraining"], "retraining_decisions.json")
+
+    return _run(client, experiment_id, f"build {record['invocation_id'][:8]}", tags, log)
 
 
 def log_training(
@@ -90,26 +132,30 @@ def log_training(
     artifact_dir: Path,
 ) -> str:
     """One MLflow run per training run, linked to its build by tag; returns its run id."""
-    mlflow = _client(warehouse)
-    experiment_id = _experiment_id(mlflow, warehouse, model_experiment(model_name, run_type))
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=tags.get("training_run_id"), tags=tags
-    ) as run:
-        mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
-        mlflow.log_artifacts(str(artifact_dir))
-    return run.info.run_id
+    client = _client(warehouse)
+    experiment_id = _experiment_id(client, warehouse, model_experiment(model_name, run_type))
+
+    def log(run_id: str) -> None:
+        _log_batch(
+            client,
+            run_id,
+            {k: float(v) for k, v in metrics.items() if v == v},
+            {k: str(v)[:6000] for k, v in params.items()},
+        )
+        client.log_artifacts(run_id, str(artifact_dir))
+
+    return _run(client, experiment_id, tags.get("training_run_id"), tags, log)
 
 
 def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:
     """(invocation id, chain head "seq:hash") of every build run that recorded one."""
     if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
         return []
-    mlflow = _client(warehouse)
-    experiment = mlflow.get_experiment_by_name(BUILDS_EXPERIMENT)
+    client = _client(warehouse)
+    experiment = client.get_experiment_by_name(BUILDS_EXPERIMENT)
     if experiment is None:
         return []
-    runs = mlflow.search_runs(experiment_ids=[experiment.experiment_id], output_format="list")
+    runs = _all_runs(client, [experiment.experiment_id])
     return sorted(
         (r.data.tags.get("dbt.invocation_id", ""), r.data.tags["lineage.chain_head"])
         for r in runs
@@ -122,15 +168,15 @@ def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
     logging the run and before recording it): "<mlflow run id> (<training_run_id>)"."""
     if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
         return []
-    mlflow = _client(warehouse)
+    client = _client(warehouse)
     experiments = [
         e.experiment_id
-        for e in mlflow.search_experiments()
+        for e in client.search_experiments(max_results=50000)
         if e.name.startswith("customer-ml/") and e.name != BUILDS_EXPERIMENT
     ]
     if not experiments:
         return []
-    runs = mlflow.search_runs(experiment_ids=experiments, output_format="list")
+    runs = _all_runs(client, experiments)
     return sorted(
         f"{r.info.run_id} ({r.data.tags.get('training_run_id')})"
         for r in runs
@@ -141,8 +187,7 @@ def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
 def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
     """Register the run's model as a version of `customer-ml-<model>` and point the registry
     alias `champion` at it; returns the registry version."""
-    mlflow = _client(warehouse)
-    client = mlflow.MlflowClient()
+    client = _client(warehouse)
     name = f"customer-ml-{model_name}"
     if not _exists(client, name):
         client.create_registered_model(name)

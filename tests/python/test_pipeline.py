@@ -80,12 +80,13 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
     )
     assert failed == 0 and tests_passed > 20
     assert len(json.loads(snapshot_ids)) >= 7
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{built / 'ci.mlflow.db'}")
+    # a client bound to this store: mlflow.set_tracking_uri would set MLFLOW_TRACKING_URI for
+    # the whole test process (and every warehouse it touches after)
+    mlflow = _mlflow_client(built)
     run = mlflow.get_run(mlflow_run)
     assert run.data.tags["dbt.invocation_id"] == invocation
     assert run.data.tags["git.commit"] == commit
+    assert run.data.tags["mlflow.source.git.commit"] == commit
     assert run.data.metrics["nodes_failed"] == 0
     assert {k: v for k, v in run.data.tags.items() if k.startswith("retraining.")} == {
         "retraining.churn": "train", "retraining.clv": "train", "retraining.segments": "train"
@@ -98,6 +99,13 @@ def test_build_is_recorded_in_lineage_and_mlflow(built: Path) -> None:
     training = mlflow.get_run(training_mlflow)
     assert training.data.tags["dbt.invocation_id"] == training_invocation == invocation
     assert "hp.learning_rate" in training.data.params
+
+
+def _mlflow_client(warehouse_dir: Path):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{warehouse_dir / 'ci.mlflow.db'}"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def training_cost_metrics_present(mlflow, built: Path) -> bool:
@@ -146,14 +154,12 @@ def test_training_run_record_is_complete(built: Path) -> None:
         assert sha256_file(built / path) == sha
     report = (built / run["report_path"]).read_text()
     assert report.count("data:image/png;base64") == 6 and "roc_auc" in report
-    import mlflow
-
-    mlflow.set_tracking_uri(f"sqlite:///{built / 'ci.mlflow.db'}")
+    mlflow = _mlflow_client(built)
     mlflow_run = mlflow.get_run(run["mlflow_run_id"])
     assert mlflow_run.data.params["feature_definition_hash"] == run["feature_definition_hash"]
     assert mlflow_run.data.tags["artifact_sha256"] == run["artifact_sha256"]
     assert json.loads(mlflow_run.data.tags["snapshot_ids"]) == snapshots
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["mlflow_run_id"])}
+    artifacts = {a.path for a in mlflow.list_artifacts(run["mlflow_run_id"])}
     assert {"model.json", "validation_report.html", "feature_importance.csv"} <= artifacts
 
 
