@@ -23,29 +23,32 @@
     )
 {%- endmacro %}
 
-{#- The rows a data snapshot covers, as a select: what its content hash is computed over, at
-    registration and again at verification.
-
-    Arguments:
-        relation (Relation or string): the relation
-        kind (string): 'fact' (append-only: rows with `_loaded_at` <= watermark, load columns
-            left out), 'dimension' (a dbt snapshot: rows loaded and valid from on or before the
-            watermark; `dbt_valid_to` left out, since later builds close rows by design),
-            'derived' (a table rebuilt by every build: all rows)
-        watermark (string): SQL expression of the watermark
--#}
-{% macro data_snapshot_rows(relation, kind, watermark) -%}
+{#- Which rows a data snapshot of `kind` covers, as a key: the snapshot at watermark W covers
+    the rows whose key is at most W. 'fact' (append-only): `_loaded_at`; 'dimension' (a dbt
+    snapshot): loaded and valid from on or before W, so the later of the two (null when either
+    is). 'derived' (rebuilt by every build) covers all rows: no key. -#}
+{% macro data_snapshot_key(kind) -%}
     {%- if kind == 'fact' -%}
-        select * exclude (_loaded_at, _load_id) from {{ relation }}
-        where _loaded_at <= {{ watermark }}
+        _loaded_at
     {%- elif kind == 'dimension' -%}
-        select * exclude (dbt_valid_to) from {{ relation }}
-        where _loaded_at <= {{ watermark }} and dbt_valid_from <= {{ watermark }}
-    {%- elif kind == 'derived' -%}
-        select * from {{ relation }}
+        case when _loaded_at is not null and dbt_valid_from is not null
+            then greatest(_loaded_at, dbt_valid_from) end
     {%- else -%}
         {{ exceptions.raise_compiler_error("data snapshot: unknown kind " ~ kind) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The columns a data snapshot of `kind` hashes, in table order: a fact's load columns and a
+    dimension's `dbt_valid_to` (later builds close rows by design) are left out. -#}
+{% macro data_snapshot_columns(relation, kind) -%}
+    {%- set left_out = {'fact': ['_loaded_at', '_load_id'], 'dimension': ['dbt_valid_to']}.get(kind, []) -%}
+    {%- set columns = [] -%}
+    {%- for column in adapter.get_columns_in_relation(relation) -%}
+        {%- if column.name not in left_out -%}
+            {%- do columns.append(column.name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(columns) }}
 {%- endmacro %}
 
 {#- Register an immutable data snapshot of `relation` (DESIGN.md invariant 2) and link it to this
@@ -55,7 +58,7 @@
     Arguments:
         relation (Relation): the relation read by training or scoring (a post-hook of the
             model that builds it, and a pre-hook of each training and scoring node reading it)
-        kind (string): 'fact', 'dimension' or 'derived' (see data_snapshot_rows); the watermark
+        kind (string): 'fact', 'dimension' or 'derived' (see data_snapshot_key); the watermark
             is the latest `_loaded_at` of the relation (of raw orders for derived tables)
 -#}
 {% macro register_data_snapshot(relation, kind) -%}
@@ -71,11 +74,41 @@
     {%- else -%}
     {%- set watermark_of = source('shop', 'orders') if kind == 'derived' else relation -%}
     {%- set watermark -%}(select max(_loaded_at) from {{ watermark_of }}){%- endset -%}
+    {#- A fact snapshot is its predecessor (the latest registered at or before this watermark)
+        plus the rows loaded since: the build hashes what it loaded, not all history. The
+        predecessor is trusted as recorded; the verification (every build's
+        assert_data_snapshots_verify, and `customer-ml verify-snapshots`) recomputes them all. -#}
+    {%- set previous = none -%}
+    {%- if kind == 'fact' and execute -%}
+        {%- set found = run_query(
+            "select cast(watermark as varchar), row_count, content_hash from lineage.data_snapshots"
+            ~ " where relation_name = '" ~ relation_name ~ "' and snapshot_kind = 'fact'"
+            ~ " and watermark <= " ~ watermark ~ " order by watermark desc limit 1"
+        ) -%}
+        {%- if found.rows | length > 0 -%}
+            {%- set previous = found.rows[0] -%}
+        {%- endif -%}
+    {%- endif -%}
     create or replace temp table _snapshot_candidate as
     with
 
     content as (
-        {{ content_hash(data_snapshot_rows(relation, kind, watermark)) }}
+        {%- if kind == 'derived' %}
+        {{ content_hash('select * from ' ~ relation) }}
+        {%- else %}
+        {%- set key = data_snapshot_key(kind) -%}
+        {%- set since = key ~ " > cast('" ~ previous[0] ~ "' as timestamp) and " if previous else "" %}
+        select
+            {{ previous[1] if previous else 0 }} + coalesce(sum(row_count), 0) as row_count,
+            cast(
+                cast('{{ previous[2] if previous else 0 }}' as hugeint)
+                + coalesce(sum(content_sum), 0) as varchar
+            ) as content_hash
+        from (
+            {{ content_hash_by(relation, data_snapshot_columns(relation, kind), key,
+                since ~ key ~ " <= " ~ watermark) }}
+        ) as loads
+        {%- endif %}
     ),
 
     final as (
@@ -111,8 +144,10 @@
 
 {#- A select of every live data snapshot whose history no longer matches its record: each fact
     and dimension snapshot that a training run or prediction references, recomputed from the
-    warehouse as it is now. Empty when history is intact. Derived snapshots are rebuilt by every
-    build; `customer-ml reproduce` checks them by rebuilding at the watermark. -#}
+    warehouse as it is now. Empty when history is intact. One scan per relation, whatever the
+    number of its snapshots (content_hash_by: the hashes per load, summed up to each
+    watermark). Derived snapshots are rebuilt by every build; `customer-ml reproduce` checks them
+    by rebuilding at the watermark. -#}
 {% macro data_snapshot_mismatches() -%}
     {%- set checks = [] -%}
     {%- if execute -%}
@@ -127,37 +162,43 @@
         {%- if adapter.get_relation(target.database, 'lineage', 'predictions') -%}
             {%- do references.append("select snapshot_id from lineage.predictions") -%}
         {%- endif -%}
-        {%- set live_query -%}
-            select snapshot_id, relation_name, snapshot_kind, content_hash, row_count,
-                cast(watermark as varchar)
+        {%- set live_snapshots -%}
+            select snapshot_id, relation_name, snapshot_kind, content_hash, row_count, watermark
             from lineage.data_snapshots
             where
                 snapshot_id in ({{ references | join(' union ') }})
                 and snapshot_kind in ('fact', 'dimension')
-            order by relation_name, watermark
         {%- endset -%}
-        {%- set live = run_query(live_query) -%}
-        {%- for row in live.rows -%}
-            {%- set parts = row[1].split('.') -%}
+        {%- set relations = run_query(
+            "select distinct relation_name, snapshot_kind from (" ~ live_snapshots ~ ") order by 1"
+        ) -%}
+        {%- for row in relations.rows -%}
+            {%- set parts = row[0].split('.') -%}
             {%- set relation = adapter.get_relation(
                 database=target.database, schema=parts[0], identifier=parts[1]) -%}
-            {#- An empty relation has no watermark: it covers no rows, then and now. -#}
-            {%- set watermark = "cast(null as timestamp)" if row[5] is none
-                else "cast('" ~ row[5] ~ "' as timestamp)" -%}
+            {%- set live -%}
+                select * from ({{ live_snapshots }}) where relation_name = '{{ row[0] }}'
+                    and snapshot_kind = '{{ row[1] }}'
+            {%- endset -%}
             {%- if relation is none -%}
                 {%- do checks.append(
-                    "select '" ~ row[0] ~ "' as snapshot_id, '" ~ row[1] ~ "' as relation_name, "
-                    ~ "'relation is missing' as problem"
-                ) -%}
+                    "select snapshot_id, relation_name, 'relation is missing' as problem from ("
+                    ~ live ~ ")") -%}
             {%- else -%}
+                {#- An empty relation has no watermark: it covers no rows, then and now. -#}
                 {%- do checks.append(
-                    "select '" ~ row[0] ~ "' as snapshot_id, '" ~ row[1] ~ "' as relation_name, "
-                    ~ "'at watermark " ~ row[5] ~ ": recorded ' || '" ~ row[4] ~ " rows, hash "
-                    ~ row[3] ~ "; now ' || row_count || ' rows, hash ' || content_hash"
-                    ~ " as problem from (" ~ content_hash(
-                        data_snapshot_rows(relation, row[2], watermark)) ~ ") as actual"
-                    ~ " where actual.content_hash != '" ~ row[3] ~ "' or actual.row_count != "
-                    ~ row[4]
+                    "select s.snapshot_id, s.relation_name, 'at watermark ' || "
+                    ~ "coalesce(cast(s.watermark as varchar), 'none') || ': recorded ' || "
+                    ~ "s.row_count || ' rows, hash ' || s.content_hash || '; now ' || "
+                    ~ "coalesce(sum(h.row_count), 0) || ' rows, hash ' || "
+                    ~ "cast(coalesce(sum(h.content_sum), 0) as varchar) as problem "
+                    ~ "from (" ~ live ~ ") as s left join ("
+                    ~ content_hash_by(relation, data_snapshot_columns(relation, row[1]),
+                        data_snapshot_key(row[1]))
+                    ~ ") as h on h.hash_key <= s.watermark "
+                    ~ "group by s.snapshot_id, s.relation_name, s.watermark, s.row_count, "
+                    ~ "s.content_hash having coalesce(sum(h.row_count), 0) != s.row_count or "
+                    ~ "cast(coalesce(sum(h.content_sum), 0) as varchar) != s.content_hash"
                 ) -%}
             {%- endif -%}
         {%- endfor -%}

@@ -88,6 +88,42 @@ def test_appending_data_is_not_altering_history(copy_of_built: Path, tmp_path: P
     assert status == 0, output
 
 
+def test_a_fact_snapshot_adds_the_rows_loaded_since_the_last_and_verifies_in_full(
+    copy_of_built: Path, tmp_path: Path
+) -> None:
+    """Registration hashes only the rows loaded since the previous snapshot of the relation
+    (issue 15, item 4): the result equals the whole-history hash computed independently, and
+    altering a row of the first load afterwards fails both snapshots that cover it."""
+    more = tmp_path / "more.csv"
+    more.write_text("customer_id,ordered_at,amount\n1,2025-12-20 10:00:00,12.5\n")
+    assert cli(copy_of_built, "load", "--target", "ci", "--orders", str(more)).returncode == 0
+    dbt_build(copy_of_built, "--select", "stg_shop__orders")
+    con = duckdb.connect(str(copy_of_built / "ci.duckdb"))
+    snapshots = con.execute(
+        "select snapshot_id, watermark, row_count, content_hash from lineage.data_snapshots "
+        "where relation_name = 'raw.orders' order by watermark"
+    ).fetchall()
+    assert len(snapshots) == 2
+    for _, watermark, row_count, content_hash in snapshots:
+        whole = con.execute(
+            "select count(*), cast(coalesce(sum(md5_number_lower(cast(r as varchar))), 0) as "
+            "varchar) from (select * exclude (_loaded_at, _load_id) from raw.orders "
+            "where _loaded_at <= ?) as r",
+            [watermark],
+        ).fetchone()
+        assert (row_count, content_hash) == whole
+    con.execute(
+        "update raw.orders set amount = amount + 1 where order_id = (select min(order_id) "
+        "from raw.orders)"
+    )
+    con.close()
+    status, output = _verify(copy_of_built)
+    assert status == 1
+    assert {line.split()[2] for line in output.splitlines() if "ALTERED" in line} == {
+        snapshot_id for snapshot_id, *_ in snapshots
+    }
+
+
 def test_production_training_refuses_a_dirty_tree(tmp_path: Path, tiny_data: Path) -> None:
     project = snapshot_project(tmp_path / "project")
     with open(project / "config" / "models.yml", "a") as f:
