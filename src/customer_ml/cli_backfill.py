@@ -55,3 +55,38 @@ def list_backfills(as_json: bool) -> None:
             f"watermark {row['watermark']}, as_of {row['as_of_start'] or 'default'}.."
             f"{row['as_of_end'] or 'default'}, cohort {cohort}, commit {row['git_commit'][:10]}"
         )
+
+
+@backfill_group.command("diff")
+@click.argument("backfill_id")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def diff_backfill(backfill_id: str, as_json: bool) -> None:
+    """What BACKFILL_ID would change in production's features, labels and datasets, per relation
+    and as_of, within its slice: rows only in the backfill are new or changed values, rows only
+    in production are left out or their old values."""
+    if not backfill.ID_PATTERN.fullmatch(backfill_id):
+        raise config.OperatorError(f"{backfill_id!r} is not a backfill id")
+    path = backfill.backfill_file(backfill_id)
+    if not path.exists():
+        raise config.OperatorError(f"no backfill {backfill_id} ({path} does not exist)")
+    con = config.connect(path, read_only=True)
+    try:
+        rows = backfill.diff(con)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    changed = [r for r in rows if r["only_backfill"] or r["only_production"]]
+    click.echo(f"{'relation':<34} {'as_of':<10} {'backfill':>9} {'production':>10} "
+               f"{'only in backfill':>16} {'only in production':>18}")  # fmt: skip
+    for r in rows:
+        click.echo(
+            f"{r['relation']:<34} {str(r['as_of'] or '-'):<10} {r['backfill']:>9} "
+            f"{r['production']:>10} {r['only_backfill']:>16} {r['only_production']:>18}"
+        )
+    click.echo(
+        f"{len(changed)} of {len(rows)} relation/as_of slices differ from production"
+        if changed
+        else f"no differences from production in {len(rows)} relation/as_of slices"
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -221,3 +222,40 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
     [row] = json.loads(listed.stdout)
     assert (row["backfill_id"], row["status"]) == ("gb-summer", "succeeded")
     assert row["cohort"]["cohort"] == "country_gb"
+    # diff: nothing differs from production in the slice...
+    diffed = cli(wh, "backfill", "diff", "gb-summer", "--json")
+    assert diffed.returncode == 0, diffed.stderr
+    slices = json.loads(diffed.stdout)
+    features = [r for r in slices if r["relation"] == "features.customer_features_v1"]
+    assert [r["as_of"] for r in features] == [
+        "2025-06-01",
+        "2025-07-01",
+        "2025-08-01",
+        "2025-09-01",
+    ]
+    assert all(r["backfill"] == r["production"] > 0 for r in features)
+    # (CLV's datasets have no as_of: their calibration period ends at the last as_of of the
+    # range, so a shorter range is a different calibration, and they differ, as they should)
+    per_as_of = [r for r in slices if r["as_of"] is not None]
+    assert {r["relation"] for r in per_as_of} >= {
+        "labels.churn_labels_v1",
+        "labels.churn_labels_v2",
+    }
+    assert not any(r["only_backfill"] or r["only_production"] for r in per_as_of)
+    # ...until a value in it changes: one row changed at one as_of is one row on each side
+    con = duckdb.connect(str(wh / "backfills" / "gb-summer.duckdb"))
+    con.execute(
+        "update features.customer_features_v1 set orders_lifetime = orders_lifetime + 1 "
+        "where as_of = '2025-07-01' and customer_id = (select min(customer_id) from "
+        "features.customer_features_v1 where as_of = '2025-07-01')"
+    )
+    con.close()
+    changed = [
+        (r["relation"], r["as_of"], r["only_backfill"], r["only_production"])
+        for r in json.loads(cli(wh, "backfill", "diff", "gb-summer", "--json").stdout)
+        if (r["only_backfill"] or r["only_production"]) and r["as_of"] is not None
+    ]
+    assert changed == [("features.customer_features_v1", "2025-07-01", 1, 1)]
+    assert re.search(
+        r"3 of \d+ relation/as_of slices differ", cli(wh, "backfill", "diff", "gb-summer").stdout
+    )
