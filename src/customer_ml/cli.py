@@ -111,6 +111,7 @@ def bench(scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...]
     help="a time later than the load by more than this is refused [default: var "
     "future_tolerance_hours]",
 )
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def load(
     orders: Path,
     customers: Path | None,
@@ -120,6 +121,7 @@ def load(
     warehouse: Path | None,
     max_amount: float | None,
     future_tolerance_hours: float | None,
+    as_json: bool,
 ) -> None:
     """Append CSV or Parquet files to the warehouse's raw schema as one batch each.
 
@@ -147,6 +149,10 @@ def load(
         outcome = run(wh, files, limits=limits)
     except LoadError as e:
         _fail(str(e))
+    if as_json:
+        tables = {f"raw.{table}": what for table, what in outcome.items()}
+        click.echo(json.dumps({"warehouse": str(wh), "tables": tables}, indent=2))
+        return
     for table, what in outcome.items():
         click.echo(f"raw.{table}: {what}")
     click.echo(f"warehouse: {wh}")

@@ -47,16 +47,35 @@ def _warehouse_rw(target: str, warehouse: Path | None):
     return con
 
 
-def _promotion_action(target: str, warehouse: Path | None, action) -> None:
+def _promotion_action(target: str, warehouse: Path | None, action, as_json: bool = False) -> None:
+    """Run `action(con)` on the warehouse opened for writing; it returns its message, or its
+    message and the facts a script needs (printed as JSON with --json). A refusal is one line on
+    stderr and exit status 1, with or without --json."""
     from customer_ml.promotion import PromotionError
 
     con = _warehouse_rw(target, warehouse)
     try:
-        click.echo(action(con))
+        result = action(con)
     except PromotionError as e:
         _fail(str(e))
     finally:
         con.close()
+    message, facts = result if isinstance(result, tuple) else (result, {})
+    click.echo(
+        json.dumps({**facts, "message": message}, indent=2, default=str) if as_json else message
+    )
+
+
+def _request_facts(con, request_id: str) -> dict:
+    """A request's state after an action, from the records: promoted or not."""
+    promoted = con.execute(
+        "select training_run_id from lineage.promotions where request_id = ?", [request_id]
+    ).fetchall()
+    return {"request_id": request_id, "promoted": bool(promoted),
+            "champion": promoted[0][0] if promoted else None}  # fmt: skip
+
+
+JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 
 
 def _catalogued_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -81,7 +100,10 @@ WAREHOUSE = click.option(
 @click.option("--run", "training_run", required=True, help="the training run to promote")
 @TARGET
 @WAREHOUSE
-def promote(model: str, training_run: str, target: str, warehouse: Path | None) -> None:
+@JSON
+def promote(
+    model: str, training_run: str, target: str, warehouse: Path | None, as_json: bool
+) -> None:
     """Check the gates and open a promotion request for MODEL's training run."""
     from customer_ml import promotion
 
@@ -92,12 +114,23 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
             con, model, training_run, snapshot_check=verified
         )
         lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
-        roles = ", ".join(catalogue.entry(model).approver_roles)
-        return "\n".join(
-            [f"opened {request_id}: {model} {training_run}", *lines, f"needs approval by: {roles}"]
+        roles = list(catalogue.entry(model).approver_roles)
+        message = "\n".join(
+            [
+                f"opened {request_id}: {model} {training_run}",
+                *lines,
+                f"needs approval by: {', '.join(roles)}",
+            ]
         )
+        return message, {
+            "request_id": request_id,
+            "model": model,
+            "training_run_id": training_run,
+            "gates": [{"gate": gate, "detail": detail} for gate, _, detail in checked],
+            "needs_approval_by": roles,
+        }
 
-    _promotion_action(target, warehouse, action)
+    _promotion_action(target, warehouse, action, as_json)
 
 
 @main.command()
@@ -105,17 +138,19 @@ def promote(model: str, training_run: str, target: str, warehouse: Path | None) 
 @click.option("--role", required=True, help="one of the approver_roles in config/models.yml")
 @TARGET
 @WAREHOUSE
-def approve(request_id: str, role: str, target: str, warehouse: Path | None) -> None:
+@JSON
+def approve(request_id: str, role: str, target: str, warehouse: Path | None, as_json: bool) -> None:
     """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user). Every gate
     is checked again, at approval and when the promotion is carried out."""
     from customer_ml import promotion
 
     verified = _verified(target, warehouse)
-    _promotion_action(
-        target,
-        warehouse,
-        lambda con: promotion.approve(con, request_id, role, snapshot_check=verified),
-    )
+
+    def action(con):
+        message = promotion.approve(con, request_id, role, snapshot_check=verified)
+        return message, {**_request_facts(con, request_id), "role": role}
+
+    _promotion_action(target, warehouse, action, as_json)
 
 
 @main.command()
@@ -123,27 +158,39 @@ def approve(request_id: str, role: str, target: str, warehouse: Path | None) -> 
 @click.option("--reason", required=True)
 @TARGET
 @WAREHOUSE
-def reject(request_id: str, reason: str, target: str, warehouse: Path | None) -> None:
+@JSON
+def reject(
+    request_id: str, reason: str, target: str, warehouse: Path | None, as_json: bool
+) -> None:
     """Reject a promotion request."""
     from customer_ml import promotion
 
-    _promotion_action(target, warehouse, lambda con: promotion.reject(con, request_id, reason))
+    def action(con):
+        message = promotion.reject(con, request_id, reason)
+        return message, {"request_id": request_id, "rejected": True}
+
+    _promotion_action(target, warehouse, action, as_json)
 
 
 @main.command()
 @click.argument("model", callback=_catalogued_model)
 @TARGET
 @WAREHOUSE
-def rollback(model: str, target: str, warehouse: Path | None) -> None:
+@JSON
+def rollback(model: str, target: str, warehouse: Path | None, as_json: bool) -> None:
     """Open a request to make MODEL's previous champion serve again (needs approvals)."""
     from customer_ml import promotion
 
     verified = _verified(target, warehouse)
-    _promotion_action(
-        target,
-        warehouse,
-        lambda con: f"opened {promotion.rollback(con, model, verified)}: rollback of {model}",
-    )
+
+    def action(con):
+        request_id = promotion.rollback(con, model, verified)
+        return f"opened {request_id}: rollback of {model}", {
+            "request_id": request_id,
+            "model": model,
+        }
+
+    _promotion_action(target, warehouse, action, as_json)
 
 
 @main.command()
@@ -151,11 +198,15 @@ def rollback(model: str, target: str, warehouse: Path | None) -> None:
 @click.option("--note", required=True, help="the root cause of the repeated failures")
 @TARGET
 @WAREHOUSE
-def rca(model: str, note: str, target: str, warehouse: Path | None) -> None:
+@JSON
+def rca(model: str, note: str, target: str, warehouse: Path | None, as_json: bool) -> None:
     """Record a root-cause note: lifts the suppression of MODEL's training."""
     from customer_ml import promotion
 
-    _promotion_action(target, warehouse, lambda con: promotion.rca(con, model, note))
+    def action(con):
+        return promotion.rca(con, model, note), {"model": model, "noted": True}
+
+    _promotion_action(target, warehouse, action, as_json)
 
 
 @main.command()
@@ -177,7 +228,18 @@ def status(target: str, warehouse: Path | None, as_json: bool) -> None:
         return
     for row in rows:
         age = f", {row['age_days']} days" if row["age_days"] is not None else ""
-        click.echo(f"{row['model']}: serving {row['serving']}{age}")
+        if row["serving"] is None:
+            click.echo(
+                f"{row['model']}: nothing serves yet (no clean production build has scored); "
+                f"champion {row['champion']}"
+            )
+        elif row["serving"] == row["champion"]:
+            click.echo(f"{row['model']}: serving {row['champion']}{age}")
+        else:
+            click.echo(
+                f"{row['model']}: champion {row['champion']}{age}; the last build served "
+                f"{row['served_by_last_build']}: the next build serves the champion"
+            )
         if row["open_requests"]:
             click.echo(f"  open requests: {', '.join(row['open_requests'])}")
         for failure in row["recent_failures"]:

@@ -192,7 +192,11 @@ def approve(
     if waiting:
         return f"approved as {role} by {who}; waiting for {', '.join(waiting)}"
     _carry_out(con, request_id, who, snapshot_check)
-    return f"approved as {role} by {who}; {model_name} champion is now {request['training_run_id']}"
+    return (
+        f"approved as {role} by {who}; {model_name} champion is now "
+        f"{request['training_run_id']}; it serves from the next build "
+        "(dbt build --selector scoring)"
+    )
 
 
 def _carry_out(
@@ -317,10 +321,31 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
             "where model_name = ? order by failed_at desc limit 3",
             [model_name],
         )
+        # What serves is what the last clean production build scored with (the serving rule,
+        # macro servable_builds); a promotion serves from the next build.
+        served = records.read(
+            con,
+            "select d.training_run_id, d.model_kind, d.decided_at from lineage.serving_decisions d "
+            "join lineage.builds b using (invocation_id) where d.model_name = ? and not "
+            "b.is_dirty and coalesce(b.run_type, 'production') = 'production' "
+            "order by d.decided_at desc limit 1",
+            [model_name],
+        )
+        champion = serving["training_run_id"] if serving else "rule baseline"
+        if served:
+            last = served[0]
+            served_by = (
+                last["training_run_id"] if last["model_kind"] != "baseline" else ("rule baseline")
+            )
+        else:
+            served_by = None
         out.append(
             {
                 "model": model_name,
-                "serving": serving["training_run_id"] if serving else "rule baseline",
+                "champion": champion,
+                "served_by_last_build": served_by,
+                # what serves now: the last clean production build's choice (None before one)
+                "serving": served_by,
                 "model_version": serving["model_version"] if serving else None,
                 "age_days": (lineage.utc_now() - serving["champion_since"]).days
                 if serving

@@ -3,10 +3,12 @@ problem, and leaves the warehouse exactly as it was; a good file loads once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import cli
 
 from customer_ml.load import LoadError, load
 
@@ -372,3 +374,16 @@ def test_times_are_utc_whatever_the_machine_zone(
         2: "2025-01-01T10:00:00",
         3: "2025-01-01T10:00:00",
     }
+
+
+def test_load_json_names_each_table_and_the_warehouse(tmp_path: Path) -> None:
+    path = _write(tmp_path, "first.csv", GOOD)
+    done = cli(tmp_path / "wh", "load", "--target", "ci", "--orders", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["warehouse"] == str(tmp_path / "wh" / "ci.duckdb")
+    assert report["tables"]["raw.orders"].startswith("loaded 3 rows")
+    again = json.loads(
+        cli(tmp_path / "wh", "load", "--target", "ci", "--orders", str(path), "--json").stdout
+    )
+    assert again["tables"]["raw.orders"].startswith("skipped: first.csv already loaded")

@@ -98,7 +98,10 @@ def experiment_runs_are_isolated_and_refused(world: World) -> None:
 
 def two_listed_people_must_approve(world: World) -> None:
     production = world.churn_runs()[0][0]
-    request = world.request_id(world.cli("promote", "churn", "--run", production))
+    opened = world.cli("promote", "churn", "--run", production, "--json")
+    assert opened.returncode == 0, opened.stderr
+    request = json.loads(opened.stdout)["request_id"]
+    assert json.loads(opened.stdout)["needs_approval_by"] == ["ml_owner", "business_stakeholder"]
     # unlisted person
     done = world.cli("approve", request, "--role", "ml_owner", user="mallory@example.com")
     assert done.returncode == 1 and "not listed as ml_owner" in done.stderr
@@ -110,13 +113,26 @@ def two_listed_people_must_approve(world: World) -> None:
     done = world.cli("approve", request, "--role", "business_stakeholder", user="ben@example.com")
     assert done.returncode == 1 and "two roles need two different people" in done.stderr
     assert _q(world.wh, "select count(*) from lineage.promotions") == [(0,)]
-    done = world.cli("approve", request, "--role", "business_stakeholder", user="carla@example.com")
-    assert done.returncode == 0 and "champion is now" in done.stdout
+    done = world.cli(
+        "approve", request, "--role", "business_stakeholder", "--json", user="carla@example.com"
+    )
+    assert done.returncode == 0, done.stderr
+    approved = json.loads(done.stdout)
+    assert (approved["request_id"], approved["promoted"], approved["champion"]) == (
+        request,
+        True,
+        production,
+    )
+    assert "it serves from the next build" in approved["message"]
     assert _q(world.wh, "select training_run_id from lineage.promotions") == [(production,)]
+    # promoted, not serving yet: status says so until a build scores with it
+    [churn] = [s for s in json.loads(world.cli("status", "--json").stdout) if s["model"] == "churn"]
+    assert (churn["champion"], churn["serving"]) == (production, "rule baseline")
+    assert "the next build serves the champion" in world.cli("status").stdout
     world.build()
     assert world.serving() == {("champion", production)}
     status = json.loads(world.cli("status", "--json").stdout)
-    assert status[0]["serving"] == production
+    assert status[0]["serving"] == status[0]["champion"] == production
 
 
 def regressing_candidate_is_refused(world: World) -> None:
