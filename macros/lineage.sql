@@ -43,11 +43,15 @@
 {% macro data_snapshot_columns(relation, kind) -%}
     {%- set left_out = {'fact': ['_loaded_at', '_load_id'], 'dimension': ['dbt_valid_to']}.get(kind, []) -%}
     {%- set columns = [] -%}
-    {%- for column in adapter.get_columns_in_relation(relation) -%}
-        {%- if column.name not in left_out -%}
-            {%- do columns.append(column.name) -%}
-        {%- endif -%}
-    {%- endfor -%}
+    {#- run_query, not adapter.get_columns_in_relation: that one opens a transaction, which a
+        training node's failure would then roll back with the failure's own records. -#}
+    {%- if execute -%}
+        {%- for row in run_query("select column_name from (describe " ~ relation ~ ")").rows -%}
+            {%- if row[0] not in left_out -%}
+                {%- do columns.append(row[0]) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
     {{ return(columns) }}
 {%- endmacro %}
 
