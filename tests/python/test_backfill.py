@@ -41,15 +41,23 @@ def _spec(**given: str) -> dict:
     return backfill.spec({"backfill_of": "ci", **given}, on_backfill_target=True)
 
 
+def _backfill_file(
+    production_dir: Path, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> duckdb.DuckDBPyConnection:
+    """A backfill's own warehouse file, its lineage tables created, for production_dir's ci."""
+    monkeypatch.setenv("CUSTOMER_ML_WAREHOUSE_DIR", str(production_dir))
+    con = duckdb.connect(str(path))
+    records.create_all(con)
+    return con
+
+
 def test_a_backfill_copies_what_its_watermark_allows_and_cannot_write_production(
     two_loads: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wh, watermark = two_loads
-    monkeypatch.setenv("CUSTOMER_ML_WAREHOUSE_DIR", str(wh))
     production = wh / "ci.duckdb"
     before = _sha256(production)
-    con = duckdb.connect(str(tmp_path / "b1.duckdb"))
-    records.create_all(con)
+    con = _backfill_file(wh, tmp_path / "b1.duckdb", monkeypatch)
     copied = backfill.prepare(con, _spec(backfill_id="b1", watermark=watermark))
     # Only rows loaded by the watermark: the later order is not there.
     prod = duckdb.connect(str(production), read_only=True)
@@ -78,11 +86,9 @@ def test_a_cohort_copies_only_its_customers(
     two_loads: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wh, _ = two_loads
-    monkeypatch.setenv("CUSTOMER_ML_WAREHOUSE_DIR", str(wh))
     ids = tmp_path / "cohort.csv"
     ids.write_text("customer_id\n1\n2\n3\n")
-    con = duckdb.connect(str(tmp_path / "b2.duckdb"))
-    records.create_all(con)
+    con = _backfill_file(wh, tmp_path / "b2.duckdb", monkeypatch)
     backfill.prepare(con, _spec(backfill_id="b2", cohort_file=str(ids)))
     for table in ("orders", "customers", "engagement_events"):
         found = {
@@ -90,8 +96,7 @@ def test_a_cohort_copies_only_its_customers(
         }
         assert found and found <= {1, 2, 3}, table
     # A rule of the reviewed seed: each customer's latest country known at the watermark.
-    con2 = duckdb.connect(str(tmp_path / "b3.duckdb"))
-    records.create_all(con2)
+    con2 = _backfill_file(wh, tmp_path / "b3.duckdb", monkeypatch)
     backfill.prepare(con2, _spec(backfill_id="b3", cohort="country_gb"))
     con2.execute(f"attach '{wh / 'ci.duckdb'}' as p (read_only)")
     expected = {
