@@ -10,7 +10,7 @@ import json
 
 import click
 
-from customer_ml import backfill, config, records
+from customer_ml import backfill, backfill_diff, config, records
 from customer_ml.cli import main
 
 
@@ -71,7 +71,7 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
         raise config.OperatorError(f"no backfill {backfill_id} ({path} does not exist)")
     con = config.connect(path, read_only=True)
     try:
-        rows = backfill.diff(con)
+        rows = backfill_diff.diff(con)
     finally:
         con.close()
     if as_json:
