@@ -57,17 +57,30 @@ def psi_categorical(reference, current) -> float:
     return _psi(p, q)
 
 
-def table(reference: pd.DataFrame, current: pd.DataFrame, skip: set[str]) -> dict[str, float]:
-    """PSI per column of two frames with the same columns (numeric or categorical by dtype),
-    columns in `skip` left out."""
+def kind(column: pd.Series) -> str:
+    """'numeric' or 'categorical' (booleans and strings are categories)."""
+    if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+        return "categorical"
+    return "numeric"
+
+
+def table(reference: pd.DataFrame, current: pd.DataFrame, skip: set[str]) -> dict[str, tuple]:
+    """(kind, PSI) per column of two frames with the same columns, columns in `skip` left out."""
     out = {}
     for column in reference.columns:
         if column in skip:
             continue
-        if pd.api.types.is_bool_dtype(reference[column]) or not pd.api.types.is_numeric_dtype(
-            reference[column]
-        ):
-            out[column] = psi_categorical(reference[column], current[column])
-        else:
-            out[column] = psi(reference[column], current[column])
+        k = kind(reference[column])
+        score = psi_categorical if k == "categorical" else psi
+        out[column] = (k, score(reference[column], current[column]))
     return out
+
+
+def between(con, relation: str, reference_as_of, current_as_of) -> dict[str, tuple]:
+    """(kind, PSI) per feature of `relation` (one row per customer_id and as_of) between two of
+    its as_of dates."""
+    frames = [
+        con.execute(f"select * from {relation} where as_of = ?", [as_of]).df()
+        for as_of in (reference_as_of, current_as_of)
+    ]
+    return table(*frames, skip={"customer_id", "as_of"})

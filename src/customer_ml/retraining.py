@@ -40,7 +40,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import catalogue, config, drift, lineage, records
+from customer_ml import catalogue, config, drift, lineage, monitoring, records
 from customer_ml.chain import columns_of
 
 POLICY = {  # name -> (kind, default)
@@ -54,6 +54,7 @@ POLICY = {  # name -> (kind, default)
     "drift_relation": ("relation", None),
     "degradation_windows": ("number", 3),
     "degradation_tolerance": ("number", 0.02),
+    "training_sla_minutes": ("number", None),
 }
 RETRAIN = {"allowed": ["policy", "force"]}
 
@@ -102,10 +103,8 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
     return (records.read(con, sql, params) or [None])[0]
 
 
-def _latest_as_of(con: duckdb.DuckDBPyConnection, relation: str | None):
-    if not relation or "as_of" not in columns_of(con, relation):  # no such relation: no columns
-        return None
-    return con.execute(f"select max(as_of) from {relation}").fetchall()[0][0]
+def drift_relation(rules: dict[str, Any], feature_version: Any) -> str:
+    return str(rules["drift_relation"]).format(feature_version=feature_version)
 
 
 def decide(
@@ -121,8 +120,8 @@ def decide(
     entry = ctx.entry
     rules = policy(entry.name)
     now = (now or lineage.utc_now()).replace(tzinfo=None)
-    relation = str(rules["drift_relation"]).format(feature_version=ctx.feature_version)
-    data_as_of = _latest_as_of(session, relation)
+    relation = drift_relation(rules, ctx.feature_version)
+    data_as_of = monitoring.latest_as_of(session, relation)
     evidence: dict[str, Any] = {"drift_relation": relation, "data_as_of": str(data_as_of)}
 
     def decided(action: str, reasons: list[str]) -> Decision:
@@ -151,16 +150,12 @@ def decide(
                 f"logic change since run {last['training_run_id']}: {', '.join(changed)} differ"
             )
             evidence["logic_changes"] = changed
-        events = session.execute(
-            "select event_id, event_type, name from raw.business_events "
-            "where list_contains(string_split(replace(coalesce(affected_models, ''), ' ', ''), "
-            "','), ?) and _loaded_at > ? order by event_id",
-            [entry.name, last["started_at"]],
-        ).fetchall()
-        for event_id, kind, name in events:
-            explicit.append(f"business event {event_id} ({kind}: {name}) names {entry.name}")
+        events = monitoring.business_events_since(session, entry.name, last["started_at"])
+        for e in events:
+            event = f"{e['event_id']} ({e['event_type']}: {e['name']})"
+            explicit.append(f"business event {event} names {entry.name}")
         if events:
-            evidence["business_events"] = [e[0] for e in events]
+            evidence["business_events"] = [e["event_id"] for e in events]
 
     suppress = _freshness(session, rules, now, evidence)
     if suppress:
@@ -245,24 +240,14 @@ def _freshness(con, rules, now, evidence) -> list[str]:
 
 def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str], list[str]]:
     """(data-driven triggers, ways the data evolved) since the last run."""
-    reference_as_of = _one(
-        con,
-        "select data_as_of from lineage.retraining_decisions where model_name = ? "
-        "and action = 'train' and invocation_id = ? order by decided_at desc limit 1",
-        [ctx.entry.name, last["invocation_id"]],
-    )
-    reference_as_of = reference_as_of and reference_as_of["data_as_of"]
+    reference_as_of = monitoring.trained_on_as_of(con, ctx.entry.name, last)
     evidence["reference_as_of"] = str(reference_as_of)
     triggers: list[str] = []
     evolved: list[str] = []
     current_as_of = evidence["data_as_of"]
     if reference_as_of is not None and str(reference_as_of) != current_as_of:
-        frames = [
-            con.execute(f"select * from {relation} where as_of = ?", [as_of]).df()
-            for as_of in (reference_as_of, current_as_of)
-        ]
-        scores = drift.table(*frames, skip={"customer_id", "as_of"})
-        scores = {k: round(v, 4) for k, v in scores.items() if v == v}
+        scores = drift.between(con, relation, reference_as_of, current_as_of)
+        scores = {k: round(v, 4) for k, (_, v) in scores.items() if v == v}
         evidence["psi"] = scores
         significant = sorted(k for k, v in scores.items() if v > rules["psi_significant"])
         moderate = sorted(k for k, v in scores.items() if v >= rules["psi_moderate"])
@@ -290,41 +275,29 @@ def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str
 
 
 def _degradation(con, ctx, rules, evidence) -> list[str]:
-    """The sustained-degradation trigger, if it fires (see the module docstring)."""
-    from sklearn.metrics import roc_auc_score
-
-    from customer_ml import registry
-
-    entry = ctx.entry
-    labels = entry.labels(ctx.label_version)
-    serving = registry.champion(con, entry.name, max_age_check=False)
-    if entry.policy.get("primary_metric") != "roc_auc" or not labels or serving is None:
-        evidence["performance"] = "not measured (no champion, or not judged by ROC AUC)"
+    """The sustained-degradation trigger, if it fires (customer_ml.monitoring.performance: the
+    same windows as monitoring.model_performance)."""
+    windows = monitoring.performance(con, ctx.entry.name)
+    judged = [
+        w for w in windows if w["reference_role"] == "champion" and w["holdout_value"] is not None
+    ]
+    if not judged:
+        evidence["performance"] = "not measured (no champion, or no holdout reference)"
         return []
-    reference = json.loads(serving["metrics_json"])["candidate"]["roc_auc"]
-    label_column = [c for c in columns_of(con, labels) if c.startswith("is_")][0]
-    matured = con.execute(
-        f"select p.as_of, p.score, l.{label_column} as label "
-        f"from ml.ml_{entry.name}__score p join {labels} l using (customer_id, as_of) "
-        "where p.model_version = ? order by p.as_of",
-        [serving["model_version"]],
-    ).df()
-    windows = []
-    for as_of, window in matured.groupby("as_of"):
-        if window["label"].nunique() == 2:
-            auc = float(roc_auc_score(window["label"].astype(int), window["score"]))
-            windows.append((str(as_of)[:10], round(auc, 4)))
-    k = int(rules["degradation_windows"])
-    floor = reference - rules["degradation_tolerance"]
-    evidence["performance"] = {"holdout_roc_auc": reference, "windows": windows}
-    recent = windows[-k:]
-    if k and len(recent) == k and all(auc < floor for _, auc in recent):
-        return [
-            f"sustained degradation: ROC AUC below {floor:.4f} (holdout {reference:.4f} - "
-            f"{rules['degradation_tolerance']:g}) in the last {k} windows: "
-            + ", ".join(f"{a} {auc:.3f}" for a, auc in recent)
-        ]
-    return []
+    last, k = judged[-1], int(rules["degradation_windows"])
+    evidence["performance"] = {
+        "metric": last["metric"],
+        "holdout": last["holdout_value"],
+        "windows": [(str(w["window_as_of"])[:10], round(w["value"], 4)) for w in judged],
+    }
+    if not last["is_sustained_degradation"]:
+        return []
+    floor = last["holdout_value"] - last["tolerance"]
+    return [
+        f"sustained degradation: {last['metric']} below {floor:.4f} (holdout "
+        f"{last['holdout_value']:.4f} - {last['tolerance']:g}) in the last {k} windows: "
+        + ", ".join(f"{a} {v:.3f}" for a, v in evidence["performance"]["windows"][-k:])
+    ]
 
 
 def record(session: duckdb.DuckDBPyConnection, model_name: str, run_type: str, d: Decision) -> None:
@@ -343,6 +316,29 @@ def record(session: duckdb.DuckDBPyConnection, model_name: str, run_type: str, d
         },
     )
     print(f"customer-ml: {model_name}: {d.action}: {'; '.join(d.reasons)}")
+
+
+def check_training_sla(
+    session: duckdb.DuckDBPyConnection, model_name: str, wall_seconds: float
+) -> bool:
+    """A training run that took longer than the model's training SLA (`training_sla_minutes`)
+    is alerted (`training_sla_exceeded`, recorded in lineage.alerts); its quota's max_seconds,
+    when it is reached, terminates it instead (customer_ml.quotas)."""
+    sla = policy(model_name)["training_sla_minutes"]
+    if wall_seconds <= sla * 60:
+        return False
+    from customer_ml import alerts
+
+    alerts.raise_alert(
+        session,
+        model_name=model_name,
+        kind="training_sla_exceeded",
+        severity="warning",
+        message=f"training took {wall_seconds / 60:.1f} min, over its SLA of {sla:g} min "
+        "(config/models.yml retraining.training_sla_minutes)",
+        invocation_id=lineage.current_invocation(session),
+    )
+    return True
 
 
 def status(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, Any]:

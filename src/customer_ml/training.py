@@ -233,6 +233,7 @@ def run(
         costs.record(session, ctx, "terminated", e.usage, len(dataset), e)
         raise
     costs.record(session, ctx, "success", usage, len(dataset))
+    retraining.check_training_sla(session, model_name, usage.wall_s)
     return finish(
         ctx,
         model_bytes=model_bytes,

@@ -82,3 +82,53 @@ def test_engagement_fades_before_silence(tiny_data: Path) -> None:
         """,
     )
     assert silent_rate < active_rate
+
+
+def test_knobs_change_only_what_they_name(tmp_path: Path, tiny_data: Path) -> None:
+    """Issue 17's scenario knobs: an earlier and a later load partition the data exactly; the
+    amount drift touches only orders placed from its date; duplicates and a forced retrain are
+    added, nothing else."""
+    from datetime import date
+
+    from customer_ml.generate import Knobs
+
+    cut, drift_from = date(2025, 11, 20), date(2025, 11, 1)
+    generate("tiny", 7, tmp_path / "before", knobs=Knobs(available_until=cut))
+    generate("tiny", 7, tmp_path / "rest", knobs=Knobs(
+        available_from=cut, drift_from=drift_from, amount_factor=10.0, duplicate_orders=3,
+        forced_retrain=("churn", "why, who"),
+    ))  # fmt: skip
+    con = duckdb.connect()
+    part = {
+        where: f"read_parquet('{tmp_path / where}/{{}}.parquet')" for where in ("before", "rest")
+    }
+    whole = f"read_parquet('{tiny_data}/{{}}.parquet')"
+    for name in ("customers", "engagement_events"):
+        assert con.execute(
+            f"select count(*) from (select * from {part['before'].format(name)} union all "
+            f"select * from {part['rest'].format(name)} except all "
+            f"select * from {whole.format(name)})"
+        ).fetchall() == [(0,)], name
+    [(before, rest, total)] = con.execute(
+        f"select (select count(*) from {part['before'].format('orders')}), "
+        f"(select count(*) from {part['rest'].format('orders')}), "
+        f"(select count(*) from {whole.format('orders')})"
+    ).fetchall()
+    assert before + rest == total + 3
+    [(unchanged, scaled, other)] = con.execute(
+        f"""
+        with r as (select distinct * from {part["rest"].format("orders")}),
+        w as (select * from {whole.format("orders")})
+        select count(*) filter (where r.ordered_at < '{drift_from}' and r.amount = w.amount),
+            count(*) filter (where r.ordered_at >= '{drift_from}'
+                             and abs(r.amount - w.amount * 10) < 0.006),
+            count(*) filter (where not (r.amount = w.amount or r.ordered_at >= '{drift_from}'))
+        from r join w using (order_id, _available_at)
+        """
+    ).fetchall()
+    assert unchanged > 0 and scaled > 0 and other == 0 and unchanged + scaled == rest - 3
+    events = con.execute(
+        f"select event_type, name, affected_models from {part['rest'].format('business_events')}"
+        " where event_type = 'forced_retrain'"
+    ).fetchall()
+    assert events == [("forced_retrain", "why, who", "churn")]

@@ -40,6 +40,8 @@ from pathlib import Path  # noqa: E402
 
 import duckdb  # noqa: E402
 
+from customer_ml import monitoring  # noqa: E402
+
 
 @pytest.fixture
 def world(built: Path, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -268,5 +270,159 @@ def test_sustained_degradation_trains_and_k_minus_1_windows_skip(
     assert [auc for _, auc in d.evidence["performance"]["windows"]][-4:] == [
         0.0 if bad else 1.0 for bad in degraded
     ]
+    # the analysts' table is the same computation: the same windows, judged the same way
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    try:
+        windows = monitoring.performance(con, "churn")
+    finally:
+        con.close()
+    assert [(str(w["window_as_of"]), round(w["value"], 4)) for w in windows] == [
+        tuple(w) for w in d.evidence["performance"]["windows"]
+    ]
+    assert [w["is_degraded"] for w in windows][-4:] == degraded
+    assert windows[-1]["is_sustained_degradation"] == (action == "train")
+    assert windows[-1]["consecutive_degraded"] == (3 if action == "train" else 1)
     if action == "train":
-        assert d.reasons[0].startswith("sustained degradation: ROC AUC below ")
+        assert d.reasons[0].startswith("sustained degradation: roc_auc below ")
+
+
+# --- the monitoring tables (customer_ml.monitoring; models/monitoring/) ---
+
+
+def test_every_build_refreshes_the_monitoring_tables(built: Path) -> None:
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    try:
+        drifts = con.execute(
+            "select model_name, reference_role, count(*), max(psi), bool_or(is_drifted), "
+            "min(reference_as_of = current_as_of) from monitoring.feature_drift group by all "
+            "order by 1"
+        ).fetchall()
+        served = con.execute(
+            "select model_name, model_kind, score_kind, psi, reference_rows = current_rows "
+            "from monitoring.prediction_drift order by 1"
+        ).fetchall()
+        changed = con.execute(
+            "select count(*), count(*) filter (where is_changed) from monitoring.definition_changes"
+        ).fetchall()
+        types = dict(con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'monitoring' and table_name = 'model_performance'"
+        ).fetchall())  # fmt: skip
+    finally:
+        con.close()
+    # just trained on the latest as_of: nothing has drifted from itself
+    assert [d[:2] for d in drifts] == [(m, "latest_run") for m in ("churn", "clv", "segments")]
+    assert all(
+        n > 5 and psi == 0.0 and not drifted and same for _, _, n, psi, drifted, same in drifts
+    )
+    assert served == [
+        ("churn", "baseline", "numeric", 0.0, True),
+        ("clv", "baseline", "numeric", 0.0, True),
+        ("segments", "baseline", "categorical", 0.0, True),
+    ]
+    assert changed == [(5, 0)]  # churn and clv: features and labels; segments: features
+    assert types["window_as_of"] == "DATE" and types["is_sustained_degradation"] == "BOOLEAN"
+
+
+def test_feature_drift_table_and_the_decision_agree(world) -> None:
+    con, ctx, last = world
+    _new_as_of(con, 10.0)
+    d = _decide(con, ctx, last + timedelta(days=1))
+    rows = [r for r in monitoring.feature_drift(con) if r["model_name"] == "churn"]
+    assert {r["feature"]: round(r["psi"], 4) for r in rows if r["psi"] == r["psi"]} == d.evidence[
+        "psi"
+    ]
+    drifted = sorted(r["feature"] for r in rows if r["is_drifted"])
+    assert drifted and all(f in d.reasons[0] for f in drifted)
+    assert {r["drifted_share"] for r in rows} == {len(drifted) / len(rows)}
+    assert {r["drift_band"] for r in rows if r["feature"] in ("country", "plan")} == {"stable"}
+
+
+def _insert_scores(con, model: str, version: str, rows: list[tuple]) -> None:
+    """(customer_id, as_of, score, score_label) rows as predictions of `version`."""
+    for customer_id, as_of, score, label in rows:
+        con.execute(
+            f"insert into ml.ml_{model}__score (prediction_id, model_name, model_kind, "
+            "model_version, customer_id, as_of, score, score_label) "
+            "values (?, ?, 'champion', ?, ?, ?, ?, ?)",
+            [f"t-{customer_id}-{as_of}", model, version, customer_id, as_of, score, label],
+        )
+
+
+def test_segment_stability_and_clv_error_match_hand_computed_values(world) -> None:
+    con, _, _ = world
+    [(segments_version,)] = con.execute(
+        "select model_version from ml.ml_segments__train"
+    ).fetchall()
+    before, after = "2025-01-01", "2025-02-01"
+    _insert_scores(con, "segments", segments_version, [
+        (1, before, 0, "a"), (2, before, 0, "a"), (3, before, 1, "b"), (4, before, 1, "b"),
+        (1, after, 0, "a"), (2, after, 1, "b"), (3, after, 1, "b"), (4, after, 1, "b"),
+    ])  # fmt: skip
+    [window] = monitoring.performance(con, "segments")
+    assert (window["metric"], window["value"], window["customers"]) == (
+        "segment_stability",
+        0.75,
+        4,
+    )
+    assert window["is_degraded"] is None  # no holdout reference: not judged
+
+    [(clv_version,)] = con.execute("select model_version from ml.ml_clv__train").fetchall()
+    buyers = [r[0] for r in con.execute(
+        "select customer_id from staging.stg_shop__orders where ordered_at >= '2024-06-01' "
+        "group by 1 order by count(*) desc, 1 limit 2"
+    ).fetchall()]  # fmt: skip
+    _insert_scores(
+        con,
+        "clv",
+        clv_version,
+        [(buyers[0], "2024-06-01", 100.0, None), (buyers[1], "2024-06-01", 50.0, None)],
+    )
+    orders = con.execute(
+        "select order_id, customer_id, ordered_at, amount, _available_at, _loaded_at "
+        f"from staging.stg_shop__orders where customer_id in ({buyers[0]}, {buyers[1]})"
+    ).df()
+    latest = orders.sort_values(["_available_at", "_loaded_at"]).groupby("order_id").tail(1)
+    window = latest[(latest.ordered_at >= "2024-06-01") & (latest.ordered_at < "2025-06-01")]
+    realized = float(window["amount"].astype(float).sum())
+    [got] = monitoring.performance(con, "clv")
+    assert got["metric"] == "realized_value_abs_relative_error"
+    assert got["value"] == pytest.approx(abs(150.0 - realized) / realized)
+
+
+def test_definition_changes_and_business_events_since_training(world) -> None:
+    con, _, last = world
+    assert not monitoring.business_events(con)
+    con.execute(
+        "insert into lineage.model_definitions values ('test', 'features.customer_features_v1', "
+        "'c', 'a-new-definition', current_timestamp)"
+    )
+    changed = {
+        (r["model_name"], r["relation_kind"])
+        for r in monitoring.definition_changes(con)
+        if r["is_changed"]
+    }
+    assert changed == {("churn", "features")}  # clv reads clv_transactions, segments v2
+    con.execute(
+        "insert into raw.business_events (event_id, event_type, name, affected_models, _loaded_at) "
+        "values (99, 'forced_retrain', 'new pricing (ana)', 'clv, segments', ?)",
+        [last + timedelta(hours=1)],
+    )
+    events = monitoring.business_events(con)
+    assert sorted((e["model_name"], e["event_id"], e["event_name"]) for e in events) == [
+        ("clv", 99, "new pricing (ana)"),
+        ("segments", 99, "new pricing (ana)"),
+    ]
+
+
+def test_a_training_run_over_its_sla_is_alerted(world) -> None:
+    from customer_ml import retraining
+
+    con, _, _ = world
+    sla = retraining.policy("churn")["training_sla_minutes"]
+    assert not retraining.check_training_sla(con, "churn", sla * 60)
+    assert retraining.check_training_sla(con, "churn", sla * 60 + 1)
+    [(kind, message)] = con.execute(
+        "select alert_kind, message from lineage.alerts where alert_kind = 'training_sla_exceeded'"
+    ).fetchall()
+    assert message.startswith(f"training took {(sla * 60 + 1) / 60:.1f} min, over its SLA")
