@@ -55,7 +55,7 @@ run: data/demo/orders.parquet
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e and not reliability"
+	$(BIN)/pytest -q -m "not e2e and not reliability" --durations=25
 
 ## reliability: the long reliability cases (16 readers of the analyst copy during a build, an
 ## idle notebook connection; kill -9 at KILL_POINTS (default 20) moments of builds, each followed
@@ -64,7 +64,7 @@ reliability: $(STAMP)
 	$(BIN)/pytest -q -m reliability
 
 ## test-e2e: the long end-to-end stories (reproduce every model months later, the promotion
-## lifecycle); about 15 minutes on 2 cores
+## lifecycle, the retraining scenarios); about 25 minutes on 2 cores
 test-e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
 

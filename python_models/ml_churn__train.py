@@ -13,12 +13,12 @@ def model(dbt, session):
         full_refresh=False,  # append-only records: --full-refresh must not erase them
         on_schema_change="append_new_columns",
     )
-    from customer_ml import failures, training
+    from customer_ml import costs, failures, training
 
     run_type = dbt.config.get("run_type")
     feature_version = int(dbt.config.get("churn_feature_version"))
     label_version = int(dbt.config.get("churn_label_version"))
-    dataset = dbt.ref("churn_training_dataset").df()
+    dataset, scanned = costs.read(session, dbt.ref("churn_training_dataset"))
     this = str(dbt.this) if dbt.is_incremental else None
     return failures.guarded(
         "churn",
@@ -33,5 +33,6 @@ def model(dbt, session):
             retrain=dbt.config.get("retrain"),
             feature_version=feature_version,
             label_version=label_version,
+            bytes_scanned=scanned,
         ),
     )

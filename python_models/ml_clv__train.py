@@ -16,15 +16,15 @@ def model(dbt, session):
     )
     import pandas as pd
 
-    from customer_ml import failures, training
+    from customer_ml import costs, failures, training
 
     run_type = dbt.config.get("run_type")
     dbt_vars = {
         "clv_time_unit": dbt.config.get("clv_time_unit"),
         "clv_penalizer": dbt.config.get("clv_penalizer"),
     }
-    transactions = dbt.ref("clv_transactions", v=1).df()
-    holdout = dbt.ref("clv_holdout", v=1).df()
+    transactions, scanned = costs.read(session, dbt.ref("clv_transactions", v=1))
+    holdout, scanned_holdout = costs.read(session, dbt.ref("clv_holdout", v=1))
     this = str(dbt.this) if dbt.is_incremental else None
     return failures.guarded(
         "clv",
@@ -40,5 +40,6 @@ def model(dbt, session):
             feature_version=1,
             label_version=1,
             dbt_vars=dbt_vars,
+            bytes_scanned=None if None in (scanned, scanned_holdout) else scanned + scanned_holdout,
         ),
     )

@@ -9,12 +9,12 @@ def model(dbt, session):
         full_refresh=False,  # append-only records: --full-refresh must not erase them
         on_schema_change="append_new_columns",
     )
-    from customer_ml import failures, training
+    from customer_ml import costs, failures, training
 
     run_type = dbt.config.get("run_type")
     features = dbt.ref("customer_features", v=2)
     as_of = features.aggregate("max(as_of)").fetchall()[0][0]
-    latest = features.filter(f"as_of = DATE '{as_of}'").df()
+    latest, scanned = costs.read(session, features.filter(f"as_of = DATE '{as_of}'"))
     this = str(dbt.this) if dbt.is_incremental else None
     return failures.guarded(
         "segments",
@@ -28,5 +28,6 @@ def model(dbt, session):
             run_type=run_type,
             feature_version=2,
             retrain=dbt.config.get("retrain"),
+            bytes_scanned=scanned,
         ),
     )

@@ -22,6 +22,7 @@ final as (
         sum(cpu_seconds) as cpu_seconds,
         max(peak_rss_mb) as max_peak_rss_mb,
         sum(rows_read) as rows_read,
+        sum(bytes_scanned) as bytes_scanned,
         sum(estimated_cost_usd) as estimated_cost_usd
     from run_costs
     group by 1, 2

@@ -220,6 +220,7 @@ def status(target: str, warehouse: Path | None, as_json: bool) -> None:
 
     con = _warehouse_rw(target, warehouse)
     try:
+        promotion.check_registry_aliases(con)
         rows = [{**r, **retraining.status(con, r["model"])} for r in promotion.status(con)]
     finally:
         con.close()

@@ -6,10 +6,14 @@ calendar month (UTC) once its runs' estimated costs exceed it."""
 from __future__ import annotations
 
 import csv
+import json
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from customer_ml import catalogue, config, lineage, records
 
@@ -98,6 +102,31 @@ def check_budget(session: duckdb.DuckDBPyConnection, model_name: str, **alert: A
         )
 
 
+def read(session: duckdb.DuckDBPyConnection, relation: Any) -> tuple[pd.DataFrame, int | None]:
+    """A training node's input (a DuckDB relation on `session`) as a frame, and the bytes its
+    table scans produced by DuckDB's profiler (the columns and rows read, uncompressed, after
+    filters pushed into the scan: the same whether the blocks were cached or read from disk),
+    or None when DuckDB did not report it."""
+    with tempfile.TemporaryDirectory() as scratch:
+        profile = Path(scratch) / "profile.json"
+        session.execute("pragma enable_profiling = 'json'")
+        session.execute(f"pragma profiling_output = '{profile}'")
+        try:
+            frame = relation.df()
+        finally:
+            session.execute("pragma disable_profiling")
+        try:
+            scanned = sum(map(_scanned, json.loads(profile.read_text())["operator"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return frame, None
+    return frame, scanned
+
+
+def _scanned(operator: dict[str, Any]) -> int:
+    own = operator["intermediate_size_bytes"] if operator.get("type") == "TABLE_SCAN" else 0
+    return own + sum(_scanned(child) for child in operator.get("children") or [])
+
+
 def record(
     session: duckdb.DuckDBPyConnection,
     ctx: Any,  # customer_ml.training.Context
@@ -105,6 +134,7 @@ def record(
     usage: Any,  # customer_ml.quotas.Usage
     rows_read: int,
     exceeded: Any = None,  # customer_ml.quotas.QuotaExceeded
+    bytes_scanned: int | None = None,
 ) -> None:
     """One lineage.run_costs row per training run: what its child process used (and, when it
     was terminated, which limit, its value and the measured one)."""
@@ -122,6 +152,7 @@ def record(
             "cpu_seconds": usage.cpu_s,
             "peak_rss_mb": usage.peak_rss_mb,
             "rows_read": rows_read,
+            "bytes_scanned": bytes_scanned,
             "limit_name": exceeded.limit if exceeded else None,
             "limit_value": exceeded.allowed if exceeded else None,
             "measured_value": exceeded.measured if exceeded else None,

@@ -116,9 +116,11 @@ class Plugin(BasePlugin):
             }
             cursor = conn.cursor()
             try:
-                from customer_ml import retraining
+                from customer_ml import promotion, retraining
 
                 retraining.record_skipped_by_failures(cursor, build["nodes"], build["run_type"])
+                if not self.backfill:  # a backfill's file has no registry of its own
+                    promotion.check_registry_aliases(cursor)
                 record["chain_head"] = chain.head(cursor)
                 record["retraining"] = {
                     model: {"action": action, "reasons": json.loads(reasons)}

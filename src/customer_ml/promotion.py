@@ -355,3 +355,36 @@ def status(con: duckdb.DuckDBPyConnection) -> list[dict]:
             }
         )
     return out
+
+
+def check_registry_aliases(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """lineage.promotions is the truth about champions; the MLflow registry alias `@champion`
+    mirrors it. An alias moved elsewhere (by the MLflow UI or client, past the two-person
+    approval) is alerted (`registry_alias_drift`, critical) and put back; returns the models
+    whose alias was restored. Run by `customer-ml status` and at the end of every build."""
+    from customer_ml import alerts, registry, tracking
+
+    warehouse = lineage.warehouse_file(con)
+    restored = []
+    for name in catalogue.names():
+        champion = registry.champion(con, name, max_age_check=False)
+        expected = champion["training_run_id"] if champion else None
+        try:
+            actual = tracking.champion_alias(warehouse, name)
+            if actual == expected:
+                continue
+            tracking.restore_champion_alias(warehouse, name, champion)
+        except Exception as e:  # an unreachable store must not fail a build or `status`
+            print(f"customer-ml: MLflow alias of {name} not checked ({type(e).__name__}: {e})")
+            continue
+        alerts.raise_alert(
+            con,
+            model_name=name,
+            kind="registry_alias_drift",
+            severity="critical",
+            message=f"registry alias customer-ml-{name}@champion pointed at "
+            f"{actual or 'nothing'}, but lineage.promotions says {expected or 'nothing'}: "
+            "restored (promote through `customer-ml promote` and two approvals)",
+        )
+        restored.append(name)
+    return restored

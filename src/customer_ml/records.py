@@ -157,6 +157,7 @@ TABLES: dict[str, dict[str, str]] = {
         "cpu_seconds": "double",
         "peak_rss_mb": "double",
         "rows_read": "bigint",
+        "bytes_scanned": "bigint",
         "limit_name": "varchar",
         "limit_value": "double",
         "measured_value": "double",

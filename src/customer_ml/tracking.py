@@ -210,3 +210,37 @@ def _exists(client, name: str) -> bool:
         return True
     except MlflowException:
         return False
+
+
+def champion_alias(warehouse: Path, model_name: str) -> str | None:
+    """The training run (its `training_run_id` tag) that the registry alias
+    `customer-ml-<model>@champion` points at, or None when there is no such alias."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(warehouse)
+    try:
+        version = client.get_model_version_by_alias(f"customer-ml-{model_name}", "champion")
+    except MlflowException:
+        return None
+    return version.tags.get("training_run_id")
+
+
+def restore_champion_alias(warehouse: Path, model_name: str, run: dict[str, Any] | None) -> None:
+    """Point the alias back at the registered version of `run` (registering it when there is
+    none), or remove it when nothing was promoted."""
+    client = _client(warehouse)
+    name = f"customer-ml-{model_name}"
+    if run is None:
+        if _exists(client, name):
+            client.delete_registered_model_alias(name, "champion")
+        return
+    versions = [
+        v
+        for v in client.search_model_versions(f"name = '{name}'")
+        if v.tags.get("training_run_id") == run["training_run_id"]
+    ]
+    if not versions:
+        set_champion(warehouse, model_name, run)
+        return
+    newest = max(versions, key=lambda v: int(v.version))
+    client.set_registered_model_alias(name, "champion", newest.version)

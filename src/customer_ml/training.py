@@ -185,10 +185,11 @@ def run(
     label_version: int | None = None,
     dbt_vars: dict[str, Any] | None = None,
     retrain: str | None = None,
+    bytes_scanned: int | None = None,
 ) -> pd.DataFrame:
-    """Train `model_name` on `dataset` (what its dbt Python model read) when the retraining
-    decision says so (customer_ml.retraining, recorded); returns the one-row training-run
-    record, or no row."""
+    """Train `model_name` on `dataset` (what its dbt Python model read, `bytes_scanned` from
+    storage: customer_ml.costs.read) when the retraining decision says so
+    (customer_ml.retraining, recorded); returns the one-row training-run record, or no row."""
     entry = catalogue.entry(model_name)
     ctx = begin(
         session,
@@ -230,9 +231,9 @@ def run(
             ctx.facts,
         )
     except quotas.QuotaExceeded as e:
-        costs.record(session, ctx, "terminated", e.usage, len(dataset), e)
+        costs.record(session, ctx, "terminated", e.usage, len(dataset), e, bytes_scanned)
         raise
-    costs.record(session, ctx, "success", usage, len(dataset))
+    costs.record(session, ctx, "success", usage, len(dataset), bytes_scanned=bytes_scanned)
     retraining.check_training_sla(session, model_name, usage.wall_s)
     return finish(
         ctx,
@@ -243,6 +244,7 @@ def run(
         champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
         usage=usage,
         sample=sample,
+        bytes_scanned=bytes_scanned,
     )
 
 
@@ -298,6 +300,7 @@ def finish(
     champion_training_run_id: str | None,
     usage: quotas.Usage,
     sample: dict[str, Any],
+    bytes_scanned: int | None = None,
 ) -> pd.DataFrame:
     """Write the artifacts once, mirror the run to MLflow, return its one-row record."""
     entry = ctx.entry
@@ -389,6 +392,7 @@ def finish(
             "cost_cpu_seconds": usage.cpu_s,
             "cost_peak_rss_mb": usage.peak_rss_mb,
             "cost_estimated_usd": costs.estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
+            **({} if bytes_scanned is None else {"cost_bytes_scanned": bytes_scanned}),
         },
         artifact_dir=final_dir,
     )

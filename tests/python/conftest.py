@@ -156,18 +156,24 @@ def dbt(
     return done
 
 
-def promote_by_record(warehouse_dir: Path, model_name: str) -> str:
+def promote_by_record(warehouse_dir: Path, model_name: str, *, mirror: bool = True) -> str:
     """Make the model's one training run the champion by appending a promotion record (sealed,
-    as the CLI would write it, without its approvals); returns the run id."""
+    as the CLI would write it, without its approvals) and, with `mirror`, moving the MLflow
+    registry alias as the CLI does; returns the run id."""
     import duckdb
 
-    from customer_ml import lineage, records
+    from customer_ml import lineage, records, tracking
 
     con = duckdb.connect(str(warehouse_dir / "ci.duckdb"))
     try:
         [(run,)] = con.execute(f"select training_run_id from ml.ml_{model_name}__train").fetchall()
         records.append(con, "promotions", {"model_name": model_name, "training_run_id": run,
                        "action": "promote", "promoted_at": lineage.utc_now()})  # fmt: skip
+        if mirror:
+            [row] = records.read(
+                con, f"select * from ml.ml_{model_name}__train where training_run_id = ?", [run]
+            )
+            tracking.set_champion(warehouse_dir / "ci.duckdb", model_name, row)
     finally:
         con.close()
     return run

@@ -189,6 +189,7 @@ def test_costs_sum_per_model_and_month(built: Path) -> None:
     trained = con.execute("select count(*) from lineage.training_runs").fetchall()[0][0]
     con.close()
     assert len(runs) == trained == 3 and (runs["estimated_cost_usd"] > 0).all()
+    assert (runs["bytes_scanned"] > 0).all()  # each training node's inputs, read from storage
     runs["cost_month"] = pd.to_datetime(runs["recorded_at"]).dt.to_period("M").dt.start_time
     expected = runs.groupby(["model_name", "cost_month"], as_index=False).agg(
         runs=("model_name", "size"), estimated_cost_usd=("estimated_cost_usd", "sum")
@@ -199,6 +200,24 @@ def test_costs_sum_per_model_and_month(built: Path) -> None:
     assert len(merged) == len(expected) == len(got)
     assert (merged["runs"] == merged["runs_model"]).all()
     assert ((merged["estimated_cost_usd"] - merged["estimated_cost_usd_model"]).abs() < 1e-9).all()
+
+
+def test_bytes_scanned_are_what_the_scans_read_cached_or_not(tmp_path: Path) -> None:
+    from customer_ml import costs
+
+    path = str(tmp_path / "w.duckdb")
+    with duckdb.connect(path) as con:
+        con.execute("create table small as select range as i, random() as x from range(10000)")
+        con.execute("create table large as select range as i, random() as x from range(2000000)")
+    with duckdb.connect(path) as con:  # a cold buffer pool, then a warm one
+        small, small_bytes = costs.read(con, con.table("small"))
+        large, cold = costs.read(con, con.table("large").filter("i % 2 = 0"))
+        _, warm = costs.read(con, con.table("large").filter("i % 2 = 0"))
+        _, one_column = costs.read(con, con.table("large").select("x"))
+        assert con.execute("select current_setting('enable_profiling')").fetchall() != [("json",)]
+    assert (len(small), len(large)) == (10000, 1000000)
+    assert 0 < small_bytes < cold == warm  # the same bytes, whatever the cache held
+    assert one_column == 2_000_000 * 8  # one DOUBLE column: only the columns read count
 
 
 def test_an_over_cap_dataset_is_sampled_identically_and_hashed() -> None:

@@ -38,3 +38,46 @@ def test_each_warehouse_logs_into_its_own_store(
     assert _runs(tmp_path / "a") == ["run-in-a", "run-in-a"]
     assert _runs(tmp_path / "b") == ["run-in-b"]
     assert tracking.orphan_training_runs(tmp_path / "b" / "ci.duckdb", {"run-in-b"}) == []
+
+
+def test_a_moved_champion_alias_is_alerted_and_restored(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lineage.promotions is the truth; the registry alias `@champion` is its mirror. Moved in
+    the MLflow UI or client (past the two-person approval), `status` alerts and puts it back."""
+    import shutil
+
+    import duckdb
+    from conftest import cli, promote_by_record
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    run = promote_by_record(wh, "churn", mirror=False)  # a record whose alias was never set
+    assert cli(wh, "status", "--target", "ci").returncode == 0
+    client = tracking._client(wh / "ci.duckdb")
+    kept = client.get_model_version_by_alias("customer-ml-churn", "champion")
+    assert kept.tags["training_run_id"] == run
+
+    forged = client.create_model_version(
+        "customer-ml-churn", source=kept.source, tags={"training_run_id": "forged"}
+    )
+    client.set_registered_model_alias("customer-ml-churn", "champion", forged.version)
+    done = cli(wh, "status", "--target", "ci")
+    assert done.returncode == 0 and "registry_alias_drift" in done.stderr
+    now = client.get_model_version_by_alias("customer-ml-churn", "champion")
+    assert (now.version, now.tags["training_run_id"]) == (kept.version, run)
+
+    assert cli(wh, "status", "--target", "ci").returncode == 0  # in step: nothing to do
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    messages = [m for (m,) in con.execute(
+        "select message from lineage.alerts where alert_kind = 'registry_alias_drift' "
+        "order by raised_at"
+    ).fetchall()]  # fmt: skip
+    con.close()
+    assert len(messages) == 2
+    assert messages[0].startswith("registry alias customer-ml-churn@champion pointed at nothing")
+    assert messages[1].startswith(
+        f"registry alias customer-ml-churn@champion pointed at forged, but lineage.promotions "
+        f"says {run}: restored"
+    )
