@@ -45,13 +45,7 @@ def budget(model_name: str) -> float | None:
     value = catalogue.entry(model_name).policy.get("monthly_budget_usd")
     if value is None:
         return None
-    number = config.number(value)
-    if not (0 < number < math.inf):
-        raise config.OperatorError(
-            f"{model_name}.monthly_budget_usd: {value!r} is not a positive number "
-            "(config/models.yml)"
-        )
-    return number
+    return config.checked_number(value, f"{model_name}.monthly_budget_usd", positive=True)
 
 
 def check() -> None:

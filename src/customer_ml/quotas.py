@@ -76,13 +76,9 @@ def parse(model_name: str, given: dict[str, Any]) -> Quota:
     values = {}
     for name in LIMITS:
         value = given.get(name)
-        number = config.number(value)
-        if not number > 0 or number == float("inf") or (name == "threads" and number % 1):
-            raise config.OperatorError(
-                f"{model_name}.quotas.{name}: {value!r} is not a positive "
-                f"{'whole number' if name == 'threads' else 'number'} (config/models.yml)"
-            )
-        values[name] = number
+        values[name] = config.checked_number(
+            value, f"{model_name}.quotas.{name}", positive=True, whole=name == "threads"
+        )
     return Quota(values["max_seconds"], values["max_memory_mb"], int(values["threads"]))
 
 

@@ -33,7 +33,6 @@ tests and nodes (`record_skipped_by_failures`).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,9 +66,11 @@ class Decision:
     data_as_of: Any = None
 
 
-def policy(model_name: str) -> dict[str, Any]:
-    """The model's retraining policy, each value checked (one line naming the bad one)."""
-    given = catalogue.entry(model_name).policy.get("retraining") or {}
+def policy(model_name: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's retraining policy (`given`, or its `retraining:` in config/models.yml), each
+    value checked (one line naming the bad one)."""
+    if given is None:
+        given = catalogue.entry(model_name).policy.get("retraining") or {}
     unknown = sorted(set(given) - set(POLICY))
     if unknown:
         raise config.OperatorError(
@@ -82,13 +83,7 @@ def policy(model_name: str) -> dict[str, Any]:
         if value is None:
             raise config.OperatorError(f"{model_name}.retraining.{name} is required")
         if kind == "number":
-            number = config.number(value)
-            if not (0 <= number < math.inf):
-                raise config.OperatorError(
-                    f"{model_name}.retraining.{name}: {value!r} is not a number >= 0 "
-                    "(config/models.yml)"
-                )
-            value = number
+            value = config.checked_number(value, f"{model_name}.retraining.{name}")
         out[name] = value
     return out
 

@@ -426,3 +426,22 @@ def test_a_training_run_over_its_sla_is_alerted(world) -> None:
         "select alert_kind, message from lineage.alerts where alert_kind = 'training_sla_exceeded'"
     ).fetchall()
     assert message.startswith(f"training took {(sla * 60 + 1) / 60:.1f} min, over its SLA")
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"cadence_days": -7}, "churn.retraining.cadence_days: -7 is not a number >= 0"),
+        ({"psi_moderate": "high"}, "churn.retraining.psi_moderate: 'high' is not a number >= 0"),
+        ({"training_sla_minutes": None}, "churn.retraining.training_sla_minutes is required"),
+        ({"cadense_days": 7}, "churn.retraining: unknown cadense_days"),
+    ],
+)
+def test_a_bad_policy_is_one_line(given: dict, message: str) -> None:
+    from customer_ml import catalogue, config, retraining
+
+    shipped = catalogue.entry("churn").policy["retraining"]
+    assert retraining.policy("churn", shipped)["cadence_days"] == 7
+    with pytest.raises(config.OperatorError) as caught:
+        retraining.policy("churn", {**shipped, **given})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
