@@ -50,21 +50,28 @@ def main() -> None:
 @click.option("--scale", type=click.Choice(["tiny", "demo", "bench"]), default="demo")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder")
-def generate(scale: str, seed: int, out: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def generate(scale: str, seed: int, out: Path, as_json: bool) -> None:
     """Write a synthetic warehouse (Parquet files) for SCALE; same seed, same bytes."""
     from rich.progress import Progress
 
     from customer_ml.generate import generate as run
 
-    with Progress(transient=True) as progress:
+    with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task(f"generating {scale}", total=None)
 
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
         counts = run(scale, seed, out, progress=step)
-    for table, n in counts.items():
-        click.echo(f"{out / (table + '.parquet')}: {n} rows")
+    files = {
+        table: {"path": str(out / f"{table}.parquet"), "rows": n} for table, n in counts.items()
+    }
+    if as_json:
+        click.echo(json.dumps({"scale": scale, "seed": seed, "files": files}, indent=2))
+        return
+    for file in files.values():
+        click.echo(f"{file['path']}: {file['rows']} rows")
 
 
 @main.command()
@@ -78,7 +85,10 @@ def generate(scale: str, seed: int, out: Path) -> None:
     help="customers the pandas baseline runs on (its time is scaled linearly to all)",
 )
 @click.option("--exclude", multiple=True, help="dbt nodes the builds leave out (repeatable)")
-def bench(scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="print the files written as JSON")
+def bench(
+    scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...], as_json: bool
+) -> None:
     """Measure generate, load, full and incremental dbt builds and point-in-time features three
     ways at SCALE; writes OUT/results.md and OUT/results.png."""
     from customer_ml import bench as harness
@@ -89,6 +99,10 @@ def bench(scale: str, out: Path, pandas_customers: int, exclude: tuple[str, ...]
         )
     except RuntimeError as e:
         _fail(str(e))
+    if as_json:
+        chart = results.with_suffix(".png")
+        click.echo(json.dumps({"results": str(results), "chart": str(chart)}))
+        return
     click.echo(results.read_text())
     click.echo(f"written: {results} and {results.with_suffix('.png')}")
 

@@ -1,4 +1,5 @@
-"""The record-checking commands of `customer-ml`: verify-snapshots, verify-lineage, adopt-lineage.
+"""The record commands of `customer-ml`: verify-snapshots, verify-lineage, adopt-lineage, and
+the ones that list training runs and find their reports (runs, report).
 
 Registered on `customer_ml.cli.main` when that module is imported.
 """
@@ -110,7 +111,8 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
 @main.command("adopt-lineage")
 @click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
 @click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
-def adopt_lineage(target: str, warehouse: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def adopt_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     """Seal every lineage row not yet sealed, as vouched for by you: once, for a warehouse made
     before the hash chain existed. Run verify-lineage first and read what it names."""
     from customer_ml import chain, promotion
@@ -123,4 +125,128 @@ def adopt_lineage(target: str, warehouse: Path | None) -> None:
         n = chain.adopt(con, promotion.identity())
     finally:
         con.close()
+    if as_json:
+        click.echo(json.dumps({"sealed_rows": n, "adopted_by": promotion.identity()}))
+        return
     click.echo(f"sealed {n} rows as adopted by {promotion.identity()}")
+
+
+def _training_runs(target: str, warehouse: Path | None, where: str = "true", params=()):
+    """Training runs (lineage.training_runs), newest first, read-only (waits for a build's
+    lock like every command)."""
+    from customer_ml import records
+
+    wh = warehouse or config.warehouse_path(target)
+    if not wh.exists():
+        _fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+    from customer_ml.chain import columns_of
+
+    con = config.connect(wh, read_only=True)
+    try:
+        if not columns_of(con, "lineage.training_runs"):  # the view a build creates: none yet
+            return wh, []
+        return wh, records.read(
+            con,
+            "select training_run_id, model_name, model_version, run_type, status, started_at, "
+            "metrics_json, no_regression, no_regression_json, report_path, report_sha256 "
+            f"from lineage.training_runs where {where} order by started_at desc",
+            list(params),
+        )
+    finally:
+        con.close()
+
+
+@main.command("runs")
+@click.option("--model", help="only this model's runs")
+@click.option("--status", help="only runs with this status (success, ...)")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def runs(
+    model: str | None,
+    status: str | None,
+    limit: int,
+    target: str,
+    warehouse: Path | None,
+    as_json: bool,
+) -> None:
+    """Training runs, newest first: status, the primary metric of candidate and baseline, and
+    whether the promotion gates would pass (no regression)."""
+    from customer_ml import catalogue
+
+    if model is not None and model not in catalogue.names():
+        _fail(f"runs: unknown model {model!r}; the catalogue lists {', '.join(catalogue.names())}")
+    where, params = ["true"], []
+    for column, value in (("model_name", model), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    _, found = _training_runs(target, warehouse, " and ".join(where), params)
+    rows = []
+    for run in found[:limit]:
+        metric = catalogue.entry(run["model_name"]).primary_metric
+        metrics = json.loads(run["metrics_json"] or "{}")
+        rows.append(
+            {
+                "training_run_id": run["training_run_id"],
+                "model": run["model_name"],
+                "status": run["status"],
+                "run_type": run["run_type"],
+                "started_at": str(run["started_at"]),
+                "primary_metric": metric,
+                "candidate": (metrics.get("candidate") or {}).get(metric),
+                "baseline": (metrics.get("baseline") or {}).get(metric),
+                "gates_pass": run["no_regression"],
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no training runs recorded" + (" that match" if model or status else ""))
+        return
+    for r in rows:
+        score = (
+            f"{r['primary_metric']} {r['candidate']:.4f} (baseline {r['baseline']:.4f})"
+            if isinstance(r["candidate"], float) and isinstance(r["baseline"], float)
+            else f"{r['primary_metric']}: not measured"
+        )
+        gates = {True: "gates pass", False: "gates fail", None: "gates not run"}[r["gates_pass"]]
+        click.echo(
+            f"{r['training_run_id']}  {r['model']:<8} {r['status']:<10} {r['started_at'][:19]}  "
+            f"{score}  {gates}"
+        )
+
+
+@main.command("report")
+@click.argument("training_run_id")
+@click.option("--open", "open_it", is_flag=True, help="open it in the default browser")
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def report(
+    training_run_id: str, open_it: bool, target: str, warehouse: Path | None, as_json: bool
+) -> None:
+    """The validation report of a training run: its path (sha256 checked), or --open."""
+    import hashlib
+
+    wh, found = _training_runs(target, warehouse, "training_run_id = ?", [training_run_id])
+    if not found:
+        _fail(f"report: no training run {training_run_id!r} (customer-ml runs lists them)")
+    run = found[0]
+    if not run["report_path"]:
+        _fail(f"report: training run {training_run_id} has no report (status {run['status']})")
+    path = config.recorded_file(wh, run["report_path"])
+    if not path.is_file():
+        _fail(f"report: {path} is missing")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != run["report_sha256"]:
+        _fail(f"report: {path} differs from what training run {training_run_id} recorded")
+    if as_json:
+        click.echo(json.dumps({"training_run_id": training_run_id, "path": str(path)}))
+    else:
+        click.echo(str(path))
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(path.as_uri())

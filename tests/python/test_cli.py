@@ -22,3 +22,64 @@ def test_an_unknown_target_is_one_line() -> None:
     done = CliRunner().invoke(main, ["where", "--target", "backfill"])
     assert done.exit_code == 2
     assert "'backfill' is not one of 'dev', 'ci', 'experiment'" in done.output
+
+
+def test_runs_lists_training_runs_and_report_finds_each_report(built, tmp_path) -> None:
+    import json
+    import shutil
+
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    done = cli(wh, "runs", "--target", "ci", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert sorted(r["model"] for r in rows) == ["churn", "clv", "segments"]
+    churn = next(r for r in rows if r["model"] == "churn")
+    assert churn["status"] == "success" and churn["primary_metric"] == "roc_auc"
+    assert 0.5 < churn["candidate"] <= 1 and isinstance(churn["gates_pass"], bool)
+    only = json.loads(cli(wh, "runs", "--target", "ci", "--model", "clv", "--json").stdout)
+    assert [r["model"] for r in only] == ["clv"]
+    text = cli(wh, "runs", "--target", "ci").stdout
+    assert churn["training_run_id"] in text and "roc_auc" in text
+
+    done = cli(wh, "report", churn["training_run_id"], "--target", "ci", "--json")
+    assert done.returncode == 0, done.stderr
+    path = json.loads(done.stdout)["path"]
+    assert path.endswith("validation_report.html") and "churn" in open(path).read().lower()
+
+    for args, message in [
+        (["runs", "--model", "nope"], "runs: unknown model 'nope'"),
+        (["report", "no-such-run"], "report: no training run 'no-such-run'"),
+    ]:
+        done = cli(wh, *args, "--target", "ci")
+        assert done.returncode == 1 and done.stderr.startswith(f"customer-ml: {message}")
+    with open(path, "a") as report:
+        report.write("<!-- edited -->")
+    done = cli(wh, "report", churn["training_run_id"], "--target", "ci")
+    assert done.returncode == 1 and "differs from what training run" in done.stderr
+
+
+def test_every_command_has_json_output(tmp_path) -> None:
+    import json
+
+    import click
+
+    def commands(group: click.Group, prefix: str = ""):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}", command
+
+    found = dict(commands(main))
+    assert {"generate", "load", "runs", "report", "status", "backfill diff"} <= set(found)
+    lacking = [n for n, c in found.items() if not any("--json" in p.opts for p in c.params)]
+    assert lacking == []
+    done = CliRunner().invoke(
+        main, ["generate", "--scale", "tiny", "--seed", "3", "--out", str(tmp_path), "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    files = json.loads(done.output)["files"]
+    assert files["orders"]["rows"] > 0 and files["orders"]["path"].endswith("orders.parquet")
