@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 from conftest import cli, dbt_build, load_tiny
 
 LINEAGE = [
@@ -218,6 +219,7 @@ def test_both_feature_and_label_versions_are_built(built: Path) -> None:
     assert (h1, h2) == (90, 60) and l1 > 0 and l2 > 0
 
 
+@pytest.mark.e2e  # a whole load and build; `make test-e2e` also reproduces every model's run
 def test_same_data_same_artifact_and_predictions(built: Path, tmp_path: Path, tiny_data) -> None:
     load_tiny(tmp_path, tiny_data)
     dbt_build(tmp_path)

@@ -195,6 +195,7 @@ def test_status_shows_each_models_last_decision_and_next_due(built: Path, tmp_pa
     assert "  retraining: train at " in text and "    - first training run of churn" in text
 
 
+@pytest.mark.e2e  # a build of its own; the retraining scenarios play the same case from the loader
 def test_an_input_data_quality_failure_suppresses_training_naming_the_test(
     built: Path, tmp_path: Path
 ) -> None:
