@@ -160,7 +160,13 @@ def load(
             if future_tolerance_hours is None
             else timedelta(hours=future_tolerance_hours),
         )
-        outcome = run(wh, files, limits=limits)
+        from contextlib import nullcontext
+
+        from rich.console import Console
+
+        shown = nullcontext() if as_json else Console(stderr=True).status("loading")
+        with shown as status:
+            outcome = run(wh, files, limits=limits, progress=status and status.update)
     except LoadError as e:
         _fail(str(e))
     if as_json:

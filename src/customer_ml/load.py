@@ -22,6 +22,7 @@ import csv
 import gzip
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -274,11 +275,14 @@ def load(
     files: dict[str, Path],
     loaded_at: datetime | None = None,
     limits: Limits | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
     """Load files (table name -> path) into `raw`. Returns table -> 'loaded N rows' / 'skipped'.
+    `progress` is told each step as it starts (the CLI shows it).
 
     Raises LoadError on bad input, before anything is written.
     """
+    step = progress or (lambda _: None)
     if "orders" not in files and not files:
         raise LoadError("nothing to load: --orders is required")
     for table, path in files.items():
@@ -308,11 +312,13 @@ def load(
                 outcome[table] = f"skipped: {path.name} already loaded (load id {lid})"
                 continue
             contract = CONTRACTS[table]
+            step(f"checking {path.name} for raw.{table}")
             rows = _stage(con, contract, path, f"_stage_{table}", loaded_at, limits)
             if rows == 0:
                 outcome[table] = f"skipped: {path.name} has no rows"
                 continue
             names = ", ".join(c.name for c in contract.columns)
+            step(f"appending {rows} rows to raw.{table}")
             con.execute(
                 f"insert into raw.{table} ({names}, _loaded_at, _load_id) "
                 f"select {names}, ?, ? from _stage_{table}_typed order by _row",
@@ -323,6 +329,7 @@ def load(
                 [lid, table, path.name, rows, loaded_at],
             )
             outcome[table] = f"loaded {rows} rows (load id {lid})"
+        step("committing")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -387,3 +387,16 @@ def test_load_json_names_each_table_and_the_warehouse(tmp_path: Path) -> None:
         cli(tmp_path / "wh", "load", "--target", "ci", "--orders", str(path), "--json").stdout
     )
     assert again["tables"]["raw.orders"].startswith("skipped: first.csv already loaded")
+
+
+def test_load_tells_each_step_as_it_starts(tmp_path: Path, tiny_data: Path) -> None:
+    steps: list[str] = []
+    load(
+        tmp_path / "ci.duckdb",
+        {"orders": tiny_data / "orders.parquet", "customers": tiny_data / "customers.parquet"},
+        progress=steps.append,
+    )
+    assert steps[0] == "checking orders.parquet for raw.orders"
+    assert steps[1].startswith("appending ") and steps[1].endswith(" rows to raw.orders")
+    assert steps[2] == "checking customers.parquet for raw.customers"
+    assert steps[-1] == "committing" and len(steps) == 5
