@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 from conftest import dbt_build
 
 
@@ -47,6 +48,7 @@ def test_clv_time_unit_arrives_alone_and_changes_the_model(built: Path, tmp_path
     assert len(_q(wh, CLV_RUNS)) == 2
 
 
+@pytest.mark.e2e  # four builds (~2 min): `make test-e2e`; keeps `make test` within CI's 30 min
 def test_a_bad_var_fails_naming_it_and_retries_do_not_suppress_training(
     built: Path, tmp_path: Path
 ) -> None:
