@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import catalogue, config, drift, lineage, monitoring, records
+from customer_ml import catalogue, config, drift, lineage, monitoring, performance, records
 from customer_ml.chain import columns_of
 
 POLICY = {  # name -> (kind, default)
@@ -272,7 +272,7 @@ def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str
 def _degradation(con, ctx, rules, evidence) -> list[str]:
     """The sustained-degradation trigger, if it fires (customer_ml.monitoring.performance: the
     same windows as monitoring.model_performance)."""
-    windows = monitoring.performance(con, ctx.entry.name)
+    windows = performance.performance(con, ctx.entry.name)
     judged = [
         w for w in windows if w["reference_role"] == "champion" and w["holdout_value"] is not None
     ]

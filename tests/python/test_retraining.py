@@ -40,7 +40,7 @@ from pathlib import Path  # noqa: E402
 
 import duckdb  # noqa: E402
 
-from customer_ml import monitoring  # noqa: E402
+from customer_ml import monitoring, performance  # noqa: E402
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ def test_sustained_degradation_trains_and_k_minus_1_windows_skip(
     # the analysts' table is the same computation: the same windows, judged the same way
     con = duckdb.connect(str(wh / "ci.duckdb"))
     try:
-        windows = monitoring.performance(con, "churn")
+        windows = performance.performance(con, "churn")
     finally:
         con.close()
     assert [(str(w["window_as_of"]), round(w["value"], 4)) for w in windows] == [
@@ -360,7 +360,7 @@ def test_segment_stability_and_clv_error_match_hand_computed_values(world) -> No
         (1, before, 0, "a"), (2, before, 0, "a"), (3, before, 1, "b"), (4, before, 1, "b"),
         (1, after, 0, "a"), (2, after, 1, "b"), (3, after, 1, "b"), (4, after, 1, "b"),
     ])  # fmt: skip
-    [window] = monitoring.performance(con, "segments")
+    [window] = performance.performance(con, "segments")
     assert (window["metric"], window["value"], window["customers"]) == (
         "segment_stability",
         0.75,
@@ -386,7 +386,7 @@ def test_segment_stability_and_clv_error_match_hand_computed_values(world) -> No
     latest = orders.sort_values(["_available_at", "_loaded_at"]).groupby("order_id").tail(1)
     window = latest[(latest.ordered_at >= "2024-06-01") & (latest.ordered_at < "2025-06-01")]
     realized = float(window["amount"].astype(float).sum())
-    [got] = monitoring.performance(con, "clv")
+    [got] = performance.performance(con, "clv")
     assert got["metric"] == "realized_value_abs_relative_error"
     assert got["value"] == pytest.approx(abs(150.0 - realized) / realized)
 
