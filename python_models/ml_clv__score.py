@@ -11,14 +11,14 @@ def model(dbt, session):
         full_refresh=False,  # append-only records: --full-refresh must not erase them
         on_schema_change="append_new_columns",
     )
-    from customer_ml import scoring
+    from customer_ml import btyd, scoring
 
     transactions = dbt.ref("clv_transactions", v=1)
 
     def latest(version):
         if version != 1:
             raise ValueError(f"ml_clv__score reads clv_transactions v1, the model needs v{version}")
-        return transactions.filter("period = 'scoring'").df()
+        return btyd.summaries(transactions.filter("period = 'scoring'")).df()
 
     this = str(dbt.this) if dbt.is_incremental else None
     return scoring.run("clv", latest, session, this=this, run_type=dbt.config.get("run_type"))

@@ -2,8 +2,9 @@
 everything known at the latest as_of; one row per training run, appended on success.
 
 Thin by design. The transactions (features) and holdout (labels) are read at the versions
-referenced here; vars clv_time_unit and clv_penalizer arrive through the model's config and are
-validated against the catalogue (config/models.yml).
+referenced here, as the warehouse's BTYD summaries of them (customer_ml.btyd: one row per
+customer and period, not every order); vars clv_time_unit and clv_penalizer arrive through
+the model's config and are validated against the catalogue (config/models.yml).
 """
 
 
@@ -16,15 +17,17 @@ def model(dbt, session):
     )
     import pandas as pd
 
-    from customer_ml import costs, failures, training
+    from customer_ml import btyd, costs, failures, training
 
     run_type = dbt.config.get("run_type")
     dbt_vars = {
         "clv_time_unit": dbt.config.get("clv_time_unit"),
         "clv_penalizer": dbt.config.get("clv_penalizer"),
     }
-    transactions, scanned = costs.read(session, dbt.ref("clv_transactions", v=1))
-    holdout, scanned_holdout = costs.read(session, dbt.ref("clv_holdout", v=1))
+    transactions, scanned = costs.read(session, btyd.summaries(dbt.ref("clv_transactions", v=1)))
+    holdout, scanned_holdout = costs.read(
+        session, btyd.holdout_summaries(dbt.ref("clv_holdout", v=1))
+    )
     this = str(dbt.this) if dbt.is_incremental else None
     return failures.guarded(
         "clv",

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from customer_ml import btyd
 
 
 def version() -> str:
@@ -71,14 +68,14 @@ class SegmentRules:
         return SEGMENT_RULE_NAMES[int(segment_id)]
 
 
-def clv_value(transactions: pd.DataFrame, period_end: Any, horizon_months: int) -> pd.Series:
-    """Rule baseline CLV: trailing 12-month spend, scaled to the horizon."""
-    tx = btyd.daily_transactions(transactions)
-    end = btyd.period_end_day(period_end) + pd.Timedelta(days=1)
-    recent = tx[(tx["ordered_at"] >= end - pd.Timedelta(days=365)) & (tx["ordered_at"] < end)]
-    trailing = recent.groupby("customer_id")["amount"].sum()
-    customers = pd.Index(sorted(tx["customer_id"].unique()), name="customer_id")
-    return trailing.reindex(customers, fill_value=0.0) * horizon_months / 12.0
+def clv_value(summaries: pd.DataFrame, horizon_months: int) -> pd.Series:
+    """Rule baseline CLV: trailing 12-month spend (btyd.summaries' spend_365d, the 365 days up
+    to the period end inclusive), scaled to the horizon, per customer."""
+    trailing = pd.Series(
+        summaries["spend_365d"].to_numpy(dtype=float),
+        index=pd.Index(summaries["customer_id"].to_numpy(dtype="int64"), name="customer_id"),
+    ).sort_index()
+    return trailing * horizon_months / 12.0
 
 
 SEGMENT_RULE_NAMES = {

@@ -3,9 +3,14 @@
 The one adapter to `lifetimes` (archived upstream): nothing else imports it. The BTYD
 conventions of the literature: transactions on the same day count as one (their amounts summed);
 frequency = number of repeat purchase periods; recency = first to last purchase and T = first
-purchase to the calibration end, in the configured unit (`days`, or `weeks` = days / 7, via
+purchase to the calibration end, in the configured unit (`days`, or `weeks` = days / 7, as
 lifetimes' `freq='D', freq_multiplier=7`; `freq='W'` would bucket by calendar week and shift the
 fitted parameters); the calibration period ends at the as_of date, inclusive.
+
+These measures are computed in the warehouse (`summaries`, `holdout_summaries`: one row per
+customer and period), not by `lifetimes.utils` in pandas, which held ~90M order rows in memory at
+a million customers; tests/python/test_clv.py checks them against `lifetimes.utils` on the same
+transactions.
 
 A $0 purchase is still a purchase: it counts in BG/NBD's frequency, recency and T, and is left
 out of the spend model only (Gamma-Gamma's monetary value is the mean of the repeat purchase days
@@ -41,67 +46,127 @@ def _lifetimes():
     return lifetimes, utils
 
 
-def period_end_day(period_end: Any) -> pd.Timestamp:
-    """The calibration end is a date and includes that whole day."""
-    return pd.Timestamp(period_end).normalize()
+# The BTYD measures per customer and period, computed in the warehouse over the CLV datasets'
+# rows (clv_transactions: period, period_end, holdout_days, customer_id, amount, ordered_at), so
+# a million customers' orders never reach pandas: one row per customer per period does. Day
+# counts are integers and amounts DECIMAL sums, cast to DOUBLE once: the same rows give the same
+# bytes in any order. The unit (days or weeks) is applied by `rfm`.
+SUMMARY_SQL = """
+with daily as (
+    select period, period_end, holdout_days, customer_id, day, sum(amount) as amount
+    from (
+        select * replace (cast(period_end as date) as period_end), cast(ordered_at as date) as day
+        from tx
+    )
+    where day <= period_end
+    group by all
+),
+
+numbered as (
+    select *, row_number() over (partition by period, customer_id order by day) as nth
+    from daily
+)
+
+select
+    period,
+    period_end,
+    holdout_days,
+    customer_id,
+    count(*) - 1 as frequency,
+    datediff('day', min(day), max(day)) as recency_days,
+    datediff('day', min(day), period_end) as t_days,
+    count(*) filter (where nth > 1 and amount > 0) as spend_frequency,
+    cast(coalesce(sum(amount) filter (where nth > 1 and amount > 0), 0) as double) as repeat_spend,
+    cast(coalesce(sum(amount) filter (where day > period_end - 365), 0) as double) as spend_365d
+from numbered
+group by period, period_end, holdout_days, customer_id
+order by period, customer_id
+"""
+
+HOLDOUT_SQL = """
+with daily as (
+    select period_end, holdout_days, customer_id, day, sum(amount) as amount
+    from (
+        select * replace (cast(period_end as date) as period_end), cast(ordered_at as date) as day
+        from tx
+    )
+    where day > period_end and day <= period_end + cast(holdout_days as integer)
+    group by all
+)
+
+select
+    'holdout' as period,
+    period_end,
+    holdout_days,
+    customer_id,
+    count(*) as frequency_holdout,
+    count(*) filter (where amount > 0) as holdout_spend_days,
+    cast(coalesce(sum(amount) filter (where amount > 0), 0) as double) as holdout_spend_total
+from daily
+group by period_end, holdout_days, customer_id
+order by customer_id
+"""
 
 
-def daily_transactions(transactions: pd.DataFrame) -> pd.DataFrame:
-    tx = transactions[["customer_id", "ordered_at", "amount"]].copy()
-    tx["ordered_at"] = pd.to_datetime(tx["ordered_at"]).dt.normalize()
-    tx["amount"] = tx["amount"].astype(float)
-    return tx.sort_values(["customer_id", "ordered_at"], kind="stable")
+def summaries(transactions: Any) -> Any:
+    """Per period and customer known then (a DuckDB relation over clv_transactions' rows): the
+    purchase days (same-day orders are one), frequency = repeat days, recency and T in days
+    (first to last purchase day; first purchase day to the period end, inclusive), the repeat
+    days with a positive amount (`spend_frequency`) and their total, the trailing 365 days' spend
+    (the rule baseline's). Orders after the period end are not counted."""
+    return transactions.query("tx", SUMMARY_SQL)
 
 
-def _spend(transactions: pd.DataFrame, period_end: Any) -> pd.DataFrame:
-    """spend_frequency and monetary_value per customer: the repeat purchase days with a positive
-    amount (same-day amounts summed), their count and mean spend."""
-    tx = daily_transactions(transactions)
-    tx = tx[tx["ordered_at"] < period_end_day(period_end) + pd.Timedelta(days=1)]
-    daily = tx.groupby(["customer_id", "ordered_at"], sort=True)["amount"].sum().reset_index()
-    repeat = daily[daily.groupby("customer_id").cumcount() > 0]
-    repeat = repeat[repeat["amount"] > 0]
-    grouped = repeat.groupby("customer_id")["amount"]
-    return pd.DataFrame({"spend_frequency": grouped.size(), "monetary_value": grouped.mean()})
+def holdout_summaries(holdout: Any) -> Any:
+    """Per customer (a DuckDB relation over clv_holdout's rows): purchase days in the holdout
+    (after the calibration end, up to `holdout_days` later inclusive), and the days with a
+    positive amount and their total (the actual spend the Gamma-Gamma fit predicts)."""
+    return holdout.query("tx", HOLDOUT_SQL)
 
 
-def summary(transactions: pd.DataFrame, period_end: Any, unit: str) -> pd.DataFrame:
-    """frequency, recency, T (all purchases), spend_frequency and monetary_value (purchases with
-    a positive amount) per customer at `period_end` (BTYD conventions)."""
-    _, utils = _lifetimes()
-    out = utils.summary_data_from_transaction_data(
-        daily_transactions(transactions),
-        "customer_id",
-        "ordered_at",
-        observation_period_end=period_end_day(period_end),
-        freq="D",
-        freq_multiplier=UNITS[unit],
-    ).sort_index()
-    spend = _spend(transactions, period_end).reindex(out.index)
-    out["spend_frequency"] = spend["spend_frequency"].fillna(0.0)
-    out["monetary_value"] = spend["monetary_value"].fillna(0.0)
-    return out
+def _by_customer(frame: pd.DataFrame) -> pd.DataFrame:
+    index = pd.Index(frame["customer_id"].to_numpy(dtype="int64"), name="customer_id")
+    return frame.set_axis(index, axis=0).sort_index()
+
+
+def rfm(period: pd.DataFrame, unit: str) -> pd.DataFrame:
+    """`summaries` rows of one period as lifetimes' frame, in `unit`: frequency, recency, T (all
+    purchases), spend_frequency and monetary_value (mean of the positive-amount repeat days)."""
+    rows = _by_customer(period)
+    days = UNITS[unit]
+    spend_frequency = rows["spend_frequency"].to_numpy(dtype=float)
+    repeat_spend = rows["repeat_spend"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        monetary = np.where(spend_frequency > 0, repeat_spend / spend_frequency, 0.0)
+    return pd.DataFrame(
+        {
+            "frequency": rows["frequency"].to_numpy(dtype=float),
+            "recency": rows["recency_days"].to_numpy(dtype=float) / days,
+            "T": rows["t_days"].to_numpy(dtype=float) / days,
+            "spend_frequency": spend_frequency,
+            "monetary_value": monetary,
+        },
+        index=rows.index,
+    )
 
 
 def calibration_holdout(
-    transactions: pd.DataFrame, calibration_end: Any, holdout_end: Any, unit: str
+    calibration: pd.DataFrame, holdout: pd.DataFrame, holdout_days: int, unit: str
 ) -> pd.DataFrame:
-    """lifetimes' calibration/holdout frame, with the spend measures of `summary`."""
-    _, utils = _lifetimes()
-    out = utils.calibration_and_holdout_data(
-        daily_transactions(transactions),
-        "customer_id",
-        "ordered_at",
-        calibration_period_end=period_end_day(calibration_end),
-        observation_period_end=period_end_day(holdout_end),
-        freq="D",
-        freq_multiplier=UNITS[unit],
-        monetary_value_col="amount",  # replaced below by the positive-spend measures
-    ).sort_index()
-    spend = _spend(transactions, calibration_end).reindex(out.index)
-    out["spend_frequency_cal"] = spend["spend_frequency"].fillna(0.0)
-    out["monetary_value_cal"] = spend["monetary_value"].fillna(0.0)
-    return out
+    """lifetimes' calibration/holdout frame (frequency_cal, recency_cal, T_cal,
+    monetary_value_cal, spend_frequency_cal, frequency_holdout, duration_holdout) for every
+    customer known at the calibration end, with `holdout_spend`: the mean positive daily spend in
+    the holdout (NaN without one)."""
+    cal = rfm(calibration, unit).add_suffix("_cal")
+    held = _by_customer(holdout).reindex(cal.index)
+    cal["frequency_holdout"] = held["frequency_holdout"].fillna(0).to_numpy(dtype=float)
+    cal["duration_holdout"] = holdout_days / UNITS[unit]
+    spend_days = held["holdout_spend_days"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cal["holdout_spend"] = np.where(
+            spend_days > 0, held["holdout_spend_total"].to_numpy(dtype=float) / spend_days, np.nan
+        )
+    return cal
 
 
 @dataclass
@@ -226,14 +291,6 @@ def fit_params(rfm: pd.DataFrame, unit: str, penalizer: float) -> ClvModel:
         {k: float(v) for k, v in bgf.params_.items()},
         {k: float(v) for k, v in ggf.params_.items()},
     )
-
-
-def holdout_actual_spend(holdout: pd.DataFrame) -> pd.Series:
-    """Mean daily spend per customer in the holdout over days with a positive amount (same-day
-    orders merged), as the spend model predicts it."""
-    tx = daily_transactions(holdout)
-    daily = tx.groupby(["customer_id", "ordered_at"])["amount"].sum()
-    return daily[daily > 0].groupby(level=0).mean()
 
 
 def validate(

@@ -1,7 +1,8 @@
 """Customer lifetime value as a model of the catalogue: the model protocol (customer_ml.training)
 over BG/NBD + Gamma-Gamma, whose fitting and BTYD conventions live in customer_ml.btyd (the one
-adapter to `lifetimes`). Training reads the calibration and scoring periods (clv_transactions)
-and the holdout (clv_holdout); scoring values every customer known at the latest as_of.
+adapter to `lifetimes`). Training reads the BTYD summaries (btyd.summaries: one row per customer and
+period) of the calibration and scoring periods (clv_transactions) and of the holdout
+(clv_holdout); scoring values every customer known at the latest as_of.
 """
 
 from __future__ import annotations
@@ -12,38 +13,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customer_ml.btyd import (
-    ClvModel,
-    calibration_holdout,
-    fit_params,
-    holdout_actual_spend,
-    summary,
-    validate,
-)
+from customer_ml.btyd import ClvModel, calibration_holdout, fit_params, rfm, validate
 
 MODEL = ClvModel
 
 
 def _period(dataset: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The rows of one period in a fixed order: the warehouse returns rows in any order, and
-    float sums (spend) depend on it, so the same data must give the same bytes."""
+    """The summary rows of one period in customer order: the warehouse returns rows in any
+    order, and the fits' float sums depend on it, so the same data must give the same bytes."""
     rows = dataset[dataset["period"] == name]
-    return rows.sort_values(["customer_id", "ordered_at", "order_id", "amount"], kind="stable")
+    return rows.sort_values("customer_id", kind="stable")
 
 
 def split(dataset: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.DataFrame, ...]:
-    """Training rows (calibration and scoring periods) and the holdout frame: per customer known
-    at the calibration end, the BTYD calibration measures, the holdout purchases and spend."""
+    """Training rows (the calibration and scoring periods' summaries) and the holdout frame: per
+    customer known at the calibration end, the BTYD calibration measures, the holdout purchases
+    and spend."""
     unit = cfg["clv_time_unit"]
     calibration, holdout = _period(dataset, "calibration"), _period(dataset, "holdout")
     if calibration.empty:
         raise ValueError("clv_transactions has no calibration rows: no as_of with a full holdout")
     calibration_end = pd.Timestamp(calibration["period_end"].iloc[0])
-    holdout_end = calibration_end + pd.Timedelta(days=int(calibration["holdout_days"].iloc[0]))
-    frame = calibration_holdout(
-        pd.concat([calibration, holdout]), calibration_end, holdout_end, unit
-    )
-    frame["holdout_spend"] = holdout_actual_spend(holdout).reindex(frame.index)
+    holdout_days = int(calibration["holdout_days"].iloc[0])
+    holdout_end = calibration_end + pd.Timedelta(days=holdout_days)
+    frame = calibration_holdout(calibration, holdout, holdout_days, unit)
     frame.attrs.update(unit=unit, calibration_end=calibration_end, holdout_end=holdout_end)
     train = dataset[dataset["period"].isin(["calibration", "scoring"])]
     return train, frame
@@ -62,10 +55,8 @@ def fit(
     the latest as_of (what scores), in one model."""
     unit, penalizer = cfg["clv_time_unit"], float(cfg["clv_penalizer"])
     calibration, scoring = _period(train, "calibration"), _period(train, "scoring")
-    calibration_end = pd.Timestamp(calibration["period_end"].iloc[0])
-    calibrated = fit_params(summary(calibration, calibration_end, unit), unit, penalizer)
-    scoring_end = pd.Timestamp(scoring["period_end"].iloc[0])
-    model = fit_params(summary(scoring, scoring_end, unit), unit, penalizer)
+    calibrated = fit_params(rfm(calibration, unit), unit, penalizer)
+    model = fit_params(rfm(scoring, unit), unit, penalizer)
     model.calibration = {"bgnbd": calibrated.bgnbd, "gamma_gamma": calibrated.gamma_gamma}
     model.feature_version = feature_version
     return model
@@ -93,20 +84,21 @@ def baseline(cfg: dict[str, Any]) -> Any:
     return baselines.ClvRule()
 
 
-def score(model: Any, transactions: pd.DataFrame, cfg: dict[str, Any]) -> Any:
-    """CLV over the horizon of every customer known at the latest as_of."""
+def score(model: Any, summaries: pd.DataFrame, cfg: dict[str, Any]) -> Any:
+    """CLV over the horizon of every customer known at the latest as_of (the scoring period's
+    summaries)."""
     from customer_ml import baselines
     from customer_ml.scoring import Scored
 
-    scoring = _period(transactions, "scoring")
+    scoring = _period(summaries, "scoring")
     period_end = pd.Timestamp(scoring["period_end"].iloc[0])
     horizon = int(cfg["horizon_months"])
     if isinstance(model, ClvModel):
-        rfm = summary(scoring, period_end, model.unit)
-        customer_ids = rfm.index.to_numpy()
-        values = model.clv(rfm, horizon, float(cfg["monthly_discount_rate"]))
+        measures = rfm(scoring, model.unit)
+        customer_ids = measures.index.to_numpy()
+        values = model.clv(measures, horizon, float(cfg["monthly_discount_rate"]))
     else:
-        baseline_values = baselines.clv_value(scoring, period_end, horizon)
+        baseline_values = baselines.clv_value(scoring, horizon)
         customer_ids, values = baseline_values.index.to_numpy(), baseline_values.to_numpy()
     return Scored(
         customer_ids=customer_ids.astype("int64"),
@@ -154,7 +146,7 @@ def describe(
             "fitted_params_json": json.dumps(
                 {"calibration": calibration, "scoring": model.params}, sort_keys=True
             ),
-            "train_rows": int((train["period"] == "scoring").sum()),
+            "train_rows": int((train["period"] == "scoring").sum()),  # customers scored
             "validation_rows": len(holdout),
             "train_as_of_max": scoring_end,
             "validation_as_of_min": holdout.attrs["calibration_end"],

@@ -186,3 +186,20 @@ def built(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     load_tiny(wh, tiny_data)
     dbt_build(wh)
     return wh
+
+
+def clv_summaries(rows):
+    """btyd's warehouse summaries of rows in the CLV datasets' shape (period, period_end,
+    holdout_days, customer_id, amount, ordered_at; period 'holdout' for clv_holdout's rows),
+    computed by DuckDB as ml_clv__train computes them."""
+    import duckdb
+    import pandas as pd
+
+    from customer_ml import btyd
+
+    con = duckdb.connect()
+    held = rows["period"] == "holdout"
+    frames = [btyd.summaries(con.from_df(rows[~held])).df()]
+    if held.any():
+        frames.append(btyd.holdout_summaries(con.from_df(rows[held])).df())
+    return pd.concat(frames, ignore_index=True)

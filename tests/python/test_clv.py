@@ -1,7 +1,12 @@
-"""CLV: the BTYD conventions on hand-computed examples, the fit, and the baselines."""
+"""CLV: the BTYD conventions on hand-computed examples and against `lifetimes.utils` (the
+warehouse computes them: customer_ml.btyd.summaries), the fit, and the baselines."""
 
 from __future__ import annotations
 
+import warnings
+from datetime import date
+
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,8 +32,20 @@ TX = pd.DataFrame(
 END = "2025-02-11"
 
 
+def _period(tx: pd.DataFrame, end: str, period: str = "calibration", days: int = 28):
+    return tx.assign(period=period, period_end=date.fromisoformat(end), holdout_days=days)
+
+
+def _summaries(tx: pd.DataFrame, end: str) -> pd.DataFrame:
+    return conftest.clv_summaries(_period(tx, end))
+
+
+def _rfm(tx: pd.DataFrame, end: str, unit: str) -> pd.DataFrame:
+    return btyd.rfm(_summaries(tx, end), unit)
+
+
 def test_btyd_conventions_in_weeks() -> None:
-    rfm = btyd.summary(TX, END, "weeks")
+    rfm = _rfm(TX, END, "weeks")
     a, b = rfm.loc[1], rfm.loc[2]
     assert a["frequency"] == 2  # three purchase days, two of them repeats
     assert a["recency"] == pytest.approx(28 / 7)  # 1 Jan to 29 Jan
@@ -38,7 +55,7 @@ def test_btyd_conventions_in_weeks() -> None:
 
 
 def test_btyd_conventions_in_days() -> None:
-    rfm = btyd.summary(TX, END, "days")
+    rfm = _rfm(TX, END, "days")
     assert (rfm.loc[1, "recency"], rfm.loc[1, "T"]) == (28, 41)
 
 
@@ -55,15 +72,71 @@ def test_calibration_ends_at_the_as_of_day_inclusive() -> None:
             ),
         ]  # fmt: skip
     )
-    rfm = btyd.summary(late_same_day, END, "days")
+    rfm = _rfm(late_same_day, END, "days")
     assert rfm.loc[2, "frequency"] == 1 and rfm.loc[2, "recency"] == 10
 
 
+def _calibration_holdout(tx: pd.DataFrame, end: str, days: int, unit: str) -> pd.DataFrame:
+    after = tx["ordered_at"] >= pd.Timestamp(end) + pd.Timedelta(days=1)
+    rows = pd.concat(
+        [_period(tx[~after], end, days=days), _period(tx[after], end, "holdout", days)]
+    )
+    frame = conftest.clv_summaries(rows)
+    by_period = {name: rows for name, rows in frame.groupby("period")}
+    return btyd.calibration_holdout(
+        by_period["calibration"], by_period.get("holdout", frame.iloc[:0]), days, unit
+    )
+
+
 def test_calibration_holdout_split() -> None:
-    ch = btyd.calibration_holdout(TX, END, "2025-03-11", "weeks")
+    ch = _calibration_holdout(TX, END, 28, "weeks")
     assert ch.loc[1, "frequency_cal"] == 2
     assert ch.loc[1, "frequency_holdout"] == 1
     assert ch.loc[1, "duration_holdout"] == pytest.approx(28 / 7)
+    assert ch.loc[1, "holdout_spend"] == pytest.approx(99.0)
+    assert ch.loc[2, "frequency_holdout"] == 0 and np.isnan(ch.loc[2, "holdout_spend"])
+
+
+def _lifetimes_utils():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lifetimes import utils
+
+    return utils
+
+
+@pytest.mark.parametrize("unit", ["weeks", "days"])
+def test_the_warehouse_summaries_are_lifetimes_conventions(unit: str) -> None:
+    """The oracle: lifetimes' own summaries of the same orders (several a day, $0 purchases,
+    orders after the period end), and the spend measures computed order by order in pandas."""
+    utils = _lifetimes_utils()
+    tx = _simulated(seed=3)
+    tx = pd.concat([tx, tx.iloc[::7].assign(amount=0.0)], ignore_index=True)  # same-day, $0
+    end, holdout_end, days = "2024-12-31", "2025-03-31", 90
+    ch = _calibration_holdout(tx, end, days, unit)
+    by_day = tx.assign(ordered_at=tx["ordered_at"].dt.normalize())  # the end day is inclusive
+    expected = utils.calibration_and_holdout_data(
+        by_day, "customer_id", "ordered_at", calibration_period_end=end,
+        observation_period_end=holdout_end, freq="D", freq_multiplier=btyd.UNITS[unit],
+        monetary_value_col="amount",  # without one, lifetimes fails under pandas 3
+    )  # fmt: skip
+    assert ch.index.equals(expected.index.astype("int64"))
+    for column in ("frequency_cal", "recency_cal", "T_cal", "frequency_holdout"):
+        np.testing.assert_array_equal(ch[column].to_numpy(), expected[column].to_numpy())
+    assert (ch["duration_holdout"] == expected["duration_holdout"]).all()
+
+    known = tx[tx["ordered_at"] < pd.Timestamp(end) + pd.Timedelta(days=1)]
+    daily = known.groupby(["customer_id", known["ordered_at"].dt.normalize()])["amount"].sum()
+    repeat = daily[daily.groupby(level=0).cumcount() > 0]
+    positive = repeat[repeat > 0].groupby(level=0)
+    spend = pd.DataFrame({"n": positive.size(), "mean": positive.mean()}).reindex(ch.index)
+    np.testing.assert_array_equal(ch["spend_frequency_cal"], spend["n"].fillna(0))
+    np.testing.assert_allclose(ch["monetary_value_cal"], spend["mean"].fillna(0), rtol=1e-12)
+
+    trailing = known[known["ordered_at"] >= pd.Timestamp(end) - pd.Timedelta(days=364)]
+    expected_365 = trailing.groupby("customer_id")["amount"].sum().reindex(ch.index).fillna(0)
+    got_365 = baselines.clv_value(_summaries(tx, end), 12)
+    np.testing.assert_allclose(got_365.to_numpy(), expected_365.to_numpy(), rtol=1e-12)
 
 
 def _simulated(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -83,17 +156,16 @@ def _simulated(n: int = 600, seed: int = 0) -> pd.DataFrame:
 
 def test_fit_is_deterministic_and_predicts_the_holdout() -> None:
     tx = _simulated()
-    calibration_end, holdout_end = "2024-12-31", "2025-05-15"
+    calibration_end = "2024-12-31"
     cal = tx[tx["ordered_at"] < "2025-01-01"]
-    rfm = btyd.summary(cal, calibration_end, "weeks")
+    rfm = _rfm(cal, calibration_end, "weeks")
     model = btyd.fit_params(rfm, "weeks", 0.001)
     assert model.to_bytes() == btyd.fit_params(rfm, "weeks", 0.001).to_bytes()
     assert set(model.params) == {"r", "alpha", "a", "b", "p", "q", "v"}
     again = btyd.ClvModel.from_bytes(model.to_bytes())
     np.testing.assert_array_equal(model.p_alive(rfm), again.p_alive(rfm))
-    ch = btyd.calibration_holdout(tx, calibration_end, holdout_end, "weeks")
-    holdout = tx[tx["ordered_at"] >= "2025-01-01"]
-    metrics, by_frequency = btyd.validate(model, ch, btyd.holdout_actual_spend(holdout))
+    ch = _calibration_holdout(tx[tx["ordered_at"] < "2025-05-16"], calibration_end, 135, "weeks")
+    metrics, by_frequency = btyd.validate(model, ch, ch["holdout_spend"].dropna())
     assert abs(metrics["holdout_transactions_relative_error"]) < 0.2
     assert by_frequency["customers"].sum() == len(ch)
     values = model.clv(rfm, 12, 0.01)
@@ -101,8 +173,8 @@ def test_fit_is_deterministic_and_predicts_the_holdout() -> None:
 
 
 def test_clv_baseline_is_trailing_twelve_month_spend() -> None:
-    values = baselines.clv_value(TX, END, 12)
+    values = baselines.clv_value(_summaries(TX, END), 12)
     assert values.loc[1] == pytest.approx(65.0) and values.loc[2] == pytest.approx(7.0)
     # at the end of 2025, all of customer 1's spend is in the trailing year; 6 months = half
-    assert baselines.clv_value(TX, "2025-12-31", 6).loc[1] == pytest.approx(164.0 / 2)
-    assert baselines.clv_value(TX, "2026-06-30", 12).loc[1] == 0.0
+    assert baselines.clv_value(_summaries(TX, "2025-12-31"), 6).loc[1] == pytest.approx(164.0 / 2)
+    assert baselines.clv_value(_summaries(TX, "2026-06-30"), 12).loc[1] == 0.0

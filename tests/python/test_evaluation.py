@@ -5,6 +5,7 @@ champion)."""
 
 from __future__ import annotations
 
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,7 +32,8 @@ def _transactions(n: int = 500, seed: int = 0) -> pd.DataFrame:
 
 
 def _clv_dataset(tx: pd.DataFrame) -> pd.DataFrame:
-    """The frame ml_clv__train builds: calibration, scoring and holdout periods."""
+    """The frame ml_clv__train builds: the summaries of the calibration, scoring and holdout
+    periods."""
     calibration_end, holdout_days, scoring_end = pd.Timestamp("2025-06-30"), 90, "2025-09-28"
     cal = tx[tx["ordered_at"] < calibration_end + pd.Timedelta(days=1)]
     hold = tx[
@@ -39,14 +41,15 @@ def _clv_dataset(tx: pd.DataFrame) -> pd.DataFrame:
         & (tx["ordered_at"] < calibration_end + pd.Timedelta(days=holdout_days + 1))
     ]
     score = tx[tx["ordered_at"] < pd.Timestamp(scoring_end) + pd.Timedelta(days=1)]
-    return pd.concat(
+    rows = pd.concat(
         [
             cal.assign(period="calibration", period_end=calibration_end),
             hold.assign(period="holdout", period_end=calibration_end),
             score.assign(period="scoring", period_end=pd.Timestamp(scoring_end)),
         ],
         ignore_index=True,
-    ).assign(order_id=lambda d: np.arange(len(d)), holdout_days=holdout_days)
+    ).assign(holdout_days=holdout_days, period_end=lambda d: d["period_end"].dt.date)
+    return conftest.clv_summaries(rows)
 
 
 CLV_CFG = {**catalogue.entry("clv").policy, "clv_time_unit": "weeks", "clv_penalizer": 0.0}
