@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FEAST_VENV := .venv-feast
+FEAST_STAMP := $(FEAST_VENV)/.installed
 export CUSTOMER_ML_HOME := $(CURDIR)
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export DBT_PROJECT_DIR := $(CURDIR)
@@ -12,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: lock install run test test-e2e reliability ui lint format pytest dbt-ci bench clean clean-warehouse
+.PHONY: lock install run test test-e2e reliability ui lint format pytest dbt-ci bench bench-feast-env clean clean-warehouse
 
 # Every package from the lock, each file checked against its recorded sha256; then the project
 # itself (local source, no dependencies to resolve), and `pip check` that nothing is missing.
@@ -101,5 +103,16 @@ clean-warehouse:
 ## warehouse under bench/out/SCALE; results in bench/out/SCALE/results.md (+ .png). The committed
 ## bench/results.md is a copy of a SCALE=bench run.
 SCALE ?= tiny
-bench: $(STAMP)
-	$(BIN)/customer-ml bench --scale $(SCALE) --out bench/out/$(SCALE)
+bench: $(STAMP) $(FEAST_STAMP)
+	$(BIN)/customer-ml bench --scale $(SCALE) --out bench/out/$(SCALE) \
+		--feast-python $(FEAST_VENV)/bin/python
+
+## bench-feast-env: Feast (DuckDB offline store) in its own environment, pinned in
+## bench/feast-requirements.txt, so the project's pins stay as they are
+bench-feast-env: $(FEAST_STAMP)
+$(FEAST_STAMP): bench/feast-requirements.txt
+	$(PYTHON) -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps \
+		-r bench/feast-requirements.txt
+	$(FEAST_VENV)/bin/pip check
+	touch $(FEAST_STAMP)

@@ -1,6 +1,6 @@
 -- customer_features v1 for every customer and monthly as_of, as one hand-written DuckDB query
 -- over the raw tables (the benchmark's reference; DuckDB idioms allowed: QUALIFY, FILTER,
--- ASOF JOIN, list functions). Same result as the dbt models: each order in its version known at
+-- ASOF JOIN, list functions). Same rows and values as the dbt models: each order in its version known at
 -- as_of, windows of 30/90/365 days up to as_of, attributes valid at as_of, events known at as_of.
 -- $as_of_start and $as_of_end are first days of months.
 with
@@ -10,7 +10,7 @@ as_of_dates as (
 grid as (select min(as_of) as first_as_of, max(as_of) as last_as_of from as_of_dates),
 versions as (
     select
-        customer_id, amount, ordered_at,
+        customer_id, cast(amount as decimal(18, 2)) as amount, ordered_at,
         greatest(ordered_at::date, _available_at::date) as known_from,
         min(greatest(ordered_at::date, _available_at::date)) over (
             partition by order_id order by _available_at
@@ -81,16 +81,25 @@ order_facts as (
     from spine as s left join deltas as d using (customer_id, as_of)
     window w as (partition by s.customer_id order by s.as_of)
 ),
+-- each event counts at the (at most four) monthly as_of dates from the first one it is known
+-- at to 89 days after it happened: exploded to those dates, then counted (no range join)
+event_hits as (
+    select e.customer_id, e.event_type, e.occurred_at, cast(unnest(generate_series(
+        e.enters, least(e.occurred_at::date + 89, e.last_as_of), interval 1 month)) as date) as as_of
+    from (
+        select customer_id, event_type, occurred_at, last_as_of,
+            greatest(date_trunc('month', greatest(occurred_at::date, _available_at::date) - 1)
+                     + interval 1 month, first_as_of)::date as enters
+        from raw.engagement_events, grid
+        where event_type in ('session', 'support_contact')
+    ) as e
+),
 event_facts as (
-    select s.customer_id, s.as_of,
-        count(*) filter (e.event_type = 'session' and e.occurred_at >= s.as_of - 29) as sessions_30d,
-        count(*) filter (e.event_type = 'session' and e.occurred_at >= s.as_of - 89) as sessions_90d,
-        count(*) filter (e.event_type = 'support_contact' and e.occurred_at >= s.as_of - 89) as support_contacts_90d
-    from spine as s
-    join raw.engagement_events as e
-        on e.customer_id = s.customer_id
-        and greatest(e.occurred_at::date, e._available_at::date) <= s.as_of
-        and e.occurred_at >= s.as_of - 89
+    select customer_id, as_of,
+        count(*) filter (event_type = 'session' and occurred_at >= as_of - 29) as sessions_30d,
+        count(*) filter (event_type = 'session') as sessions_90d,
+        count(*) filter (event_type = 'support_contact') as support_contacts_90d
+    from event_hits
     group by all
 ),
 customer_versions as (

@@ -1,8 +1,10 @@
 """The benchmark harness (`make bench SCALE=...`, `customer-ml bench`): generate, load, a full
-`dbt build` from raw data, an incremental build after one new day of data, and point-in-time
+`dbt build` from raw data, an incremental build after one new day of data, point-in-time
 features three ways (the dbt models, one hand-written DuckDB query, the plain pandas oracle),
-checked to agree on sampled rows. Each step runs in a child process measured by GNU time (wall
-and CPU seconds, peak RSS). Writes `results.md` (with machine, versions, date) and a PNG chart.
+checked to agree on sampled rows, and a backfill of the last year of as_of dates for every
+customer next to one for a 1% cohort (`--only features|backfills`: that step on a built warehouse).
+Each step runs in a child process measured by GNU time (wall and CPU seconds, peak RSS).
+Writes `results.md` (with machine, versions, date) and a PNG chart.
 
 Timings are measured, never asserted: CI runs only a tiny-scale smoke of this harness.
 """
@@ -68,14 +70,17 @@ def _env(project: Path, warehouse_dir: Path) -> dict[str, str]:
 
 
 def split_last_day(data: Path, first: Path, last_day: Path) -> str:
-    """The generated data as two batches: everything known before the last day, and that day."""
+    """The generated data as two batches: everything available before the last day of orders
+    (by order date), and what becomes available from that day on: that day's orders and events
+    and the late rows and corrections after it. (The last day of `_available_at` alone held one
+    late correction at bench scale: no day of business.)"""
     import duckdb
 
     first.mkdir(parents=True, exist_ok=True)
     last_day.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     [(day,)] = con.execute(
-        f"select max(cast(_available_at as date)) from '{data / 'orders.parquet'}'"
+        f"select max(cast(ordered_at as date)) from '{data / 'orders.parquet'}'"
     ).fetchall()
     for table in ("orders", "customers", "engagement_events", "business_events"):
         source = data / f"{table}.parquet"
@@ -112,6 +117,7 @@ def run(
     seed: int = 42,
     pandas_customers: int = 100_000,
     exclude: tuple[str, ...] = (),
+    feast_python: Path | None = None,
 ):
     from customer_ml import generate
 
@@ -141,16 +147,101 @@ def run(
     steps.append(_timed("dbt build, incremental, after one new day", dbt, env, project,
                         out / "build-incremental.log"))  # fmt: skip
     incremental_nodes = node_times(out / "target" / "run_results.json")
-    features = _features(out, project, env, pandas_customers, nodes)
-    _write_results(out, scale, n_customers, steps, nodes, incremental_nodes, features, exclude)
+    features = _features(out, project, env, pandas_customers, nodes, feast_python)
+    backfilled = backfills(out, project)
+    _write_results(
+        out, scale, n_customers, steps, nodes, incremental_nodes, features, exclude, backfilled
+    )
     return out / "results.md"
 
 
-def _features(out: Path, project: Path, env: dict, pandas_customers: int, nodes: dict) -> dict:
-    """Point-in-time features three ways on the built warehouse, and their agreement."""
+def features_only(
+    out: Path, project: Path, scale: str, pandas_customers: int, feast_python: Path | None
+) -> list[str]:
+    """The point-in-time features step alone, on the warehouse a bench run built in `out` (the
+    dbt models' time is that run's, from its run_results-full.json)."""
+    from customer_ml import generate
+
+    nodes = node_times(out / "run_results-full.json")
+    env = _env(project, out / "warehouse")
+    features = _features(out, project, env, pandas_customers, nodes, feast_python)
+    return features_lines(features, generate.SCALES[scale][0])
+
+
+def backfills(out: Path, project: Path) -> list[Step]:
+    """On the warehouse the bench built: `dbt build --target backfill --selector backfill` over
+    the as_of dates of the last year, for every customer and for a 1% cohort (a file of ids, the
+    smallest 1% by hash: the same cohort for the same data), each timed like any step."""
+    import duckdb
+
+    env = _env(project, out / "warehouse")
+    con = duckdb.connect(str(out / "warehouse" / "dev.duckdb"), read_only=True)
+    [(start, end)] = con.execute(
+        "select min(as_of), max(as_of) from features.customer_features_v1 "
+        "where as_of > (select max(as_of) from features.customer_features_v1) - interval 1 year"
+    ).fetchall()
+    [(customers,)] = con.execute("select count(distinct customer_id) from raw.customers").fetchall()
+    cohort = out / "cohort-1pct.csv"
+    con.execute(
+        f"copy (select distinct customer_id from raw.customers order by hash(customer_id), "
+        f"customer_id limit {max(1, customers // 100)}) to '{cohort}' (header)"
+    )
+    con.close()
+    stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
+    steps = []
+    for name, extra in (("full", {}), ("1pct", {"cohort_file": str(cohort)})):
+        vars_ = {"backfill_id": f"bench-{name}-{stamp}", "as_of_start": str(start),
+                 "as_of_end": str(end), **extra}  # fmt: skip
+        who = "every customer" if not extra else f"1% cohort ({max(1, customers // 100):,})"
+        steps.append(
+            _timed(
+                f"backfill {start}..{end}, {who}",
+                [
+                    str(BIN / "dbt"),
+                    "build",
+                    "--target",
+                    "backfill",
+                    "--selector",
+                    "backfill",
+                    "--vars",
+                    json.dumps(vars_),
+                    "--target-path",
+                    str(out / f"target-{name}"),
+                ],
+                env,
+                project,
+                out / f"backfill-{name}.log",
+            )  # fmt: skip
+        )
+    return steps
+
+
+def backfill_lines(steps: list[Step]) -> list[str]:
+    full, cohort = steps
+    return [
+        "## Backfills (`dbt build --target backfill --selector backfill`)",
+        "",
+        "| backfill | wall s | CPU s | peak RSS MB |",
+        "|---|---:|---:|---:|",
+        *[f"| {s.name} | {s.wall_s:.1f} | {s.cpu_s:.1f} | {s.peak_rss_mb:,.0f} |" for s in steps],
+        "",
+        f"1% cohort / every customer: **{cohort.wall_s / full.wall_s:.1%}** of the wall time.",
+        "",
+    ]
+
+
+def _features(
+    out: Path,
+    project: Path,
+    env: dict,
+    pandas_customers: int,
+    nodes: dict,
+    feast_python: Path | None,
+) -> dict:
+    """Point-in-time features three ways on the built warehouse, and their agreement; and by
+    Feast (bench/feast_features.py in Feast's own environment) when `feast_python` is given."""
     warehouse = out / "warehouse" / "dev.duckdb"
-    script = out / "features_three_ways.py"
-    script.write_text(FEATURES_SCRIPT)
+    script = project / "bench" / "features_three_ways.py"
     results = {}
     for way in ("handwritten", "pandas"):
         step = _timed(way, [sys.executable, str(script), way, str(warehouse),
@@ -158,6 +249,16 @@ def _features(out: Path, project: Path, env: dict, pandas_customers: int, nodes:
                             str(out / f"features-{way}.json")],
                       env, project, out / f"features-{way}.log")  # fmt: skip
         results[way] = {"step": step, **json.loads((out / f"features-{way}.json").read_text())}
+    if feast_python is not None:
+        try:  # another library in another environment: its failure is a result, not the end
+            step = _timed("feast", [str(feast_python), str(project / "bench" / "feast_features.py"),
+                                    str(warehouse), str(project / "bench" / HANDWRITTEN),
+                                    str(out / "feast"), str(out / "features-feast.json")],
+                          env, project, out / "features-feast.log")  # fmt: skip
+            feast = json.loads((out / "features-feast.json").read_text())
+            results["feast"] = {"step": step, **feast}
+        except RuntimeError as e:
+            results["feast"] = {"failed": str(e)}
     results["dbt"] = {
         "wall_s": sum(nodes.get(n, 0.0) for n in FEATURE_NODES),
         "nodes": {n: nodes.get(n) for n in FEATURE_NODES},
@@ -165,80 +266,47 @@ def _features(out: Path, project: Path, env: dict, pandas_customers: int, nodes:
     return results
 
 
-# Run in a child process so GNU time measures it alone. Writes timing and agreement as JSON.
-FEATURES_SCRIPT = r"""
-import json, sys, time
-import duckdb
-import numpy as np
-import pandas as pd
-
-way, warehouse, sql_file, pandas_customers, out = sys.argv[1:6]
-con = duckdb.connect(warehouse, read_only=True)
-con.execute("set threads = 2; set memory_limit = '8GB'; set preserve_insertion_order = false")
-dates = [r[0] for r in con.execute(
-    "select distinct as_of from features.customer_features_v1 order by 1").fetchall()]
-reference = con.execute(
-    "select * from features.customer_features_v1 using sample 1000 rows (reservoir, 42)").df()
-started = time.perf_counter()
-if way == "handwritten":
-    con.execute("create temp table result as " + open(sql_file).read(),
-                {"as_of_start": str(dates[0]), "as_of_end": str(dates[-1])})
-    seconds = time.perf_counter() - started
-    rows = con.execute("select count(*) from result").fetchall()[0][0]
-    con.register("reference", reference)
-    mine = con.execute("select result.* from result join reference using (customer_id, as_of) "
-                       "order by customer_id, as_of").df()
-    customers = None
-else:
-    from customer_ml import oracle
-    n = int(pandas_customers)
-    ids = con.execute(f"select customer_id from (select distinct customer_id from raw.orders) "
-                      f"using sample {n} rows (reservoir, 7)").df()
-    con.register("ids", ids)
-    orders = con.execute(
-        "select o.order_id, o.customer_id, cast(o.amount as double) as amount, o.ordered_at, "
-        "o._available_at from raw.orders o semi join ids using (customer_id)").df()
-    customers_df = con.execute("select c.customer_id, country, plan, marketing_opt_in as "
-                               "has_marketing_opt_in, signup_at, updated_at, _available_at "
-                               "from raw.customers c semi join ids using (customer_id)").df()
-    events = con.execute(
-        "select e.* from raw.engagement_events e semi join ids using (customer_id)").df()
-    load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    result = oracle.features_v1(orders, customers_df, events, [pd.Timestamp(d) for d in dates])
-    seconds = time.perf_counter() - started
-    rows = len(result)
-    reference["as_of"] = pd.to_datetime(reference["as_of"])
-    result["as_of"] = pd.to_datetime(result["as_of"])
-    mine = result.merge(reference[["customer_id", "as_of"]], on=["customer_id", "as_of"])
-    customers = n
-reference["as_of"] = pd.to_datetime(reference["as_of"])
-mine["as_of"] = pd.to_datetime(mine["as_of"])
-reference = reference.merge(mine[["customer_id", "as_of"]], on=["customer_id", "as_of"])
-mine = mine.sort_values(["customer_id", "as_of"]).reset_index(drop=True)
-reference = reference.sort_values(["customer_id", "as_of"]).reset_index(drop=True)
-columns = [c for c in reference.columns if c in mine.columns]
-agree = all(
-    np.allclose(mine[c].astype(float), reference[c].astype(float), atol=1e-6, equal_nan=True)
-    if mine[c].dtype.kind in "fiub" else (mine[c].astype(str) == reference[c].astype(str)).all()
-    for c in columns)
-json.dump({"seconds": seconds, "rows": rows, "sampled_rows_compared": len(mine),
-           "agree": bool(agree and len(mine) > 0), "customers": customers}, open(out, "w"))
-"""
-
-
 def _versions() -> str:
     names = ("duckdb", "dbt-core", "dbt-duckdb", "pandas", "lightgbm", "mlflow")
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
+def features_lines(features: dict, n_customers: int) -> list[str]:
+    hw, pd_, dbt = features["handwritten"], features["pandas"], features["dbt"]
+    pandas_scaled = _pandas_scaled(features, n_customers)
+    return [
+        "## Point-in-time features (customer_features v1, every customer x 12 monthly as_of)",
+        "",
+        "| way | seconds | rows | vs hand-written DuckDB | agrees on sampled rows |",
+        "|---|---:|---:|---:|---|",
+        f"| dbt models (sum of the feature chain's nodes) | {dbt['wall_s']:.1f} | | "
+        f"{dbt['wall_s'] / hw['seconds']:.2f}x | (the reference) |",
+        f"| one hand-written DuckDB query (`bench/{HANDWRITTEN}`) | {hw['seconds']:.1f} | "
+        f"{hw['rows']:,} | 1.00x | {hw['agree']} ({hw['sampled_rows_compared']} rows) |",
+        f"| pandas (`customer_ml.oracle`), {pd_['customers']:,} customers | "
+        f"{pd_['seconds']:.1f} | {pd_['rows']:,} | | {pd_['agree']} "
+        f"({pd_['sampled_rows_compared']} rows) |",
+        f"| pandas, scaled linearly to all customers | {pandas_scaled:.0f} | | "
+        f"{pandas_scaled / hw['seconds']:.1f}x | |",
+        _feast_line(features.get("feast"), hw["seconds"]),
+        "",
+        "Feature-chain nodes (dbt's own timing, seconds, including each node's hooks):",
+        "",
+        *[f"- `{n}`: {t:.1f}" if t is not None else f"- `{n}`: -" for n, t in dbt["nodes"].items()],
+        "",
+    ]
+
+
+def _pandas_scaled(features: dict, n_customers: int) -> float:
+    pd_ = features["pandas"]
+    return pd_["seconds"] * n_customers / max(pd_["customers"] or 1, 1)
+
+
 def _write_results(
-    out, scale, n_customers, steps, nodes, incremental_nodes, features, exclude
+    out, scale, n_customers, steps, nodes, incremental_nodes, features, exclude, backfilled
 ) -> None:
     full = next(s for s in steps if s.name.startswith("dbt build, full"))
     incremental = next(s for s in steps if s.name.startswith("dbt build, incremental"))
-    hw, pd_, dbt = features["handwritten"], features["pandas"], features["dbt"]
-    pandas_scaled = pd_["seconds"] * n_customers / max(pd_["customers"] or 1, 1)
     lines = [
         f"# Benchmark, scale `{scale}` ({n_customers:,} customers)",
         "",
@@ -254,25 +322,7 @@ def _write_results(
         f"Incremental build / full build: **{incremental.wall_s / full.wall_s:.1%}** "
         "(target < 10%).",
         "",
-        "## Point-in-time features (customer_features v1, every customer x 12 monthly as_of)",
-        "",
-        "| way | seconds | rows | vs hand-written DuckDB | agrees on sampled rows |",
-        "|---|---:|---:|---:|---|",
-        f"| dbt models (sum of the feature chain's nodes) | {dbt['wall_s']:.1f} | | "
-        f"{dbt['wall_s'] / hw['seconds']:.2f}x | (the reference) |",
-        f"| one hand-written DuckDB query (`bench/{HANDWRITTEN}`) | {hw['seconds']:.1f} | "
-        f"{hw['rows']:,} | 1.00x | {hw['agree']} ({hw['sampled_rows_compared']} rows) |",
-        f"| pandas (`customer_ml.oracle`), {pd_['customers']:,} customers | "
-        f"{pd_['seconds']:.1f} | {pd_['rows']:,} | | {pd_['agree']} "
-        f"({pd_['sampled_rows_compared']} rows) |",
-        f"| pandas, scaled linearly to all customers | {pandas_scaled:.0f} | | "
-        f"{pandas_scaled / hw['seconds']:.1f}x | |",
-        "| Feast `get_historical_features` (DuckDB offline store) | not measured | | | |",
-        "",
-        "Feature-chain nodes (dbt's own timing, seconds, including each node's hooks):",
-        "",
-        *[f"- `{n}`: {t:.1f}" if t is not None else f"- `{n}`: -" for n, t in dbt["nodes"].items()],
-        "",
+        *features_lines(features, n_customers),
         "Slowest nodes of the full build:",
         "",
         *[f"- `{n}`: {t:.1f}" for n, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:12]],
@@ -284,9 +334,29 @@ def _write_results(
             for n, t in sorted(incremental_nodes.items(), key=lambda kv: -kv[1])[:8]
         ],
         "",
+        *backfill_lines(backfilled),
     ]
     (out / "results.md").write_text("\n".join(lines))
-    _chart(out / "results.png", steps, features, pandas_scaled)
+    _chart(out / "results.png", steps, features, _pandas_scaled(features, n_customers))
+
+
+def _feast_line(feast: dict | None, handwritten_s: float) -> str:
+    if feast is None:
+        return (
+            "| Feast `get_historical_features` (DuckDB offline store) | not measured "
+            "(run with `--feast-python`, as `make bench` does) | | | |"
+        )
+    if "failed" in feast:
+        return (
+            f"| Feast `get_historical_features` (DuckDB offline store) | {feast['failed']} | | | |"
+        )
+    return (
+        f"| Feast `get_historical_features` (DuckDB offline store): precompute "
+        f"{feast['precompute_seconds']:.1f} s (the hand-written query, to Parquet) + retrieval "
+        f"{feast['retrieval_seconds']:.1f} s | {feast['seconds']:.1f} | {feast['rows']:,} | "
+        f"{feast['seconds'] / handwritten_s:.1f}x | {feast['agree']} "
+        f"({feast['sampled_rows_compared']} rows) |"
+    )
 
 
 def _chart(path: Path, steps, features, pandas_scaled: float) -> None:

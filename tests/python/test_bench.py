@@ -28,4 +28,8 @@ def test_the_harness_runs_and_the_three_ways_agree(
         )
         assert "| True (" in line, line
     assert "Incremental build / full build" in results
+    # both backfills ran (a failed one fails the step) and are measured side by side
+    assert "1% cohort / every customer" in results
+    files = (out / "warehouse" / "backfills").glob("bench-*.duckdb")
+    assert len({f.name.split(".")[0] for f in files}) == 2
     assert (out / "results.png").stat().st_size > 0
