@@ -1,6 +1,6 @@
 {#- The last day the data covers: var('data_through'), or, when it is 'auto', the last order
     date, but never after the day the latest row was loaded: an order dated in the future cannot
-    make a horizon count as observed (DESIGN.md invariant 1).
+    make a horizon count as observed (docs/design.md invariant 1).
 
     Arguments:
         orders_relation (string): the orders relation or CTE name to read when 'auto'

@@ -1,4 +1,4 @@
-{#- The point-in-time rule (DESIGN.md invariant 1), in one place.
+{#- The point-in-time rule (docs/design.md invariant 1), in one place.
 
     A row is known from the day both its event time and its `_available_at` have passed (an
     as_of is a date and includes that whole day): `known_from`. Where a key has versions (order

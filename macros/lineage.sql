@@ -1,4 +1,4 @@
-{#- Append-only lineage records (DESIGN.md "Records"). These tables are declared once, in
+{#- Append-only lineage records (docs/design.md "Records"). These tables are declared once, in
     customer_ml.records, and created from that declaration by the dbt plugin when a build opens
     the warehouse; hooks, the CLI and the plugin append to them, never update or delete. -#}
 
@@ -55,7 +55,7 @@
     {{ return(columns) }}
 {%- endmacro %}
 
-{#- Register an immutable data snapshot of `relation` (DESIGN.md invariant 2) and link it to this
+{#- Register an immutable data snapshot of `relation` (docs/design.md invariant 2) and link it to this
     build. The id derives from relation, watermark, row count and content hash, so the same
     content at the same watermark keeps its id and is recorded once.
 
@@ -331,7 +331,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Record the definition hash of the model just built (DESIGN.md invariant 3): the md5 of its
+{#- Record the definition hash of the model just built (docs/design.md invariant 3): the md5 of its
     compiled code combined with the latest recorded definition hashes of its upstream models, a
     Merkle hash over the DAG. Any change to the SQL of a model or of anything upstream of it
     (including rendered vars and macros) changes it. Runs as a post-hook on every model. -#}

@@ -1,5 +1,5 @@
 {#- Every row of the customers change log with the days it was the customer's known state
-    (DESIGN.md invariant 1): from `known_from` until `known_until` (exclusive; null while it is
+    (docs/design.md invariant 1): from `known_from` until `known_until` (exclusive; null while it is
     the latest). A later row is one with a later updated_at (then _available_at). The one place
     dimension values valid at a day come from; `is_known_at` selects them. -#}
 with

@@ -1,4 +1,4 @@
-{#- Engagement events with the day each became known (DESIGN.md invariant 1). Events are not
+{#- Engagement events with the day each became known (docs/design.md invariant 1). Events are not
     corrected: each counts from `known_from` on (`known_until` is always null).
 
     Incremental (a fact): a build appends the events loaded since the last build. -#}

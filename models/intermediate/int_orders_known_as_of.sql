@@ -1,4 +1,4 @@
-{#- Every version of every order with the days it was the known version (DESIGN.md invariant 1):
+{#- Every version of every order with the days it was the known version (docs/design.md invariant 1):
     known from `known_from` until `known_until` (exclusive; null while it is the latest). The one
     relation features, labels, CLV datasets and the spine read orders through; `is_known_at`
     selects the version known at a day.

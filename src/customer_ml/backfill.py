@@ -1,4 +1,4 @@
-"""Backfills (DESIGN.md "Targets": backfill): a plain `dbt build --target backfill` recomputes
+"""Backfills (docs/design.md "Targets": backfill): a plain `dbt build --target backfill` recomputes
 history in a warehouse file of its own, `<warehouse>/backfills/<backfill_id>.duckdb`.
 
 When the build opens that file (the dbt plugin), `prepare` attaches production READ_ONLY, copies

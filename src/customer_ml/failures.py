@@ -1,4 +1,4 @@
-"""Training failure handling (DESIGN.md invariant 10): a failed training is recorded in
+"""Training failure handling (docs/design.md invariant 10): a failed training is recorded in
 `lineage.training_failures` and alerted, then re-raised so the build shows it (scoring, which does
 not depend on training, still runs). After `max_consecutive_failures` the alert escalates and
 training stays suppressed (no run, an alert) until `customer-ml rca` records a note.

@@ -93,7 +93,8 @@ def model_version(
     label_version: int | None,
     snapshot_ids: list[str],
 ) -> str:
-    """Hash of everything that defines a model (DESIGN.md invariant 5). Any change, new version."""
+    """Hash of everything that defines a model (docs/design.md invariant 5). Any change, new
+    version."""
     payload = stable_json(
         {
             "model_name": model_name,

@@ -1,4 +1,4 @@
-"""Promotion as a controlled action (DESIGN.md invariants 6-8): gates, requests, approvals by
+"""Promotion as a controlled action (docs/design.md invariants 6-8): gates, requests, approvals by
 listed people, and the champion change, every state change an appended record.
 
 A request is opened only when every gate passes; it is carried out when each required role of

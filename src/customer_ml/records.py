@@ -1,6 +1,7 @@
-"""The append-only lineage records (DESIGN.md "Records"), declared once for everything that writes
-or reads them from Python: the dbt plugin creates them from this declaration when a build opens
-the warehouse, the CLI does the same before it writes, and tests create their schemas through it.
+"""The append-only lineage records (docs/design.md "Records"), declared once for everything that
+writes or reads them from Python: the dbt plugin creates them from this declaration when a build
+opens the warehouse, the CLI does the same before it writes, and tests create their schemas
+through it.
 
 Writes append by column name (`append`), never by position, so adding a column cannot shift
 values into the wrong one; rows are never updated or deleted. Readers return whole records

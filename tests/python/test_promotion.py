@@ -1,4 +1,4 @@
-"""The promotion lifecycle on tiny data (DESIGN.md invariants 6-8 and 10): experiment refused;
+"""The promotion lifecycle on tiny data (docs/design.md invariants 6-8 and 10): experiment refused;
 promoted only after both approvals by two listed people; same person twice and unlisted people
 refused; a regressing candidate refused naming the gate; an injected training failure leaves
 the champion serving and scoring intact, alerts, and after N failures blocks training until
