@@ -324,6 +324,12 @@ def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
     )
 
 
+def input_example(model: ChurnModel, dataset: pd.DataFrame) -> pd.DataFrame:
+    """A few training rows as `score` reads them: the feature relation's key and the model's
+    features (its MLflow input example and signature)."""
+    return dataset.head(5)[["customer_id", "as_of", *model.feature_names]]
+
+
 def describe(
     model: ChurnModel,
     train_df: pd.DataFrame,

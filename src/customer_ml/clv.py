@@ -16,6 +16,8 @@ import pandas as pd
 from customer_ml.btyd import ClvModel, calibration_holdout, fit_params, rfm, validate
 
 MODEL = ClvModel
+# The summary measures a fitted model scores from (btyd.rfm).
+SCORING_MEASURES = ["frequency", "recency_days", "t_days", "spend_frequency", "repeat_spend"]
 
 
 def _period(dataset: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -105,6 +107,16 @@ def score(model: Any, summaries: pd.DataFrame, cfg: dict[str, Any]) -> Any:
         as_of=pd.Series([period_end] * len(customer_ids)),
         scores=np.asarray(values, dtype="float64"),
     )
+
+
+def input_example(model: ClvModel, dataset: pd.DataFrame) -> pd.DataFrame:
+    """A few customers' scoring-period summaries, as `score` reads them (the MLflow input
+    example and signature)."""
+    rows = dataset[dataset["period"] == "scoring"].head(5)
+    rows = rows[["customer_id", "period", "period_end", *SCORING_MEASURES]]
+    # the training frame holds the holdout's rows too (their gaps make counts floats); scoring
+    # reads the summaries' own types: day counts are integers
+    return rows.astype({m: "int64" for m in SCORING_MEASURES if m != "repeat_spend"})
 
 
 def describe(

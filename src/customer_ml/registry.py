@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,11 @@ def artifact_dir(warehouse: Path, model_name: str, training_run_id: str) -> Path
     return config.artifact_root(warehouse) / "models" / model_name / training_run_id
 
 
-def write_artifacts(final_dir: Path, files: dict[str, bytes]) -> dict[str, str]:
-    """Write files into a staging folder, then move it to `final_dir`; returns name -> sha256.
+def write_artifacts(
+    final_dir: Path, files: dict[str, bytes], derive: Callable[[Path], None] | None = None
+) -> dict[str, str]:
+    """Write files into a staging folder (and `derive(staging)`, what is written from them),
+    then move it to `final_dir`: all or nothing. Returns name -> sha256 of `files`.
 
     Refuses to touch an existing `final_dir`: artifacts are never overwritten.
     """
@@ -88,6 +92,8 @@ def write_artifacts(final_dir: Path, files: dict[str, bytes]) -> dict[str, str]:
     staging.mkdir(parents=True)
     for name, data in files.items():
         (staging / name).write_bytes(data)
+    if derive is not None:
+        derive(staging)
     staging.rename(final_dir)
     return {name: lineage.sha256_file(final_dir / name) for name in files}
 

@@ -272,6 +272,14 @@ def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
     )
 
 
+def input_example(model: SegmentModel, dataset: pd.DataFrame) -> pd.DataFrame:
+    """A few customers with an order, as `score` reads them (the MLflow input example and
+    signature)."""
+    return _customers(dataset.head(1000)).head(5)[
+        ["customer_id", "as_of", "orders_lifetime", *FEATURES]
+    ]
+
+
 def describe(
     model: SegmentModel,
     train: pd.DataFrame,

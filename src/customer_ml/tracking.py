@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,30 @@ def _client(warehouse: Path):
 
 
 def _experiment_id(client, warehouse: Path, name: str) -> str:
+    """The experiment's id, created on first use; its UI opens on the model-training view
+    (MLflow's `mlflow.experimentKind` tag), not GenAI traces."""
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
     location = (config.artifact_root(warehouse) / "mlflow").as_uri()
-    return client.create_experiment(name, artifact_location=f"{location}/{name.replace('/', '_')}")
+    return client.create_experiment(
+        name,
+        artifact_location=f"{location}/{name.replace('/', '_')}",
+        tags={"mlflow.experimentKind": "custom_model_development"},
+    )
 
 
-def _run(client, experiment_id: str, run_name: str, tags: dict[str, str], log) -> str:
-    """Create a run, let `log(run_id)` fill it, and end it FINISHED (FAILED if `log` raised)."""
+def _run(
+    client, experiment_id: str, run_name: str, tags: dict[str, str], log, started_at=None
+) -> str:
+    """Create a run (starting at `started_at`, a UTC datetime, when the work began before it),
+    let `log(run_id)` fill it, and end it FINISHED (FAILED if `log` raised)."""
     if tags.get("git.commit"):  # MLflow's own name for it, which its UI shows
         tags = {**tags, "mlflow.source.git.commit": tags["git.commit"]}
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    start = None
+    if started_at is not None:
+        start = int(started_at.replace(tzinfo=started_at.tzinfo or UTC).timestamp() * 1000)
+    run = client.create_run(experiment_id, start_time=start, run_name=run_name, tags=tags)
     run_id = run.info.run_id
     try:
         log(run_id)
@@ -130,8 +143,10 @@ def log_training(
     params: dict[str, Any],
     metrics: dict[str, float],
     artifact_dir: Path,
+    started_at=None,
 ) -> str:
-    """One MLflow run per training run, linked to its build by tag; returns its run id."""
+    """One MLflow run per training run, spanning the training from `started_at`, linked to its
+    build by tag; returns its run id."""
     client = _client(warehouse)
     experiment_id = _experiment_id(client, warehouse, model_experiment(model_name, run_type))
 
@@ -144,7 +159,7 @@ def log_training(
         )
         client.log_artifacts(run_id, str(artifact_dir))
 
-    return _run(client, experiment_id, tags.get("training_run_id"), tags, log)
+    return _run(client, experiment_id, tags.get("training_run_id"), tags, log, started_at)
 
 
 def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:
@@ -185,13 +200,19 @@ def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
 
 
 def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
-    """Register the run's model as a version of `customer-ml-<model>` and point the registry
-    alias `champion` at it; returns the registry version."""
+    """Register the run's MLflow model (customer_ml.served_model) as a version of
+    `customer-ml-<model>` and point the registry alias `champion` at it, so
+    `models:/customer-ml-<model>@champion` loads; returns the registry version."""
     client = _client(warehouse)
     name = f"customer-ml-{model_name}"
     if not _exists(client, name):
         client.create_registered_model(name)
-    source = config.recorded_file(warehouse, run["artifact_path"]).as_uri()
+    from customer_ml import served_model
+
+    artifact = config.recorded_file(warehouse, run["artifact_path"])
+    mlflow_model = artifact.parent / served_model.DIRECTORY
+    # runs trained before models were written as MLflow models register their plain artifact
+    source = (mlflow_model if mlflow_model.is_dir() else artifact).as_uri()
     version = client.create_model_version(
         name,
         source=source,

@@ -12,15 +12,19 @@ Then the model module does the modelling through the model protocol:
     evaluate(model, holdout) -> {metric: value}                  # candidate, baseline, champion
     baseline(cfg) -> rule model;  MODEL.from_bytes(bytes) -> model;  model.to_bytes()
     score(model, frame, cfg) -> Scored;  describe(...) -> Described (report, record fields)
+    input_example(model, dataset) -> a few rows as `score` reads them (the MLflow model's)
 
 customer_ml.evaluation measures candidate, baseline and the current champion on the same holdout;
 the verdict is recorded with the run and re-checked by the promotion gates. Artifacts are written
 once, the run is mirrored to MLflow, and its record (one row) is returned to the dbt Python model,
-which appends it to ml.ml_<model>__train. Training never calls into promotion.
+which appends it to ml.ml_<model>__train. Every run is also written as an MLflow model beside its
+artifact (customer_ml.served_model), which promotion registers. Training never calls into
+promotion.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,6 +248,7 @@ def run(
         champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
         usage=usage,
         sample=sample,
+        example=entry.module.input_example(entry.module.MODEL.from_bytes(model_bytes), dataset),
         bytes_scanned=bytes_scanned,
     )
 
@@ -300,10 +305,14 @@ def finish(
     champion_training_run_id: str | None,
     usage: quotas.Usage,
     sample: dict[str, Any],
+    example: pd.DataFrame,
     bytes_scanned: int | None = None,
 ) -> pd.DataFrame:
-    """Write the artifacts once, mirror the run to MLflow, return its one-row record."""
+    """Write the artifacts once (the model also as an MLflow model, `example` its input
+    example), mirror the run to MLflow, return its one-row record."""
     entry = ctx.entry
+    from customer_ml import served_model
+
     final_dir = registry.artifact_dir(ctx.warehouse, entry.name, ctx.training_run_id)
     shas = registry.write_artifacts(
         final_dir,
@@ -314,6 +323,14 @@ def finish(
             "validation_report.html": described.report[1],
             **described.extra_files,
         },
+        derive=lambda staging: served_model.save(
+            staging / served_model.DIRECTORY,
+            model_name=entry.name,
+            artifact=staging / described.model_file,
+            artifact_sha256=hashlib.sha256(model_bytes).hexdigest(),
+            policy=ctx.cfg,
+            example=example,
+        ),
     )
     feature_relation = entry.features(ctx.feature_version)
     label_relation = entry.labels(ctx.label_version)
@@ -368,6 +385,13 @@ def finish(
             "snapshot_ids": out["snapshot_ids"],
             "definition_hashes": out["definition_hashes"],
             "artifact_sha256": out["artifact_sha256"],
+            "mlflow.note.content": (
+                f"{entry.name} {ctx.run_type} training run {ctx.training_run_id} in build "
+                f"{ctx.invocation_id}: model_version {ctx.version}, features "
+                f"v{ctx.feature_version}, labels v{ctx.label_version}, seed {ctx.seed}; "
+                f"promotion gate {'passed' if out['no_regression'] else 'failed'}. The model "
+                f"is in {served_model.DIRECTORY}/ (customer_ml.served_model)."
+            ),
         },
         params={
             **{f"hp.{k}": v for k, v in ctx.hyperparameters.items()},
@@ -395,6 +419,7 @@ def finish(
             **({} if bytes_scanned is None else {"cost_bytes_scanned": bytes_scanned}),
         },
         artifact_dir=final_dir,
+        started_at=ctx.started_at,
     )
     out["finished_at"] = _now()
     return records.frame([out], records.TRAINING_RUN_COLUMNS)

@@ -81,3 +81,64 @@ def test_a_moved_champion_alias_is_alerted_and_restored(
         f"registry alias customer-ml-churn@champion pointed at forged, but lineage.promotions "
         f"says {run}: restored"
     )
+
+
+def _served_inputs(con, model_name: str, feature_version: int):
+    """What the model's scoring node read at its latest as_of (python_models/ml_<model>__score)."""
+    from customer_ml import btyd
+
+    if model_name == "clv":
+        summaries = btyd.summaries(con.table("datasets.clv_transactions_v1"))
+        return summaries.filter("period = 'scoring'").df()
+    relation = f"features.customer_features_v{feature_version}"
+    return con.execute(
+        f"select * from {relation} where as_of = (select max(as_of) from {relation})"
+    ).df()
+
+
+def test_the_registered_champion_loads_and_predicts_what_was_served(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`models:/customer-ml-<model>@champion` is an MLflow model: it loads with pyfunc and
+    predicts, for the rows the scoring build read, exactly the scores it served (every model);
+    a copy of the artifact altered inside the MLflow model refuses to load."""
+    import shutil
+
+    import duckdb
+    import mlflow
+    import numpy as np
+    from conftest import dbt_build, promote_by_record
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    models = ("churn", "clv", "segments")
+    runs = {m: promote_by_record(wh, m) for m in models}
+    dbt_build(wh, "--select", *(f"ml_{m}__score" for m in models))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{wh / 'ci.mlflow.db'}")
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        for model_name in models:
+            served = con.execute(
+                f"select customer_id, score, score_label, feature_version "
+                f"from ml.ml_{model_name}__score where training_run_id = ? order by customer_id",
+                [runs[model_name]],
+            ).df()
+            assert len(served) > 0, model_name
+            loaded = mlflow.pyfunc.load_model(f"models:/customer-ml-{model_name}@champion")
+            inputs = _served_inputs(con, model_name, int(served["feature_version"].iloc[0]))
+            predicted = loaded.predict(inputs).sort_values("customer_id", ignore_index=True)
+            assert predicted["customer_id"].tolist() == served["customer_id"].tolist()
+            np.testing.assert_array_equal(predicted["score"], served["score"], err_msg=model_name)
+            if model_name == "segments":
+                assert predicted["score_label"].tolist() == served["score_label"].tolist()
+            assert loaded.metadata.signature is not None, model_name
+    finally:
+        con.close()
+
+    version = tracking._client(wh / "ci.duckdb").get_model_version_by_alias(
+        "customer-ml-churn", "champion"
+    )
+    copied = Path(version.source.removeprefix("file://")) / "artifacts" / "model.json"
+    copied.write_bytes(copied.read_bytes().replace(b'"feature_version"', b'"feature_version" '))
+    with pytest.raises(ValueError, match="the MLflow model's copy was altered"):
+        mlflow.pyfunc.load_model("models:/customer-ml-churn@champion")

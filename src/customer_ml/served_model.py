@@ -1,0 +1,109 @@
+"""Every trained model as an MLflow model (pyfunc), so `models:/customer-ml-<model>@champion`
+loads and predicts what scoring served.
+
+One wrapper serves every model of the catalogue: it holds the recorded artifact (the same bytes,
+its sha256 checked when MLflow loads it) and predicts through the model module's own `score`
+with the policy the run trained under; the output is what scoring serves: customer_id, as_of,
+score (and score_label where the model names its scores, as segments do). Churn is not logged
+with MLflow's LightGBM flavor because its served score is the booster's output passed through
+the recorded isotonic map: the flavor would predict the uncalibrated score.
+
+The project (customer_ml) must be importable where the model loads; its pinned requirements are
+listed in the model's requirements.txt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import pandas as pd
+
+from customer_ml import catalogue
+
+# The MLflow model's folder in a training run's artifact folder (and in its MLflow run).
+DIRECTORY = "mlflow_model"
+# Distributions the wrapper imports when it loads and predicts; their pins come from the lock.
+REQUIREMENTS = ("mlflow", "lightgbm", "lifetimes", "scikit-learn", "pandas", "numpy", "duckdb")
+
+
+class ServedModel(mlflow.pyfunc.PythonModel):
+    """The recorded artifact of one training run, scored as the build scores it."""
+
+    def load_context(self, context: Any) -> None:
+        config = context.model_config
+        data = Path(context.artifacts["model"]).read_bytes()
+        found = hashlib.sha256(data).hexdigest()
+        if found != config["artifact_sha256"]:
+            raise ValueError(
+                f"{config['model_name']} artifact sha256 {found} is not the recorded "
+                f"{config['artifact_sha256']}: the MLflow model's copy was altered"
+            )
+        self._module = catalogue.entry(config["model_name"]).module
+        self._model = self._module.MODEL.from_bytes(data)
+        self._policy = config["policy"]
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        scored = self._module.score(self._model, model_input, self._policy)
+        out = pd.DataFrame(
+            {
+                "customer_id": scored.customer_ids.astype("int64"),
+                "as_of": pd.to_datetime(scored.as_of.to_numpy()),
+                "score": scored.scores.astype("float64"),
+            }
+        )
+        if scored.labels is not None:
+            out["score_label"] = scored.labels
+        return out
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in REQUIREMENTS]
+
+
+def save(
+    directory: Path,
+    *,
+    model_name: str,
+    artifact: Path,
+    artifact_sha256: str,
+    policy: dict[str, Any],
+    example: pd.DataFrame,
+) -> None:
+    """Write the MLflow model of one training run into `directory` (new; written once): the
+    artifact, the wrapper, its signature inferred from `example` (rows of what scoring reads)
+    and what the wrapper predicts for them, and the example itself."""
+    from mlflow.models import infer_signature
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    model_config = {
+        "model_name": model_name,
+        "artifact_sha256": artifact_sha256,
+        "policy": policy,
+    }
+    loaded = ServedModel()
+    loaded.load_context(_Context({"model": str(artifact)}, model_config))
+    example = example.reset_index(drop=True)
+    output = loaded.predict(None, example)
+    mlflow.pyfunc.save_model(
+        str(directory),
+        python_model=ServedModel(),
+        artifacts={"model": str(artifact)},
+        model_config=model_config,
+        signature=infer_signature(example, output),
+        input_example=example,
+        pip_requirements=_requirements(),
+    )
+
+
+class _Context:
+    """What MLflow hands `load_context`, for checking the wrapper before it is saved."""
+
+    def __init__(self, artifacts: dict[str, str], model_config: dict[str, Any]) -> None:
+        self.artifacts = artifacts
+        self.model_config = model_config
