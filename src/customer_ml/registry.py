@@ -107,18 +107,38 @@ def read_verified(path: Path, sha256: str) -> bytes:
     return data
 
 
+def _train_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every ml_*__train table (production and experiment runs)."""
+    return [
+        table
+        for (table,) in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables "
+            "where table_catalog = current_database() and table_name like 'ml\\_%\\_\\_train' "
+            "escape '\\'"
+        ).fetchall()
+    ]
+
+
 def training_run_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
     """Every training run recorded, production or experiment (every ml_*__train table)."""
-    tables = con.execute(
-        "select table_schema || '.' || table_name from information_schema.tables "
-        "where table_catalog = current_database() and table_name like 'ml\\_%\\_\\_train' "
-        "escape '\\'"
-    ).fetchall()
     return {
         run
-        for (table,) in tables
+        for table in _train_tables(con)
         for (run,) in con.execute(f"select distinct training_run_id from {table}").fetchall()
     }
+
+
+def mlflow_runs_of_build(con: duckdb.DuckDBPyConnection, invocation_id: str) -> list[str]:
+    """The MLflow run ids of the training runs a build recorded."""
+    return sorted(
+        run
+        for table in _train_tables(con)
+        for (run,) in con.execute(
+            f"select mlflow_run_id from {table} where invocation_id = ? "
+            "and mlflow_run_id is not null",
+            [invocation_id],
+        ).fetchall()
+    )
 
 
 def orphan_artifacts(warehouse: Path, known: set[str]) -> list[Path]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,19 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
     def log(run_id: str) -> None:
         _log_batch(client, run_id, metrics, {})
         client.log_dict(run_id, {"nodes": record["nodes"]}, "results.json")
+        # the build's training runs (logged while it ran) nest under it in the UI
+        for child in record.get("training_mlflow_run_ids") or []:
+            client.set_tag(child, "mlflow.parentRunId", run_id)
         if record.get("retraining"):
             client.log_dict(run_id, record["retraining"], "retraining_decisions.json")
 
-    return _run(client, experiment_id, f"build {record['invocation_id'][:8]}", tags, log)
+    started = record.get("run_started_at")
+    if isinstance(started, str):
+        try:
+            started = datetime.fromisoformat(started)
+        except ValueError:  # not ISO: the run starts when it is logged
+            started = None
+    return _run(client, experiment_id, f"build {record['invocation_id'][:8]}", tags, log, started)
 
 
 def log_training(
@@ -144,9 +153,11 @@ def log_training(
     metrics: dict[str, float],
     artifact_dir: Path,
     started_at=None,
+    datasets: list[dict[str, Any]] = (),
 ) -> str:
     """One MLflow run per training run, spanning the training from `started_at`, linked to its
-    build by tag; returns its run id."""
+    build by tag (and nested under the build's run when the build ends), with its input
+    `datasets` (lineage.data_snapshots rows); returns its run id."""
     client = _client(warehouse)
     experiment_id = _experiment_id(client, warehouse, model_experiment(model_name, run_type))
 
@@ -158,8 +169,37 @@ def log_training(
             {k: str(v)[:6000] for k, v in params.items()},
         )
         client.log_artifacts(run_id, str(artifact_dir))
+        if datasets:
+            client.log_inputs(run_id, datasets=[_dataset_input(d) for d in datasets])
 
     return _run(client, experiment_id, tags.get("training_run_id"), tags, log, started_at)
+
+
+def _dataset_input(snapshot: dict[str, Any]):
+    """One data snapshot as an MLflow dataset input: named by its relation, its digest the
+    snapshot's content hash (MLflow keeps 36 characters; the whole hash is in the source), its
+    source the relation and snapshot id in this warehouse."""
+    import json
+
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    return DatasetInput(
+        Dataset(
+            name=snapshot["relation_name"],
+            digest=str(snapshot["content_hash"])[:36],
+            source_type="duckdb",
+            source=json.dumps(
+                {
+                    "relation": snapshot["relation_name"],
+                    "snapshot_id": snapshot["snapshot_id"],
+                    "content_hash": snapshot["content_hash"],
+                    "watermark": str(snapshot["watermark"]),
+                }
+            ),
+            profile=json.dumps({"num_rows": snapshot["row_count"]}),
+        ),
+        tags=[InputTag("mlflow.data.context", "training")],
+    )
 
 
 def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:

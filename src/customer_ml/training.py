@@ -249,6 +249,12 @@ def run(
         usage=usage,
         sample=sample,
         example=entry.module.input_example(entry.module.MODEL.from_bytes(model_bytes), dataset),
+        inputs=records.read(
+            session,
+            "select * from lineage.data_snapshots where list_contains(?, snapshot_id) "
+            "order by relation_name",
+            [sorted(ctx.snapshots.values())],
+        ),
         bytes_scanned=bytes_scanned,
     )
 
@@ -306,10 +312,12 @@ def finish(
     usage: quotas.Usage,
     sample: dict[str, Any],
     example: pd.DataFrame,
+    inputs: list[dict[str, Any]],
     bytes_scanned: int | None = None,
 ) -> pd.DataFrame:
     """Write the artifacts once (the model also as an MLflow model, `example` its input
-    example), mirror the run to MLflow, return its one-row record."""
+    example), mirror the run to MLflow (`inputs`: the data snapshots it read), return its
+    one-row record."""
     entry = ctx.entry
     from customer_ml import served_model
 
@@ -420,6 +428,7 @@ def finish(
         },
         artifact_dir=final_dir,
         started_at=ctx.started_at,
+        datasets=inputs,
     )
     out["finished_at"] = _now()
     return records.frame([out], records.TRAINING_RUN_COLUMNS)

@@ -5,6 +5,7 @@ the process touched before (customer_ml.tracking binds a client to the store; th
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,40 @@ def test_the_registered_champion_loads_and_predicts_what_was_served(
     copied.write_bytes(copied.read_bytes().replace(b'"feature_version"', b'"feature_version" '))
     with pytest.raises(ValueError, match="the MLflow model's copy was altered"):
         mlflow.pyfunc.load_model("models:/customer-ml-churn@champion")
+
+
+def test_a_training_run_spans_its_training_reads_its_snapshots_and_nests_in_its_build(
+    built: Path, tmp_path: Path
+) -> None:
+    """Each training run's MLflow run starts when the training started (not when it was
+    logged), lists the data snapshots it read as MLflow datasets (digest = content hash), and is
+    a child of its build's run."""
+    import json
+    import shutil
+
+    import duckdb
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    runs = con.execute(
+        "select mlflow_run_id, started_at, snapshot_ids, invocation_id "
+        "from lineage.training_runs order by training_run_id"
+    ).fetchall()
+    hashes = dict(
+        con.execute("select snapshot_id, content_hash from lineage.data_snapshots").fetchall()
+    )
+    builds = dict(con.execute("select invocation_id, mlflow_run_id from lineage.builds").fetchall())
+    con.close()
+    assert runs
+    client = tracking._client(wh / "ci.duckdb")
+    for mlflow_run_id, started_at, snapshot_ids, invocation_id in runs:
+        run = client.get_run(mlflow_run_id)
+        assert run.info.start_time == int(started_at.replace(tzinfo=UTC).timestamp() * 1000)
+        assert run.data.tags["mlflow.parentRunId"] == builds[invocation_id]
+        logged = {d.dataset.name: d.dataset.digest for d in run.inputs.dataset_inputs}
+        read = json.loads(snapshot_ids)
+        assert logged == {relation: hashes[snap][:36] for relation, snap in read.items()}
+        assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == (
+            "custom_model_development"
+        )
