@@ -324,10 +324,11 @@ def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
     )
 
 
-def input_example(model: ChurnModel, dataset: pd.DataFrame) -> pd.DataFrame:
-    """A few training rows as `score` reads them: the feature relation's key and the model's
-    features (its MLflow input example and signature)."""
-    return dataset.head(5)[["customer_id", "as_of", *model.feature_names]]
+def scoring_rows(model: ChurnModel, dataset: pd.DataFrame) -> pd.DataFrame:
+    """The dataset's latest as_of as `score` reads it: the feature relation's key and the
+    model's features (customer impact in the report; the MLflow model's signature)."""
+    latest = dataset[dataset["as_of"] == dataset["as_of"].max()]
+    return latest[["customer_id", "as_of", *model.feature_names]].reset_index(drop=True)
 
 
 def describe(
@@ -339,6 +340,7 @@ def describe(
     *,
     facts: dict[str, Any],
     cfg: dict[str, Any],
+    summary: dict[str, Any],
 ) -> Any:
     from customer_ml import reports
     from customer_ml.evaluation import NOT_COMPARABLE
@@ -352,6 +354,7 @@ def describe(
     importance = model.feature_importance()
     report = reports.classifier_report(
         title=f"Churn model {facts['model_version']} — validation",
+        summary=summary,
         facts={
             **facts,
             "train_as_of": f"{train_df['as_of'].min()} .. {train_df['as_of'].max()}",

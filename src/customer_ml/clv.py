@@ -109,10 +109,10 @@ def score(model: Any, summaries: pd.DataFrame, cfg: dict[str, Any]) -> Any:
     )
 
 
-def input_example(model: ClvModel, dataset: pd.DataFrame) -> pd.DataFrame:
-    """A few customers' scoring-period summaries, as `score` reads them (the MLflow input
-    example and signature)."""
-    rows = dataset[dataset["period"] == "scoring"].head(5)
+def scoring_rows(model: ClvModel, dataset: pd.DataFrame) -> pd.DataFrame:
+    """The scoring period's summaries, as `score` reads them (customer impact in the report;
+    the MLflow model's signature)."""
+    rows = _period(dataset, "scoring").reset_index(drop=True)
     rows = rows[["customer_id", "period", "period_end", *SCORING_MEASURES]]
     # the training frame holds the holdout's rows too (their gaps make counts floats); scoring
     # reads the summaries' own types: day counts are integers
@@ -128,6 +128,7 @@ def describe(
     *,
     facts: dict[str, Any],
     cfg: dict[str, Any],
+    summary: dict[str, Any],
 ) -> Any:
     from customer_ml import reports
     from customer_ml.training import Described
@@ -136,6 +137,7 @@ def describe(
     calibration = model.calibrated().params
     scoring_end = pd.Timestamp(_period(train, "scoring")["period_end"].iloc[0])
     report = reports.table_report(
+        summary=summary,
         title=f"CLV model {facts['model_version']} — validation",
         facts={
             **facts,

@@ -70,3 +70,52 @@ def no_regression(entry: Entry, metrics: dict[str, dict[str, Any]]) -> list[tupl
         detail = f"{primary} {mine:.4f} vs {theirs:.4f} ({better} is better, tolerance {tolerance})"
         out.append((name, ok, detail))
     return out
+
+
+def impact(entry: Entry, models: dict[str, Any], rows: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """What serving the candidate instead of the champion would change for the customers in
+    `rows` (the latest as_of, as scoring reads it): customers scored by both, those whose score
+    moves by more than the policy's `impact_score_change`, decisions that flip across its
+    `decision_threshold`, and the segment migration matrix for a model that names its scores.
+    Without a champion, or one that cannot score these rows, says so instead."""
+    module = entry.module
+    if models.get("champion") is None:
+        return {"note": "no champion when the candidate trained: every score served would be new"}
+    candidate = module.score(models["candidate"], rows, cfg)
+    try:
+        champion = module.score(models["champion"], rows, cfg)
+    except (KeyError, ValueError) as e:
+        return {"note": f"the champion cannot score these rows ({type(e).__name__}: {e})"}
+    import pandas as pd
+
+    both = pd.DataFrame(
+        {"customer_id": candidate.customer_ids, "candidate": candidate.scores}
+    ).merge(
+        pd.DataFrame({"customer_id": champion.customer_ids, "champion": champion.scores}),
+        on="customer_id",
+    )
+    change = (both["candidate"] - both["champion"]).abs()
+    out: dict[str, Any] = {"customers": len(both)}
+    if "impact_score_change" in cfg:
+        limit = float(cfg["impact_score_change"])
+        out["score_change"] = limit
+        out["moved"] = int((change > limit).sum())
+    if "decision_threshold" in cfg:
+        threshold = float(cfg["decision_threshold"])
+        now, then = both["candidate"] >= threshold, both["champion"] >= threshold
+        out["decision_threshold"] = threshold
+        out["flipped_up"] = int((now & ~then).sum())
+        out["flipped_down"] = int((~now & then).sum())
+    if candidate.labels is not None and champion.labels is not None:
+        labels = pd.DataFrame(
+            {"customer_id": candidate.customer_ids, "to": candidate.labels}
+        ).merge(
+            pd.DataFrame({"customer_id": champion.customer_ids, "from": champion.labels}),
+            on="customer_id",
+        )
+        out["moved"] = int((labels["to"] != labels["from"]).sum())
+        matrix = pd.crosstab(labels["from"], labels["to"])
+        out["migration"] = {
+            str(f): {str(t): int(n) for t, n in row.items()} for f, row in matrix.iterrows()
+        }
+    return out

@@ -1,5 +1,8 @@
 """Validation reports a person can read in a minute: one HTML page (plots and metric tables) and
-the same facts as JSON, per training run.
+the same facts as JSON, per training run. The page opens with a summary an approver decides
+from (`summary`: verdict, each gate, the primary metric in words, customer impact against the
+champion), rendered with Jinja2; the detail follows, formatted for people (counts as integers,
+no dict reprs).
 
 Plots are rendered with matplotlib's Agg backend without timestamps in the PNG metadata, so the
 same inputs give the same report bytes.
@@ -19,7 +22,96 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from jinja2 import Environment  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
+
+SUMMARY = Environment(autoescape=True).from_string(
+    """<section class="summary {{ 'pass' if s.passed else 'fail' }}">
+<h2>Verdict: {{ s.verdict }}</h2>
+<p class="primary">{{ s.primary }}</p>
+<table><tr><th>Gate at training</th><th>Result</th><th>Detail</th></tr>
+{% for g in s.gates %}<tr><td>{{ g.check }}</td>
+<td class="{{ 'pass' if g.passed else 'fail' }}">{{ 'passed' if g.passed else 'FAILED' }}</td>
+<td>{{ g.detail }}</td></tr>{% endfor %}</table>
+<h3>Customer impact against the champion</h3>
+{% if s.impact.note %}<p>{{ s.impact.note }}</p>{% else %}<ul>
+<li>{{ "{:,}".format(s.impact.customers) }} customers scored by both at the latest as_of</li>
+{% if s.impact.moved is defined %}<li>{{ "{:,}".format(s.impact.moved) }} would
+{% if s.impact.migration %}change segment{% else %}see their score move by more than
+{{ s.impact.score_change }}{% endif %}</li>{% endif %}
+{% if s.impact.decision_threshold is defined %}<li>decisions that flip at a score of
+{{ s.impact.decision_threshold }}: {{ "{:,}".format(s.impact.flipped_up) }} newly at or above,
+{{ "{:,}".format(s.impact.flipped_down) }} newly below</li>{% endif %}</ul>
+{% if s.impact.migration %}<table><tr><th>champion \\ candidate</th>
+{% for to in s.impact.migration_columns %}<th>{{ to }}</th>{% endfor %}</tr>
+{% for from, row in s.impact.migration.items() %}<tr><th>{{ from }}</th>
+{% for to in s.impact.migration_columns %}<td>{{ "{:,}".format(row.get(to, 0)) }}</td>
+{% endfor %}</tr>{% endfor %}</table>{% endif %}{% endif %}
+</section>"""
+)
+STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:left}td.num{text-align:right}figure{display:inline-block;margin:0.5em}
+.summary{border:2px solid #888;padding:0 1em 1em;margin-bottom:2em}
+.summary.pass{border-color:#2a7}.summary.fail{border-color:#c33}
+td.pass{color:#2a7;font-weight:bold}td.fail{color:#c33;font-weight:bold}
+.primary{font-size:1.15em}"""
+
+
+def summary(
+    entry: Any,
+    metrics: dict[str, dict[str, Any]],
+    verdicts: list[tuple[str, bool, str]],
+    impact: dict[str, Any],
+) -> dict[str, Any]:
+    """What an approver reads first: the verdict, each gate's result, candidate vs baseline vs
+    champion on the primary metric in plain words, and customer impact (customer_ml.evaluation
+    .impact)."""
+    primary = entry.primary_metric
+    passed = all(ok for _, ok, _ in verdicts)
+    failed = [name for name, ok, _ in verdicts if not ok]
+    values = []
+    for group in ("candidate", "baseline", "champion"):
+        value = metrics.get(group, {}).get(primary)
+        if isinstance(value, int | float):
+            values.append(f"{group} {value:.4f}")
+        elif group in metrics:
+            values.append(f"{group} not comparable")
+    direction = "higher" if entry.greater_is_better else "lower"
+    return {
+        "passed": passed,
+        "verdict": "ready for approval" if passed else f"not promotable ({'; '.join(failed)})",
+        "primary": f"{primary}: {', '.join(values)} ({direction} is better, same holdout)",
+        "gates": [{"check": n, "passed": ok, "detail": d} for n, ok, d in verdicts],
+        "impact": impact,
+    }
+
+
+def _summary_html(s: dict[str, Any]) -> str:
+    impact = dict(s["impact"])
+    if impact.get("migration"):
+        impact["migration_columns"] = sorted(
+            {t for row in impact["migration"].values() for t in row}
+        )
+    return SUMMARY.render(s={**s, "impact": impact})
+
+
+def _cell(value: Any) -> str:
+    """A value as a person reads it: whole numbers with thousands separators, other numbers
+    with 4 decimals, mappings and lists as `key: value` lines, never a repr."""
+    if isinstance(value, bool) or value is None:
+        return html.escape(str(value))
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        if np.isfinite(value) and float(value).is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{float(value):.4f}"
+    if isinstance(value, dict):
+        return "<br>".join(f"{html.escape(str(k))}: {_cell(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    return html.escape(str(value))
 
 
 def _png(fig) -> str:
@@ -78,15 +170,22 @@ def _bar(values: pd.Series, title: str) -> str:
     return _png(fig)
 
 
+def _frame_html(frame: pd.DataFrame) -> str:
+    """A table of numbers as people read it (customer_ml.reports._cell per value)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{_cell(v)}</td>' for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _table(rows: dict[str, dict[str, Any]]) -> str:
     columns = sorted({k for r in rows.values() for k in r})
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = ""
     for name, r in rows.items():
-        cells = "".join(
-            f"<td>{r[c]:.4f}</td>" if isinstance(r.get(c), float) else f"<td>{r.get(c, '')}</td>"
-            for c in columns
-        )
+        cells = "".join(f'<td class="num">{_cell(r.get(c, ""))}</td>' for c in columns)
         body += f"<tr><th>{html.escape(name)}</th>{cells}</tr>"
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
 
@@ -100,6 +199,7 @@ def classifier_report(
     metrics: dict[str, dict[str, float]],
     importance: pd.DataFrame,
     contributions: pd.Series,
+    summary: dict[str, Any],
 ) -> tuple[bytes, bytes]:
     """(JSON, HTML) of a binary classifier's validation on its holdout."""
     y = np.asarray(y, dtype=int)
@@ -112,14 +212,14 @@ def classifier_report(
     )
     document = {
         "title": title,
+        "summary": summary,
         "facts": facts,
         "metrics": metrics,
         "feature_importance": importance.to_dict(orient="records"),
         "mean_abs_contribution": {k: float(v) for k, v in contributions.items()},
     }
     facts_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in facts.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in facts.items()
     )
     figures = "".join(
         f'<figure><img src="data:image/png;base64,{png}" alt="{html.escape(name)}">'
@@ -128,10 +228,9 @@ def classifier_report(
     )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
-text-align:left}}figure{{display:inline-block;margin:0.5em}}</style></head>
+<style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
+{_summary_html(summary)}
 <h2>Holdout metrics (candidate vs baseline, same later as_of dates)</h2>{_table(metrics)}
 <h2>Run</h2><table>{facts_rows}</table>
 <h2>Plots</h2>{figures}
@@ -149,6 +248,7 @@ def table_report(
     facts: dict[str, Any],
     metrics: dict[str, dict[str, float]],
     tables: dict[str, pd.DataFrame],
+    summary: dict[str, Any],
     plot: tuple[str, list[str], str] | None = None,
 ) -> tuple[bytes, bytes]:
     """(JSON, HTML) of a model validated by tables of numbers, with one line plot of the first
@@ -165,24 +265,22 @@ def table_report(
         figures = f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="plot"></figure>'
     document = {
         "title": title,
+        "summary": summary,
         "facts": facts,
         "metrics": metrics,
         "tables": {name: t.to_dict(orient="records") for name, t in tables.items()},
     }
     facts_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in facts.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in facts.items()
     )
     table_html = "".join(
-        f"<h2>{html.escape(name)}</h2>{t.to_html(index=False, float_format=lambda v: f'{v:.4f}')}"
-        for name, t in tables.items()
+        f"<h2>{html.escape(name)}</h2>{_frame_html(t)}" for name, t in tables.items()
     )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;
-text-align:left}}</style></head>
+<style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
+{_summary_html(summary)}
 <h2>Holdout metrics (candidate vs baseline)</h2>{_table(metrics)}
 <h2>Run</h2><table>{facts_rows}</table>
 {figures}{table_html}

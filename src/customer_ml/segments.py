@@ -272,12 +272,10 @@ def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
     )
 
 
-def input_example(model: SegmentModel, dataset: pd.DataFrame) -> pd.DataFrame:
-    """A few customers with an order, as `score` reads them (the MLflow input example and
-    signature)."""
-    return _customers(dataset.head(1000)).head(5)[
-        ["customer_id", "as_of", "orders_lifetime", *FEATURES]
-    ]
+def scoring_rows(model: SegmentModel, dataset: pd.DataFrame) -> pd.DataFrame:
+    """The customers with an order, as `score` reads them (customer impact in the report; the
+    MLflow model's signature)."""
+    return _customers(dataset)[["customer_id", "as_of", "orders_lifetime", *FEATURES]]
 
 
 def describe(
@@ -289,6 +287,7 @@ def describe(
     *,
     facts: dict[str, Any],
     cfg: dict[str, Any],
+    summary: dict[str, Any],
 ) -> Any:
     from customer_ml import reports
     from customer_ml.training import Described
@@ -298,6 +297,7 @@ def describe(
     as_of = pd.Timestamp(train["as_of"].max())
     table = profile(model, train)
     report = reports.table_report(
+        summary=summary,
         title=f"Segments model {facts['model_version']} — profile and stability",
         facts={
             **facts,

@@ -12,7 +12,8 @@ Then the model module does the modelling through the model protocol:
     evaluate(model, holdout) -> {metric: value}                  # candidate, baseline, champion
     baseline(cfg) -> rule model;  MODEL.from_bytes(bytes) -> model;  model.to_bytes()
     score(model, frame, cfg) -> Scored;  describe(...) -> Described (report, record fields)
-    input_example(model, dataset) -> a few rows as `score` reads them (the MLflow model's)
+    scoring_rows(model, dataset) -> the latest rows as `score` reads them (customer impact
+                                    in the report; the MLflow model's input example)
 
 customer_ml.evaluation measures candidate, baseline and the current champion on the same holdout;
 the verdict is recorded with the run and re-checked by the promotion gates. Artifacts are written
@@ -248,7 +249,9 @@ def run(
         champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
         usage=usage,
         sample=sample,
-        example=entry.module.input_example(entry.module.MODEL.from_bytes(model_bytes), dataset),
+        example=entry.module.scoring_rows(entry.module.MODEL.from_bytes(model_bytes), dataset).head(
+            5
+        ),
         inputs=records.read(
             session,
             "select * from lineage.data_snapshots where list_contains(?, snapshot_id) "
@@ -297,7 +300,19 @@ def compute(
     metrics = evaluation.compare(entry, holdout, models)
     verdicts = evaluation.no_regression(entry, metrics)
     stage("describe")
-    described = module.describe(model, train_part, holdout, models, metrics, facts=facts, cfg=cfg)
+    from customer_ml import reports  # matplotlib: only where a report is written
+
+    impact = evaluation.impact(entry, models, module.scoring_rows(model, dataset), cfg)
+    described = module.describe(
+        model,
+        train_part,
+        holdout,
+        models,
+        metrics,
+        facts=facts,
+        cfg=cfg,
+        summary=reports.summary(entry, metrics, verdicts, impact),
+    )
     return model.to_bytes(), metrics, verdicts, described, sample
 
 
