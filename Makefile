@@ -53,7 +53,7 @@ run: data/demo/orders.parquet
 	$(call load_and_build,dev,demo)
 	@$(BIN)/customer-ml where --target dev
 
-## test: pytest, dbt build on the ci target over tiny data, sqlfluff and ruff
+## test: pytest, dbt build on the ci target over tiny data, sqlfluff, ruff and dbt-score
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
@@ -78,6 +78,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests python_models
 	$(BIN)/ruff format --check src tests python_models
 	$(BIN)/sqlfluff lint models macros tests/dbt
+	$(BIN)/dbt-score lint --run-dbt-parse --show failing-items
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests python_models

@@ -1,9 +1,4 @@
-{#- Order facts of every customer at every as_of of the spine, from the version of each order
-    known then (int_orders_known_as_of; cancelled orders, corrected to amount 0, do not count):
-    orders and amount over the 30, 90 and 365 days up to as_of and over the lifetime, first and
-    last order time.
-
-    The work grows with the orders, not with orders x as_of dates: a version enters the counts
+{#- What it holds: int_order_facts_as_of.yml. How: the work grows with the orders, not with orders x as_of dates: a version enters the counts
     at the first as_of it is known and leaves them at the first as_of it is superseded or has
     left the window; running sums over the as_of dates carry it in between. First and last
     order times are running minima and maxima of the versions never superseded within the grid,
