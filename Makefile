@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: lock install run test test-e2e reliability ui lint format pytest dbt-ci bench bench-feast-env clean clean-warehouse
+.PHONY: lock install run test test-e2e reliability browser ui lint format pytest dbt-ci bench bench-feast-env clean clean-warehouse
 
 # Every package from the lock, each file checked against its recorded sha256; then the project
 # itself (local source, no dependencies to resolve), and `pip check` that nothing is missing.
@@ -57,7 +57,7 @@ run: data/demo/orders.parquet
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e and not reliability" --durations=25
+	$(BIN)/pytest -q -m "not e2e and not reliability and not browser" --durations=25
 
 ## reliability: the long reliability cases (16 readers of the analyst copy during a build, an
 ## idle notebook connection; kill -9 at KILL_POINTS (default 20) moments of builds, each followed
@@ -69,6 +69,15 @@ reliability: $(STAMP)
 ## lifecycle, the retraining scenarios); about 25 minutes on 2 cores
 test-e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
+
+## browser: the MLflow UI, the dbt docs site and a validation report in headless Chromium
+## (Debian's package, installed here when missing); screenshots in target/browser/. CI runs it
+## after `make test` (about 4 minutes with the install)
+browser: $(STAMP)
+	@command -v chromium >/dev/null || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+		{ echo "could not install Debian's chromium (needs root: apt-get install chromium)"; exit 1; }
+	$(BIN)/pytest -q -m browser -p no:randomly
 
 dbt-ci: data/tiny/orders.parquet
 	$(call load_and_build,ci,tiny)
