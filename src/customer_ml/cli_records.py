@@ -250,3 +250,59 @@ def report(
         import webbrowser
 
         webbrowser.open(path.as_uri())
+
+
+FIGURES_BEGIN = "<!-- figures: customer-ml figures -->"
+FIGURES_END = "<!-- /figures -->"
+
+
+def _figures_table(found: list[dict]) -> str:
+    """The latest successful production run of each model: its primary metric for candidate
+    and rule baseline on the same holdout, and the promotion gates' verdict, as Markdown."""
+    from customer_ml import catalogue
+
+    lines = [
+        "| model | primary metric | candidate | rule baseline | gates |",
+        "|---|---|---|---|---|",
+    ]
+    for name in catalogue.names():
+        entry = catalogue.entry(name)
+        runs_of = [r for r in found if r["model_name"] == name]
+        if not runs_of:
+            lines.append(f"| {name} | {entry.primary_metric} | not trained | | |")
+            continue
+        metrics = json.loads(runs_of[0]["metrics_json"] or "{}")
+        values = [
+            (metrics.get(g) or {}).get(entry.primary_metric) for g in ("candidate", "baseline")
+        ]
+        shown = [f"{v:.3f}" if isinstance(v, float) else "not measured" for v in values]
+        better = "higher" if entry.greater_is_better else "lower"
+        gates = "pass" if runs_of[0]["no_regression"] else "fail"
+        lines.append(
+            f"| {name} | {entry.primary_metric} ({better} is better) | {shown[0]} | {shown[1]} "
+            f"| {gates} |"
+        )
+    return "\n".join(lines)
+
+
+@main.command("figures")
+@click.option("--check", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="fail when this file's figures block differs (the README's)")  # fmt: skip
+@click.option("--target", type=click.Choice(config.TARGETS), default="dev", show_default=True)
+@click.option("--warehouse", type=click.Path(path_type=Path), help="overrides --target's file")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def figures(check: Path | None, target: str, warehouse: Path | None, as_json: bool) -> None:
+    """The model figures the README quotes, from this warehouse's latest successful production
+    training run of each model; --check FILE compares them with FILE's figures block."""
+    _, found = _training_runs(
+        target, warehouse, "status = 'success' and run_type = 'production'", []
+    )
+    table = _figures_table(found)
+    if check is not None:
+        text = check.read_text()
+        if FIGURES_BEGIN not in text or FIGURES_END not in text:
+            _fail(f"figures: {check} has no block between {FIGURES_BEGIN} and {FIGURES_END}")
+        quoted = text.split(FIGURES_BEGIN, 1)[1].split(FIGURES_END, 1)[0].strip()
+        if quoted != table:
+            _fail(f"figures: {check} quotes\n{quoted}\nbut this warehouse gives\n{table}")
+    click.echo(json.dumps({"table": table, "matches": check is not None}) if as_json else table)
