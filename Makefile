@@ -52,6 +52,7 @@ endef
 run: data/demo/orders.parquet
 	$(call load_and_build,dev,demo)
 	@$(BIN)/customer-ml where --target dev
+	@$(BIN)/customer-ml figures --target dev
 
 ## test: pytest, dbt build on the ci target over tiny data, sqlfluff, ruff and dbt-score
 test: pytest dbt-ci lint
