@@ -81,7 +81,7 @@ def summary(
     return {
         "passed": passed,
         "verdict": "ready for approval" if passed else f"not promotable ({'; '.join(failed)})",
-        "primary": f"{primary}: {', '.join(values)} ({direction} is better, same holdout)",
+        "primary": f"{primary}: {', '.join(values)} ({direction} is better, on the same rows)",
         "gates": [{"check": n, "passed": ok, "detail": d} for n, ok, d in verdicts],
         "impact": impact,
     }
@@ -180,14 +180,18 @@ def _frame_html(frame: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _table(rows: dict[str, dict[str, Any]]) -> str:
-    columns = sorted({k for r in rows.values() for k in r})
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = ""
-    for name, r in rows.items():
-        cells = "".join(f'<td class="num">{_cell(r.get(c, ""))}</td>' for c in columns)
-        body += f"<tr><th>{html.escape(name)}</th>{cells}</tr>"
-    return f"<table><tr><th></th>{head}</tr>{body}</table>"
+def _table(groups: dict[str, dict[str, Any]]) -> str:
+    """Metrics as one row per metric and one column per group (candidate, baseline, champion):
+    however many metrics a model has, the table stays as wide as the groups."""
+    metrics = sorted({k for values in groups.values() for k in values})
+    head = "".join(f"<th>{html.escape(g)}</th>" for g in groups)
+    body = "".join(
+        f"<tr><th>{html.escape(m)}</th>"
+        + "".join(f'<td class="num">{_cell(v.get(m, ""))}</td>' for v in groups.values())
+        + "</tr>"
+        for m in metrics
+    )
+    return f"<table><tr><th>metric</th>{head}</tr>{body}</table>"
 
 
 def classifier_report(
@@ -250,6 +254,7 @@ def table_report(
     tables: dict[str, pd.DataFrame],
     summary: dict[str, Any],
     plot: tuple[str, list[str], str] | None = None,
+    metrics_heading: str = "Holdout metrics (candidate vs baseline)",
 ) -> tuple[bytes, bytes]:
     """(JSON, HTML) of a model validated by tables of numbers, with one line plot of the first
     table (x column, y columns, y label): e.g. BTYD's predicted vs actual by frequency."""
@@ -281,7 +286,7 @@ def table_report(
 <style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
 {_summary_html(summary)}
-<h2>Holdout metrics (candidate vs baseline)</h2>{_table(metrics)}
+<h2>{html.escape(metrics_heading)}</h2>{_table(metrics)}
 <h2>Run</h2><table>{facts_rows}</table>
 {figures}{table_html}
 </body></html>

@@ -170,7 +170,8 @@ def stability(previous: SegmentModel, new: SegmentModel, df: pd.DataFrame) -> di
     }
 
 
-def profile(model: SegmentModel, df: pd.DataFrame, value: str = "amount_365d") -> pd.DataFrame:
+def profile(model: SegmentModel, df: pd.DataFrame) -> pd.DataFrame:
+    """Per segment: its customers and their mean recency, frequency and spend, and its name."""
     assigned = df.assign(segment_id=model.predict(df))
     out = (
         assigned.groupby("segment_id")
@@ -179,7 +180,6 @@ def profile(model: SegmentModel, df: pd.DataFrame, value: str = "amount_365d") -
             mean_recency_days=("days_since_last_order", "mean"),
             mean_frequency_365d=("orders_365d", "mean"),
             mean_monetary_365d=("amount_365d", "mean"),
-            mean_value=(value, "mean"),
         )
         .reset_index()
     )
@@ -309,6 +309,7 @@ def describe(
         },
         metrics=metrics,
         tables={"Segment profiles": table},
+        metrics_heading="Metrics on the fitted customers (candidate vs rule baseline; no holdout)",
     )
     return Described(
         report=report,

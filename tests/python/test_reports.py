@@ -84,7 +84,10 @@ def test_the_report_opens_with_the_verdict_and_reads_as_people_write() -> None:
     page = _page(failing)
     headings = re.findall(r"<h2>(.*?)</h2>", page)
     assert headings[0] == "Verdict: not promotable (no regression vs champion)"
-    assert "roc_auc: candidate 0.9100, baseline 0.8200, champion 0.9500 (higher is better" in page
+    assert (
+        "roc_auc: candidate 0.9100, baseline 0.8200, champion 0.9500 "
+        "(higher is better, on the same rows)" in page
+    )
     assert "FAILED" in page and "1,200 would" in page and "12,345 customers" in page
     assert "25,323" in page and "25323.0000" not in page and "25323.0" not in page
     assert "plan: basic, pro" in page and "{&#39;plan&#39;" not in page and "{'plan'" not in page
