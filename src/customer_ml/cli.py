@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +21,22 @@ from customer_ml import config
 def _fail(message: str) -> None:
     click.echo(f"customer-ml: {message}", err=True)
     sys.exit(1)
+
+
+@contextmanager
+def steps(label: str) -> Iterator[Callable[[str], None]]:
+    """Progress of a long operation on stderr (stdout stays for results and --json): each step
+    as a timestamped line, and a spinner on a terminal; yields `progress(step)`."""
+    from rich.console import Console
+
+    console = Console(stderr=True, log_path=False)
+    with console.status(label) as status:
+
+        def progress(step: str) -> None:
+            console.log(step)
+            status.update(step)
+
+        yield progress
 
 
 class OneLineErrors(click.Group):
@@ -283,22 +301,14 @@ def reproduce(
     """
     import tempfile
 
-    from rich.console import Console
-
     from customer_ml import reproduce as rep
 
     if bool(prediction_id) == bool(training_run):
         _fail("reproduce: give exactly one of --prediction-id and --training-run")
     wh = warehouse or config.warehouse_path(target)
     workdir = Path(tempfile.mkdtemp(prefix="customer-ml-reproduce-"))
-    console = Console(stderr=True)
     try:
-        with console.status("reproducing") as status:
-
-            def progress(step: str) -> None:
-                console.log(step)
-                status.update(step)
-
+        with steps("reproducing") as progress:
             if training_run:
                 report, _ = rep.reproduce_training_run(
                     wh, training_run, progress=progress, workdir=workdir
@@ -311,7 +321,7 @@ def reproduce(
         _fail(f"reproduce: {e}")
     finally:
         if keep:
-            console.log(f"kept {workdir}")
+            click.echo(f"kept {workdir}", err=True)
         else:
             rep.cleanup(workdir)
     if as_json:

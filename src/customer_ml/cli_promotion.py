@@ -29,11 +29,17 @@ def _warehouse_file(target: str, warehouse: Path | None) -> Path:
 
 
 def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
-    """verify-snapshots on the very warehouse the command acts on."""
+    """verify-snapshots on the very warehouse the command acts on (the slow step: every live
+    data snapshot's hash recomputed), shown as progress on stderr."""
     from customer_ml import promotion
+    from customer_ml.cli import steps
 
     wh = _warehouse_file(target, warehouse)
-    return promotion.verify_snapshots_gate(wh.stem, wh.parent)
+    with steps("verifying data snapshots") as progress:
+        progress(f"verifying every data snapshot of {wh} (verify-snapshots)")
+        verified = promotion.verify_snapshots_gate(wh.stem, wh.parent)
+        progress("data snapshots " + ("verified" if verified[0] else "NOT verified"))
+    return verified
 
 
 def _warehouse_rw(target: str, warehouse: Path | None):
@@ -120,6 +126,8 @@ def promote(
                 f"opened {request_id}: {model} {training_run}",
                 *lines,
                 f"needs approval by: {', '.join(roles)}",
+                f"next: each approver runs `customer-ml approve {request_id} --role ROLE` "
+                "(people per role: config/owners.yml)",
             ]
         )
         return message, {
