@@ -101,6 +101,48 @@ WAREHOUSE = click.option(
 )
 
 
+def con_file(con) -> Path:
+    from customer_ml import lineage
+
+    return lineage.warehouse_file(con)
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@click.option("--challenger", required=True, help="the training run to compare")
+@TARGET
+@WAREHOUSE
+@JSON
+def compare(
+    model: str, challenger: str, target: str, warehouse: Path | None, as_json: bool
+) -> None:
+    """Write the side-by-side report of MODEL's CHALLENGER run against the champion on the
+    same holdout (metrics, score distributions, decision changes, segment migration)."""
+    from customer_ml import compare as comparing
+
+    def action(con):
+        try:
+            made = comparing.compare(con, con_file(con), model, challenger)
+        except comparing.CompareError as e:
+            _fail(f"compare: {e}")
+        s = made.summary
+        lines = [f"{model}: challenger {made.challenger} vs champion {made.champion}",
+                 f"  verdict: {s['verdict']}", f"  {s['primary']}"]  # fmt: skip
+        impact = s["impact"]
+        if "moved" in impact:
+            lines.append(f"  customers moved: {impact['moved']:,} of {impact['customers']:,}")
+        if "flipped_up" in impact:
+            lines.append(
+                f"  decisions flipped at {impact['decision_threshold']}: "
+                f"{impact['flipped_up']:,} up, {impact['flipped_down']:,} down"
+            )
+        lines.append(f"report: {made.path}")
+        return "\n".join(lines), {"challenger": made.challenger, "champion": made.champion,
+                                  "report": str(made.path), "summary": s}  # fmt: skip
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
 @main.command()
 @click.argument("model", callback=_catalogued_model)
 @click.option("--run", "training_run", required=True, help="the training run to promote")
@@ -121,10 +163,18 @@ def promote(
         )
         lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
         roles = list(catalogue.entry(model).approver_roles)
+        [(compared,)] = con.execute(
+            "select comparison_path from lineage.promotion_requests where request_id = ?",
+            [request_id],
+        ).fetchall()
+        comparison = str(config.recorded_file(con_file(con), compared)) if compared else None
         message = "\n".join(
             [
                 f"opened {request_id}: {model} {training_run}",
                 *lines,
+                f"compared with the champion: {comparison}"
+                if comparison
+                else "no champion to compare with (or the run was measured against an earlier one)",
                 f"needs approval by: {', '.join(roles)}",
                 f"next: each approver runs `customer-ml approve {request_id} --role ROLE` "
                 "(people per role: config/owners.yml)",
@@ -135,6 +185,7 @@ def promote(
             "model": model,
             "training_run_id": training_run,
             "gates": [{"gate": gate, "detail": detail} for gate, _, detail in checked],
+            "comparison": comparison,
             "needs_approval_by": roles,
         }
 

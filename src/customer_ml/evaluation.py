@@ -75,7 +75,8 @@ def no_regression(entry: Entry, metrics: dict[str, dict[str, Any]]) -> list[tupl
 def impact(entry: Entry, models: dict[str, Any], rows: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     """What serving the candidate instead of the champion would change for the customers in
     `rows` (the latest as_of, as scoring reads it): customers scored by both, those whose score
-    moves by more than the policy's `impact_score_change`, decisions that flip across its
+    moves by more than the policy's `impact_score_change`, the score distributions (mean, 10th,
+    50th and 90th percentiles), decisions that flip across its
     `decision_threshold`, and the segment migration matrix for a model that names its scores.
     Without a champion, or one that cannot score these rows, says so instead."""
     module = entry.module
@@ -95,7 +96,16 @@ def impact(entry: Entry, models: dict[str, Any], rows: Any, cfg: dict[str, Any])
         on="customer_id",
     )
     change = (both["candidate"] - both["champion"]).abs()
-    out: dict[str, Any] = {"customers": len(both)}
+    out: dict[str, Any] = {
+        "customers": len(both),
+        "distribution": {
+            group: {
+                "mean": float(both[group].mean()),
+                **{f"p{q}": float(both[group].quantile(q / 100)) for q in (10, 50, 90)},
+            }
+            for group in ("candidate", "champion")
+        },
+    }
     if "impact_score_change" in cfg:
         limit = float(cfg["impact_score_change"])
         out["score_change"] = limit

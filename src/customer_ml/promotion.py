@@ -15,7 +15,7 @@ from datetime import datetime
 
 import duckdb
 
-from customer_ml import catalogue, lineage, records
+from customer_ml import catalogue, config, lineage, records
 from customer_ml.approvers import (
     PromotionError,
     _roles_of,
@@ -67,6 +67,7 @@ def open_request(
     roles = list(catalogue.entry(model_name).approver_roles)
     at = lineage.utc_now()
     request_id = _request_id(model_name, training_run_id, at)
+    comparison = _comparison(con, model_name, training_run_id) if kind == "promote" else None
     records.append(
         con,
         "promotion_requests",
@@ -80,9 +81,26 @@ def open_request(
             "required_roles": json.dumps(roles),
             "gates": json.dumps([{"gate": g, "passed": ok, "detail": d} for g, ok, d in checked]),
             "requested_at": at,
+            "comparison_path": comparison[0] if comparison else None,
+            "comparison_sha256": comparison[1] if comparison else None,
         },
     )
     return request_id, checked
+
+
+def _comparison(
+    con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str
+) -> tuple[str, str] | None:
+    """(recorded path, sha256) of the challenger-vs-champion report the request links to; None
+    when there is no champion or the run was measured against another one."""
+    from customer_ml import compare
+
+    warehouse = lineage.warehouse_file(con)
+    try:
+        made = compare.compare(con, warehouse, model_name, training_run_id)
+    except compare.CompareError:
+        return None
+    return config.recorded_path(warehouse, made.path), made.sha256
 
 
 def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:

@@ -86,6 +86,9 @@ TABLES: dict[str, dict[str, str]] = {
         "required_roles": "varchar",
         "gates": "json",
         "requested_at": "timestamp",
+        # the challenger-vs-champion report (customer_ml.compare), when there is a champion
+        "comparison_path": "varchar",
+        "comparison_sha256": "varchar",
     },
     "approvals": {
         "request_id": "varchar",

@@ -42,6 +42,11 @@ SUMMARY = Environment(autoescape=True).from_string(
 {% if s.impact.decision_threshold is defined %}<li>decisions that flip at a score of
 {{ s.impact.decision_threshold }}: {{ "{:,}".format(s.impact.flipped_up) }} newly at or above,
 {{ "{:,}".format(s.impact.flipped_down) }} newly below</li>{% endif %}</ul>
+{% if s.impact.distribution and not s.impact.migration %}<table><tr><th>scores</th>
+{% for k in ["mean", "p10", "p50", "p90"] %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for group, d in s.impact.distribution.items() %}<tr><th>{{ group }}</th>
+{% for k in ["mean", "p10", "p50", "p90"] %}<td class="num">{{ "%.4f"|format(d[k]) }}</td>
+{% endfor %}</tr>{% endfor %}</table>{% endif %}
 {% if s.impact.migration %}<table><tr><th>champion \\ candidate</th>
 {% for to in s.impact.migration_columns %}<th>{{ to }}</th>{% endfor %}</tr>
 {% for from, row in s.impact.migration.items() %}<tr><th>{{ from }}</th>
@@ -87,7 +92,7 @@ def summary(
     }
 
 
-def _summary_html(s: dict[str, Any]) -> str:
+def summary_html(s: dict[str, Any]) -> str:
     impact = dict(s["impact"])
     if impact.get("migration"):
         impact["migration_columns"] = sorted(
@@ -96,7 +101,7 @@ def _summary_html(s: dict[str, Any]) -> str:
     return SUMMARY.render(s={**s, "impact": impact})
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     """A value as a person reads it: whole numbers with thousands separators, other numbers
     with 4 decimals, mappings and lists as `key: value` lines, never a repr."""
     if isinstance(value, bool) or value is None:
@@ -108,9 +113,9 @@ def _cell(value: Any) -> str:
             return f"{int(value):,}"
         return f"{float(value):.4f}"
     if isinstance(value, dict):
-        return "<br>".join(f"{html.escape(str(k))}: {_cell(v)}" for k, v in value.items())
+        return "<br>".join(f"{html.escape(str(k))}: {cell(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return ", ".join(_cell(v) for v in value)
+        return ", ".join(cell(v) for v in value)
     return html.escape(str(value))
 
 
@@ -171,23 +176,23 @@ def _bar(values: pd.Series, title: str) -> str:
 
 
 def _frame_html(frame: pd.DataFrame) -> str:
-    """A table of numbers as people read it (customer_ml.reports._cell per value)."""
+    """A table of numbers as people read it (customer_ml.reports.cell per value)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{_cell(v)}</td>' for v in row) + "</tr>"
+        "<tr>" + "".join(f'<td class="num">{cell(v)}</td>' for v in row) + "</tr>"
         for row in frame.itertuples(index=False)
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _table(groups: dict[str, dict[str, Any]]) -> str:
+def metrics_table(groups: dict[str, dict[str, Any]]) -> str:
     """Metrics as one row per metric and one column per group (candidate, baseline, champion):
     however many metrics a model has, the table stays as wide as the groups."""
     metrics = sorted({k for values in groups.values() for k in values})
     head = "".join(f"<th>{html.escape(g)}</th>" for g in groups)
     body = "".join(
         f"<tr><th>{html.escape(m)}</th>"
-        + "".join(f'<td class="num">{_cell(v.get(m, ""))}</td>' for v in groups.values())
+        + "".join(f'<td class="num">{cell(v.get(m, ""))}</td>' for v in groups.values())
         + "</tr>"
         for m in metrics
     )
@@ -223,7 +228,7 @@ def classifier_report(
         "mean_abs_contribution": {k: float(v) for k, v in contributions.items()},
     }
     facts_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in facts.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in facts.items()
     )
     figures = "".join(
         f'<figure><img src="data:image/png;base64,{png}" alt="{html.escape(name)}">'
@@ -234,8 +239,9 @@ def classifier_report(
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
-{_summary_html(summary)}
-<h2>Holdout metrics (candidate vs baseline, same later as_of dates)</h2>{_table(metrics)}
+{summary_html(summary)}
+<h2>Holdout metrics (candidate, baseline, champion; same later as_of dates)</h2>
+{metrics_table(metrics)}
 <h2>Run</h2><table>{facts_rows}</table>
 <h2>Plots</h2>{figures}
 </body></html>
@@ -276,7 +282,7 @@ def table_report(
         "tables": {name: t.to_dict(orient="records") for name, t in tables.items()},
     }
     facts_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in facts.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in facts.items()
     )
     table_html = "".join(
         f"<h2>{html.escape(name)}</h2>{_frame_html(t)}" for name, t in tables.items()
@@ -285,8 +291,8 @@ def table_report(
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head>
 <body><h1>{html.escape(title)}</h1>
-{_summary_html(summary)}
-<h2>{html.escape(metrics_heading)}</h2>{_table(metrics)}
+{summary_html(summary)}
+<h2>{html.escape(metrics_heading)}</h2>{metrics_table(metrics)}
 <h2>Run</h2><table>{facts_rows}</table>
 {figures}{table_html}
 </body></html>

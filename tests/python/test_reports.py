@@ -6,10 +6,12 @@ breaks: a failed gate must show as not promotable, a moved customer must be coun
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from customer_ml import evaluation, reports
 from customer_ml.scoring import Scored
@@ -34,6 +36,9 @@ def test_impact_counts_moved_scores_and_flipped_decisions() -> None:
     champion = {1: 0.7, 2: 0.55, 3: 0.25, 4: 0.52}
     cfg = {"impact_score_change": 0.1, "decision_threshold": 0.5}
     got = evaluation.impact(ENTRY, {"candidate": candidate, "champion": champion}, ROWS, cfg)
+    distribution = got.pop("distribution")
+    assert distribution["candidate"]["mean"] == pytest.approx(0.5275)
+    assert distribution["champion"]["p50"] == pytest.approx(0.535)
     assert got == {
         "customers": 4,
         "score_change": 0.1,
@@ -110,10 +115,10 @@ def test_a_candidate_trained_while_a_champion_serves_reports_its_customer_impact
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
     champion = promote_by_record(wh, "clv")
-    dbt_build(wh, "--select", "ml_clv__train", "--vars", "{clv_penalizer: 0.5}")
+    dbt_build(wh, "--select", "ml_clv__train", "--vars", "{clv_penalizer: 0.01}")
     con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
-    [(path, served)] = con.execute(
-        "select report_path, champion_training_run_id from lineage.training_runs "
+    [(challenger, path, served)] = con.execute(
+        "select training_run_id, report_path, champion_training_run_id from lineage.training_runs "
         "where model_name = 'clv' and training_run_id <> ?",
         [champion],
     ).fetchall()
@@ -131,3 +136,20 @@ def test_a_candidate_trained_while_a_champion_serves_reports_its_customer_impact
     assert "moved" in summary["impact"]
     page = report.read_text()
     assert page.index("Verdict: ") < page.index("Customer impact") < page.index("Holdout metrics")
+
+    # the side-by-side comparison, and the promotion request that links to it
+    from conftest import cli
+
+    assert cli(wh, "compare", "clv", "--challenger", champion, "--target", "ci").stderr == (
+        f"customer-ml: compare: {champion} is clv's champion\n"
+    )
+    done = cli(wh, "compare", "clv", "--challenger", challenger, "--target", "ci", "--json")
+    assert done.returncode == 0, done.stderr
+    compared = json.loads(done.stdout)
+    assert compared["champion"] == champion
+    side_by_side = Path(compared["report"]).read_text()
+    assert f"challenger {challenger} vs champion" in side_by_side
+    assert "Verdict: " in side_by_side and "customers scored by both" in side_by_side
+    done = cli(wh, "promote", "clv", "--run", challenger, "--target", "ci", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["comparison"] == compared["report"]
