@@ -78,6 +78,8 @@ def save(
     """Write the MLflow model of one training run into `directory` (new; written once): the
     artifact, the wrapper, its signature inferred from `example` (rows of what scoring reads)
     and what the wrapper predicts for them, and the example itself."""
+    import warnings
+
     from mlflow.models import infer_signature
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -90,15 +92,18 @@ def save(
     loaded.load_context(_Context({"model": str(artifact)}, model_config))
     example = example.reset_index(drop=True)
     output = loaded.predict(None, example)
-    mlflow.pyfunc.save_model(
-        str(directory),
-        python_model=ServedModel(),
-        artifacts={"model": str(artifact)},
-        model_config=model_config,
-        signature=infer_signature(example, output),
-        input_example=example,
-        pip_requirements=_requirements(),
-    )
+    with warnings.catch_warnings():
+        # integer columns are the summaries' and features' own types, never missing
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        mlflow.pyfunc.save_model(
+            str(directory),
+            python_model=ServedModel(),
+            artifacts={"model": str(artifact)},
+            model_config=model_config,
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
 
 
 class _Context:

@@ -305,3 +305,43 @@ def test_a_full_backfill_over_a_past_year_gives_the_features_production_computed
         con, "p.features.customer_features_v1", year
     )
     con.close()
+
+
+def test_a_backfill_retrains_on_a_past_watermark_in_its_own_file(
+    two_loads: tuple[Path, str],
+) -> None:
+    """`--selector backfill_training` with a past watermark: every model trains in the
+    backfill's file on the raw rows loaded by then (its recorded raw.orders snapshot has the
+    watermark's row count), production's file is unchanged, and production cannot promote
+    what the backfill trained."""
+    wh, watermark = two_loads
+    production = wh / "ci.duckdb"
+    before = _sha256(production)
+    vars_ = {"backfill_id": "as-loaded", "backfill_of": "ci", "watermark": watermark}
+    done = dbt_build(
+        wh, "--target", "backfill", "--selector", "backfill_training", "--vars", json.dumps(vars_)
+    )
+    assert "ERROR=0" in done.stdout
+    assert _sha256(production) == before
+    prod = duckdb.connect(str(production), read_only=True)
+    loaded_by_then = prod.execute(
+        "select count(*) from raw.orders where _loaded_at <= cast(? as timestamp)", [watermark]
+    ).fetchone()[0]
+    prod.close()
+    con = duckdb.connect(str(wh / "backfills" / "as-loaded.duckdb"), read_only=True)
+    runs = {
+        model: con.execute(
+            f"select training_run_id, snapshot_ids from ml.ml_{model}__train"
+        ).fetchall()
+        for model in ("churn", "clv", "segments")
+    }
+    [(churn_run, snapshots)] = runs["churn"]
+    orders = con.execute(
+        "select row_count from lineage.data_snapshots where snapshot_id = ?",
+        [json.loads(snapshots)["raw.orders"]],
+    ).fetchone()[0]
+    con.close()
+    assert all(len(r) == 1 for r in runs.values()), runs
+    assert orders == loaded_by_then
+    refused = cli(wh, "promote", "churn", "--run", churn_run, "--target", "ci")
+    assert refused.returncode == 1 and churn_run in refused.stderr
