@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,21 @@ def spec(given: dict[str, Any], *, on_backfill_target: bool) -> dict[str, Any] |
         out["customer_ids"] = read_cohort_file(Path(passed["cohort_file"]))
     for key in ("as_of_start", "as_of_end"):
         if given.get(key) not in (None, ""):
-            out[key] = str(given[key])
+            out[key] = _date(key, given[key])
+    if "as_of_start" in out and "as_of_end" in out and out["as_of_start"] > out["as_of_end"]:
+        raise config.OperatorError(
+            f"vars as_of_start {out['as_of_start']} and as_of_end {out['as_of_end']}: "
+            "the range ends before it starts"
+        )
     return out
+
+
+def _date(name: str, value: Any) -> str:
+    """A date var as 'YYYY-MM-DD', or one line saying it is not a date."""
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise config.OperatorError(f"var {name}: {value} is not a date (YYYY-MM-DD)") from None
 
 
 def _watermark(value: Any) -> str | None:
@@ -203,6 +216,7 @@ def _copy_raw(con: duckdb.DuckDBPyConnection, s: dict[str, Any]) -> dict[str, An
             f"var watermark: {watermark} is before production's first load ({first}): "
             "the backfill would read nothing"
         )
+    _check_as_of_range(con, s, watermark)
     con.execute("begin")
     try:
         ensure_raw_schema(con)
@@ -245,6 +259,23 @@ def _copy_raw(con: duckdb.DuckDBPyConnection, s: dict[str, Any]) -> dict[str, An
     copied["_watermark"] = watermark
     copied["_cohort_customers"] = cohort
     return copied
+
+
+def _check_as_of_range(con: duckdb.DuckDBPyConnection, s: dict[str, Any], watermark: str) -> None:
+    """An as_of range that misses the orders loaded by the watermark is refused (one line)."""
+    first, last = con.execute(
+        "select min(ordered_at)::date, max(ordered_at)::date from production.raw.orders "
+        "where _loaded_at <= cast(? as timestamp)",
+        [watermark],
+    ).fetchone()
+    if first is None:
+        return
+    start, end = s.get("as_of_start"), s.get("as_of_end")
+    if (end and date.fromisoformat(end) < first) or (start and date.fromisoformat(start) > last):
+        raise config.OperatorError(
+            f"as_of range {start or '(project default)'}..{end or '(project default)'} is "
+            f"outside the data: orders loaded by the watermark run from {first} to {last}"
+        )
 
 
 def _cohort_customers(con: duckdb.DuckDBPyConnection, s: dict[str, Any], watermark: str) -> int:

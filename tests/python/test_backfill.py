@@ -128,6 +128,12 @@ def test_a_cohort_copies_only_its_customers(
         ({"backfill_id": "ok", "cohort": "country_gb", "cohort_file": "x.csv"}, True, "not both"),
         ({"backfill_id": "ok", "cohort_file": "/nonexistent.csv"}, True, "is not a file"),
         ({"backfill_id": "ok", "watermark": "yesterday"}, True, "is not a time"),
+        ({"backfill_id": "ok", "as_of_start": "2025-13-01"}, True, "is not a date"),
+        (
+            {"backfill_id": "ok", "as_of_start": "2025-09-01", "as_of_end": "2025-06-01"},
+            True,
+            "ends before it starts",
+        ),
     ],
 )
 def test_a_malformed_backfill_request_is_refused_with_one_line(
@@ -136,6 +142,22 @@ def test_a_malformed_backfill_request_is_refused_with_one_line(
     with pytest.raises(config.OperatorError, match=message) as refused:
         backfill.spec(given, on_backfill_target=target)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("2999-01-01", "2999-12-01"), ("1999-01-01", "1999-12-01")]
+)
+def test_an_as_of_range_outside_the_data_is_refused_and_changes_nothing(
+    two_loads: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start, end
+) -> None:
+    wh, _ = two_loads
+    before = _sha256(wh / "ci.duckdb")
+    con = _backfill_file(wh, tmp_path / "b.duckdb", monkeypatch)
+    with pytest.raises(config.OperatorError, match="is outside the data: orders loaded by"):
+        backfill.prepare(con, _spec(backfill_id="b", as_of_start=start, as_of_end=end))
+    assert con.execute("select count(*) from lineage.backfills").fetchone()[0] == 0
+    con.close()
+    assert _sha256(wh / "ci.duckdb") == before
 
 
 def test_a_watermark_with_an_offset_is_read_as_utc() -> None:
