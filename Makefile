@@ -45,7 +45,7 @@ define load_and_build
 	$(BIN)/customer-ml load --target $(1) --orders data/$(2)/orders.parquet \
 		--customers data/$(2)/customers.parquet --events data/$(2)/engagement_events.parquet \
 		--business-events data/$(2)/business_events.parquet
-	$(DBT) build --target $(1)
+	$(DBT) build --target $(1) --selector ci
 endef
 
 ## run: install, generate and load the demo data, dbt build on warehouse/dev.duckdb
