@@ -1,6 +1,7 @@
 """`customer-ml backfill diff`: what a backfill (customer_ml.backfill) would change in
-production's features, labels and datasets, relation by relation and as_of by as_of, within the
-backfill's slice. Production is attached READ_ONLY for the comparison."""
+production's features, labels and datasets, relation by relation and as_of by as_of, and in its
+past predictions (customer_ml.backfill_predictions), within the backfill's slice. Production is
+attached READ_ONLY for the comparison."""
 
 from __future__ import annotations
 
@@ -11,22 +12,30 @@ import duckdb
 from customer_ml import chain, config, records
 
 
-def diff(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """What the backfill open on `con` would change in production, relation by relation and
-    as_of by as_of, within the backfill's slice (its cohort's customers, its as_of range): rows
-    in each, rows only in the backfill (new or changed values) and rows only in production
-    (left out, or their old values). Production is attached READ_ONLY for the comparison."""
+def diff(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    """What the backfill open on `con` would change in production within the backfill's slice
+    (its cohort's customers, its as_of range). `relations`: relation by relation and as_of by
+    as_of, rows in each, rows only in the backfill (new or changed values) and rows only in
+    production (left out, or their old values). `predictions`: model by model and as_of by
+    as_of, production's past predictions scored again on the backfill's inputs."""
+    from customer_ml import backfill_predictions
+
     [started] = records.read(
         con,
         "select * from lineage.backfills where status = 'started' order by recorded_at limit 1",
     )
+    as_of_range = con.execute(
+        "select min(as_of), max(as_of) from features.customer_features_v1"
+    ).fetchone()
     config.attach_read_only(con, started["production_path"], "production")
     try:
-        return [
+        relations = [
             row
             for relation in _shared_outputs(con)
             for row in _diff_relation(con, relation, started)
         ]
+        predictions = backfill_predictions.diff(con, started, as_of_range) if as_of_range[0] else []
+        return {"relations": relations, "predictions": predictions}
     finally:
         con.execute("detach production")
 

@@ -6,6 +6,7 @@ Registered on `customer_ml.cli.main` when that module is imported.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import click
@@ -71,12 +72,21 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
         raise config.OperatorError(f"no backfill {backfill_id} ({path} does not exist)")
     con = config.connect(path, read_only=True)
     try:
-        rows = backfill_diff.diff(con)
+        found = backfill_diff.diff(con)
     finally:
         con.close()
+    from customer_ml import reports
+
+    page = reports.backfill_diff_html(backfill_id, found).encode()
+    folder = config.artifact_root(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / f"diff-{hashlib.sha256(page).hexdigest()[:16]}.html"
+    if not report.exists():  # named by its content: written once, never overwritten
+        report.write_bytes(page)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
+        click.echo(json.dumps({**found, "report": str(report)}, indent=2, default=str))
         return
+    rows = found["relations"]
     changed = [r for r in rows if r["only_backfill"] or r["only_production"]]
     click.echo(f"{'relation':<34} {'as_of':<10} {'backfill':>9} {'production':>10} "
                f"{'only in backfill':>16} {'only in production':>18}")  # fmt: skip
@@ -85,6 +95,18 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
             f"{r['relation']:<34} {str(r['as_of'] or '-'):<10} {r['backfill']:>9} "
             f"{r['production']:>10} {r['only_backfill']:>16} {r['only_production']:>18}"
         )
+    click.echo(f"{'model':<9} {'as_of':<10} {'customers':>9} {'changed':>8} "
+               f"{'mean change':>12} {'largest':>9}  decisions crossing")  # fmt: skip
+    for p in found["predictions"]:
+        if p.get("note"):
+            click.echo(f"{p['model']:<9} {p['as_of']!s:<10} {p['customers']:>9}  {p['note']}")
+            continue
+        crossing = f"{p['crossed_up']} up, {p['crossed_down']} down" if "crossed_up" in p else "-"
+        click.echo(
+            f"{p['model']:<9} {p['as_of']!s:<10} {p['customers']:>9} {p['changed']:>8} "
+            f"{p['mean_change'] or 0:>12.4f} {p['largest_change'] or 0:>9.4f}  {crossing}"
+        )
+    click.echo(f"report: {report}")
     click.echo(
         f"{len(changed)} of {len(rows)} relation/as_of slices differ from production"
         if changed

@@ -301,3 +301,57 @@ def table_report(
         json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
         page.encode(),
     )
+
+
+BACKFILL_DIFF = Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html><head><meta charset="utf-8"><title>Backfill {{ backfill_id }}: what it would change</title>
+<style>{{ style }}</style></head>
+<body><h1>Backfill {{ backfill_id }}: what it would change in production</h1>
+<section class="summary {{ 'pass' if not changed_predictions else 'fail' }}">
+<h2>{{ "{:,}".format(changed_predictions) }} past predictions would change;
+{{ changed_slices }} of {{ relations|length }} relation/as_of slices differ</h2>
+<p>Production's past predictions in the backfill's slice, scored again by the model that served
+them on the backfill's inputs; publishing needs the same approvals as a promotion.</p>
+</section>
+<h2>Past predictions, per model and as_of</h2>
+<table><tr><th>model</th><th>as_of</th><th>served by</th><th>customers</th><th>changed</th>
+<th>mean change</th><th>largest change</th><th>crossing the decision threshold</th></tr>
+{% for p in predictions %}<tr><td>{{ p.model }}</td><td>{{ p.as_of }}</td>
+<td>{{ p.served_by }}</td><td class="num">{{ "{:,}".format(p.customers) }}</td>
+{% if p.note %}<td colspan="4">{{ p.note }}</td>{% else %}
+<td class="num">{{ "{:,}".format(p.changed) }}</td>
+<td class="num">{{ "%.4f"|format(p.mean_change or 0) }}</td>
+<td class="num">{{ "%.4f"|format(p.largest_change or 0) }}</td>
+<td>{% if p.crossed_up is defined %}{{ p.crossed_up }} up, {{ p.crossed_down }} down
+{% else %}-{% endif %}</td>{% endif %}</tr>
+{% if p.migration %}<tr><td></td><td colspan="7">segment migration (served &rarr; backfilled):
+{% set moves = [] %}{% for f, row in p.migration.items() %}{% for t, n in row.items() %}
+{% if n and f != t %}{% set _ = moves.append(1) %}{{ f }} &rarr; {{ t }}: {{ "{:,}".format(n) }};
+{% endif %}{% endfor %}{% endfor %}{% if not moves %}no customer changes segment{% endif %}
+</td></tr>{% endif %}{% endfor %}</table>
+<h2>Features, labels and datasets, per relation and as_of</h2>
+<table><tr><th>relation</th><th>as_of</th><th>backfill</th><th>production</th>
+<th>only in backfill</th><th>only in production</th></tr>
+{% for r in relations %}<tr><td>{{ r.relation }}</td><td>{{ r.as_of or "-" }}</td>
+<td class="num">{{ "{:,}".format(r.backfill) }}</td>
+<td class="num">{{ "{:,}".format(r.production) }}</td>
+<td class="num">{{ "{:,}".format(r.only_backfill) }}</td>
+<td class="num">{{ "{:,}".format(r.only_production) }}</td></tr>{% endfor %}</table>
+</body></html>
+"""
+)
+
+
+def backfill_diff_html(backfill_id: str, found: dict[str, list[dict[str, Any]]]) -> str:
+    """The HTML report of `customer-ml backfill diff` (customer_ml.backfill_diff)."""
+    return BACKFILL_DIFF.render(
+        backfill_id=backfill_id,
+        style=STYLE,
+        predictions=found["predictions"],
+        relations=found["relations"],
+        changed_predictions=sum(p.get("changed") or 0 for p in found["predictions"]),
+        changed_slices=sum(
+            1 for r in found["relations"] if r["only_backfill"] or r["only_production"]
+        ),
+    )

@@ -252,7 +252,7 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
     # diff: nothing differs from production in the slice...
     diffed = cli(wh, "backfill", "diff", "gb-summer", "--json")
     assert diffed.returncode == 0, diffed.stderr
-    slices = json.loads(diffed.stdout)
+    slices = json.loads(diffed.stdout)["relations"]
     features = [r for r in slices if r["relation"] == "features.customer_features_v1"]
     assert [r["as_of"] for r in features] == [
         "2025-06-01",
@@ -279,7 +279,7 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
     con.close()
     changed = [
         (r["relation"], r["as_of"], r["only_backfill"], r["only_production"])
-        for r in json.loads(cli(wh, "backfill", "diff", "gb-summer", "--json").stdout)
+        for r in json.loads(cli(wh, "backfill", "diff", "gb-summer", "--json").stdout)["relations"]
         if (r["only_backfill"] or r["only_production"]) and r["as_of"] is not None
     ]
     assert changed == [("features.customer_features_v1", "2025-07-01", 1, 1)]
@@ -367,3 +367,46 @@ def test_a_backfill_retrains_on_a_past_watermark_in_its_own_file(
     assert orders == loaded_by_then
     refused = cli(wh, "promote", "churn", "--run", churn_run, "--target", "ci")
     assert refused.returncode == 1 and churn_run in refused.stderr
+
+
+def test_backfill_diff_rescores_production_past_predictions_with_the_model_that_served_them(
+    built: Path, tmp_path: Path
+) -> None:
+    """A churn champion serves 2025-12-01; a backfill of that as_of rescoring production's
+    predictions with the very champion (and the segment rule) on its own inputs changes
+    nothing — until one customer's recomputed features differ: then exactly that customer's
+    churn score is reported changed, with its largest change, and the HTML report says so."""
+    from conftest import promote_by_record
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    champion = promote_by_record(wh, "churn")
+    dbt_build(wh, "--select", "ml_churn__score")
+    vars_ = {"backfill_id": "december", "backfill_of": "ci",
+             "as_of_start": "2025-12-01", "as_of_end": "2025-12-01"}  # fmt: skip
+    dbt_build(wh, "--target", "backfill", "--selector", "backfill", "--vars", json.dumps(vars_))
+
+    def predictions() -> dict[str, dict]:
+        done = cli(wh, "backfill", "diff", "december", "--json")
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        return {(p["model"], p["served_by"]): p for p in found["predictions"]}, found["report"]
+
+    unchanged, _ = predictions()
+    churn = unchanged[("churn", champion)]
+    assert churn["as_of"] == "2025-12-01" and churn["customers"] > 0
+    assert all(p.get("changed") == 0 for p in unchanged.values()), unchanged
+    con = duckdb.connect(str(wh / "backfills" / "december.duckdb"))
+    [(customer,)] = con.execute(
+        "update features.customer_features_v1 set days_since_last_order = 2000, orders_30d = 0, "
+        "orders_90d = 0, orders_365d = 0, sessions_30d = 0, sessions_90d = 0 "
+        "where customer_id = (select min(customer_id) from features.customer_features_v1 "
+        "where orders_90d > 2) returning customer_id"
+    ).fetchall()
+    con.close()
+    changed, report = predictions()
+    assert changed[("churn", champion)]["changed"] == 1
+    assert changed[("churn", champion)]["largest_change"] > 0
+    page = " ".join(re.sub(r"<[^>]+>", " ", Path(report).read_text()).split())
+    total = sum(p.get("changed") or 0 for p in changed.values())  # the baseline's too
+    assert champion in page and f"{total} past predictions would change" in page
