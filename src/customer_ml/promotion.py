@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from datetime import datetime
 
 import duckdb
@@ -93,9 +94,14 @@ def _comparison(
 ) -> tuple[str, str] | None:
     """(recorded path, sha256) of the challenger-vs-champion report the request links to; None
     when there is no champion or the run was measured against another one."""
-    from customer_ml import compare
+    from customer_ml import compare, registry
 
-    warehouse = lineage.warehouse_file(con)
+    [(path,)] = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    if path is None or registry.champion(con, model_name, max_age_check=False) is None:
+        return None  # an in-memory warehouse has no artifacts; nothing serves to compare with
+    warehouse = Path(path)
     try:
         made = compare.compare(con, warehouse, model_name, training_run_id)
     except compare.CompareError:
