@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
