@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from customer_ml import catalogue, config
+from customer_ml import catalogue, config, lineage
 from customer_ml.cli import _fail, main
 
 
@@ -101,12 +101,6 @@ WAREHOUSE = click.option(
 )
 
 
-def con_file(con) -> Path:
-    from customer_ml import lineage
-
-    return lineage.warehouse_file(con)
-
-
 @main.command()
 @click.argument("model", callback=_catalogued_model)
 @click.option("--challenger", required=True, help="the training run to compare")
@@ -122,7 +116,7 @@ def compare(
 
     def action(con):
         try:
-            made = comparing.compare(con, con_file(con), model, challenger)
+            made = comparing.compare(con, lineage.warehouse_file(con), model, challenger)
         except comparing.CompareError as e:
             _fail(f"compare: {e}")
         s = made.summary
@@ -167,7 +161,9 @@ def promote(
             "select comparison_path from lineage.promotion_requests where request_id = ?",
             [request_id],
         ).fetchall()
-        comparison = str(config.recorded_file(con_file(con), compared)) if compared else None
+        comparison = (
+            str(config.recorded_file(lineage.warehouse_file(con), compared)) if compared else None
+        )
         message = "\n".join(
             [
                 f"opened {request_id}: {model} {training_run}",
