@@ -19,8 +19,21 @@ from customer_ml import config
 
 
 def _fail(message: str) -> None:
+    """One line on stderr and exit status 1; with --json, also {"error": ...} on stdout, so a
+    script reading stdout gets JSON whatever happened."""
     click.echo(f"customer-ml: {message}", err=True)
+    if _wants_json():
+        click.echo(json.dumps({"error": message}))
     sys.exit(1)
+
+
+def _wants_json() -> bool:
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json"):
+            return True
+        ctx = ctx.parent
+    return "--json" in sys.argv[1:]
 
 
 @contextmanager

@@ -83,3 +83,17 @@ def test_every_command_has_json_output(tmp_path) -> None:
     assert done.exit_code == 0, done.output
     files = json.loads(done.output)["files"]
     assert files["orders"]["rows"] > 0 and files["orders"]["path"].endswith("orders.parquet")
+
+
+def test_an_error_with_json_is_json_on_stdout_too(tmp_path) -> None:
+    """A script that asked for --json reads JSON whatever happened; people still get the line."""
+    import json
+
+    from conftest import cli
+
+    done = cli(tmp_path, "runs", "--model", "nope", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"].startswith("runs: unknown model 'nope'")
+    assert done.stderr.startswith("customer-ml: runs: unknown model 'nope'")
+    plain = cli(tmp_path, "runs", "--model", "nope")
+    assert plain.returncode == 1 and plain.stdout == ""
