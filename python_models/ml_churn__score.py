@@ -14,6 +14,11 @@ def model(dbt, session):
     )
     from customer_ml import scoring
 
+    # lineage records read through the session, declared so that the DAG (dbt docs) shows them
+    dbt.source("lineage", "promotions")
+    dbt.source("lineage", "build_snapshots")
+    dbt.source("lineage", "baseline_runs")
+
     versions = {
         1: dbt.ref("customer_features", v=1),
         2: dbt.ref("customer_features", v=2),

@@ -15,6 +15,15 @@ def model(dbt, session):
     )
     from customer_ml import costs, failures, training
 
+    # lineage records read through the session, declared so that the DAG (dbt docs) shows them
+    dbt.source("lineage", "promotions")
+    dbt.source("lineage", "data_snapshots")
+    dbt.source("lineage", "build_snapshots")
+    dbt.source("lineage", "model_definitions")
+    dbt.source("lineage", "retraining_decisions")
+    dbt.source("lineage", "training_failures")
+    dbt.source("lineage", "rca_notes")
+
     run_type = dbt.config.get("run_type")
     feature_version = int(dbt.config.get("churn_feature_version"))
     label_version = int(dbt.config.get("churn_label_version"))

@@ -13,6 +13,11 @@ def model(dbt, session):
     )
     from customer_ml import scoring
 
+    # lineage records read through the session, declared so that the DAG (dbt docs) shows them
+    dbt.source("lineage", "promotions")
+    dbt.source("lineage", "build_snapshots")
+    dbt.source("lineage", "baseline_runs")
+
     features = dbt.ref("customer_features", v=2)
 
     def latest(version):
