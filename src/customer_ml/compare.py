@@ -109,3 +109,21 @@ def _page(
 <table><tr><th></th><th>challenger</th><th>champion</th></tr>{rows}</table>
 </body></html>
 """
+
+
+def for_request(
+    con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str
+) -> tuple[str, str] | None:
+    """(recorded path, sha256) of the comparison a promotion request links to; None for an
+    in-memory warehouse (no artifacts), without a champion, or for a run measured against
+    another champion."""
+    [(path,)] = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    if path is None or registry.champion(con, model_name, max_age_check=False) is None:
+        return None
+    try:
+        made = compare(con, Path(path), model_name, training_run_id)
+    except CompareError:
+        return None
+    return config.recorded_path(path, made.path), made.sha256

@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 
-from customer_ml import catalogue, config, lineage, records
+from customer_ml import catalogue, compare, lineage, records
 from customer_ml.approvers import (
     PromotionError,
     _roles_of,
@@ -68,7 +67,9 @@ def open_request(
     roles = list(catalogue.entry(model_name).approver_roles)
     at = lineage.utc_now()
     request_id = _request_id(model_name, training_run_id, at)
-    comparison = _comparison(con, model_name, training_run_id) if kind == "promote" else None
+    comparison = (
+        compare.for_request(con, model_name, training_run_id) if kind == "promote" else None
+    )
     records.append(
         con,
         "promotion_requests",
@@ -87,26 +88,6 @@ def open_request(
         },
     )
     return request_id, checked
-
-
-def _comparison(
-    con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str
-) -> tuple[str, str] | None:
-    """(recorded path, sha256) of the challenger-vs-champion report the request links to; None
-    when there is no champion or the run was measured against another one."""
-    from customer_ml import compare, registry
-
-    [(path,)] = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchall()
-    if path is None or registry.champion(con, model_name, max_age_check=False) is None:
-        return None  # an in-memory warehouse has no artifacts; nothing serves to compare with
-    warehouse = Path(path)
-    try:
-        made = compare.compare(con, warehouse, model_name, training_run_id)
-    except compare.CompareError:
-        return None
-    return config.recorded_path(warehouse, made.path), made.sha256
 
 
 def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:

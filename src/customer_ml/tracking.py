@@ -175,6 +175,68 @@ def log_training(
     return _run(client, experiment_id, tags.get("training_run_id"), tags, log, started_at)
 
 
+def mirror_training(
+    ctx, out: dict[str, Any], metrics, described, usage, artifact_dir: Path, inputs, bytes_scanned
+) -> str:
+    """The MLflow run of a training run (customer_ml.training.finish): its record `out` as tags
+    and params, its metrics and costs, its artifacts, the data snapshots it read (`inputs`);
+    returns the MLflow run id."""
+    from customer_ml import costs, served_model
+
+    entry = ctx.entry
+    return log_training(
+        ctx.warehouse,
+        model_name=entry.name,
+        run_type=ctx.run_type,
+        tags={
+            "training_run_id": ctx.training_run_id,
+            "model_version": ctx.version,
+            "run_type": ctx.run_type,
+            "dbt.invocation_id": ctx.invocation_id,
+            "git.commit": ctx.git.commit,
+            "git.dirty": str(ctx.git.is_dirty).lower(),
+            "snapshot_ids": out["snapshot_ids"],
+            "definition_hashes": out["definition_hashes"],
+            "artifact_sha256": out["artifact_sha256"],
+            "mlflow.note.content": (
+                f"{entry.name} {ctx.run_type} training run {ctx.training_run_id} in build "
+                f"{ctx.invocation_id}: model_version {ctx.version}, features "
+                f"v{ctx.feature_version}, labels v{ctx.label_version}, seed {ctx.seed}; "
+                f"promotion gate {'passed' if out['no_regression'] else 'failed'}. The model "
+                f"is in {served_model.DIRECTORY}/ (customer_ml.served_model)."
+            ),
+        },
+        params={
+            **{f"hp.{k}": v for k, v in ctx.hyperparameters.items()},
+            "config": out["config_json"],
+            "seed": ctx.seed,
+            "feature_version": ctx.feature_version,
+            "label_version": ctx.label_version,
+            "feature_definition_hash": out["feature_definition_hash"],
+            "label_definition_hash": out["label_definition_hash"],
+            "lock_hash": out["lock_hash"],
+            "code_hash": ctx.code,
+            **described.mlflow_params,
+        },
+        metrics={
+            **{
+                f"{group}_{name}": value
+                for group, values in metrics.items()
+                for name, value in values.items()
+                if isinstance(value, int | float)
+            },
+            "cost_wall_seconds": usage.wall_s,
+            "cost_cpu_seconds": usage.cpu_s,
+            "cost_peak_rss_mb": usage.peak_rss_mb,
+            "cost_estimated_usd": costs.estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
+            **({} if bytes_scanned is None else {"cost_bytes_scanned": bytes_scanned}),
+        },
+        artifact_dir=artifact_dir,
+        started_at=ctx.started_at,
+        datasets=inputs,
+    )
+
+
 def _dataset_input(snapshot: dict[str, Any]):
     """One data snapshot as an MLflow dataset input: named by its relation, its digest the
     snapshot's content hash (MLflow keeps 36 characters; the whole hash is in the source), its

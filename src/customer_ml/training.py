@@ -224,7 +224,7 @@ def run(
     champion_run = registry.champion(session, model_name, max_age_check=False)
     champion = load_model(entry, champion_run, ctx.warehouse) if champion_run else None
     try:
-        (model_bytes, metrics, verdicts, described, sample), usage = quotas.run(
+        (model_bytes, metrics, verdicts, described, sample, example), usage = quotas.run(
             quotas.quota(model_name),
             "customer_ml.training:compute",
             model_name,
@@ -249,9 +249,7 @@ def run(
         champion_training_run_id=champion_run["training_run_id"] if champion_run else None,
         usage=usage,
         sample=sample,
-        example=entry.module.scoring_rows(entry.module.MODEL.from_bytes(model_bytes), dataset).head(
-            5
-        ),
+        example=example,
         inputs=records.read(
             session,
             "select * from lineage.data_snapshots where list_contains(?, snapshot_id) "
@@ -302,7 +300,8 @@ def compute(
     stage("describe")
     from customer_ml import reports  # matplotlib: only where a report is written
 
-    impact = evaluation.impact(entry, models, module.scoring_rows(model, dataset), cfg)
+    rows = module.scoring_rows(model, dataset)
+    impact = evaluation.impact(entry, models, rows, cfg)
     described = module.describe(
         model,
         train_part,
@@ -313,7 +312,7 @@ def compute(
         cfg=cfg,
         summary=reports.summary(entry, metrics, verdicts, impact),
     )
-    return model.to_bytes(), metrics, verdicts, described, sample
+    return model.to_bytes(), metrics, verdicts, described, sample, rows.head(5)
 
 
 def finish(
@@ -394,56 +393,8 @@ def finish(
     }
     from customer_ml import tracking
 
-    out["mlflow_run_id"] = tracking.log_training(
-        ctx.warehouse,
-        model_name=entry.name,
-        run_type=ctx.run_type,
-        tags={
-            "training_run_id": ctx.training_run_id,
-            "model_version": ctx.version,
-            "run_type": ctx.run_type,
-            "dbt.invocation_id": ctx.invocation_id,
-            "git.commit": ctx.git.commit,
-            "git.dirty": str(ctx.git.is_dirty).lower(),
-            "snapshot_ids": out["snapshot_ids"],
-            "definition_hashes": out["definition_hashes"],
-            "artifact_sha256": out["artifact_sha256"],
-            "mlflow.note.content": (
-                f"{entry.name} {ctx.run_type} training run {ctx.training_run_id} in build "
-                f"{ctx.invocation_id}: model_version {ctx.version}, features "
-                f"v{ctx.feature_version}, labels v{ctx.label_version}, seed {ctx.seed}; "
-                f"promotion gate {'passed' if out['no_regression'] else 'failed'}. The model "
-                f"is in {served_model.DIRECTORY}/ (customer_ml.served_model)."
-            ),
-        },
-        params={
-            **{f"hp.{k}": v for k, v in ctx.hyperparameters.items()},
-            "config": out["config_json"],
-            "seed": ctx.seed,
-            "feature_version": ctx.feature_version,
-            "label_version": ctx.label_version,
-            "feature_definition_hash": out["feature_definition_hash"],
-            "label_definition_hash": out["label_definition_hash"],
-            "lock_hash": out["lock_hash"],
-            "code_hash": ctx.code,
-            **described.mlflow_params,
-        },
-        metrics={
-            **{
-                f"{group}_{name}": value
-                for group, values in metrics.items()
-                for name, value in values.items()
-                if isinstance(value, int | float)
-            },
-            "cost_wall_seconds": usage.wall_s,
-            "cost_cpu_seconds": usage.cpu_s,
-            "cost_peak_rss_mb": usage.peak_rss_mb,
-            "cost_estimated_usd": costs.estimate(usage.cpu_s, usage.wall_s, usage.peak_rss_mb),
-            **({} if bytes_scanned is None else {"cost_bytes_scanned": bytes_scanned}),
-        },
-        artifact_dir=final_dir,
-        started_at=ctx.started_at,
-        datasets=inputs,
+    out["mlflow_run_id"] = tracking.mirror_training(
+        ctx, out, metrics, described, usage, final_dir, inputs, bytes_scanned
     )
     out["finished_at"] = _now()
     return records.frame([out], records.TRAINING_RUN_COLUMNS)
