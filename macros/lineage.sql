@@ -307,11 +307,17 @@
     counts on the same terms, its git state read when the model runs (customer_ml_tree_is_clean,
     the dbt plugin). -#}
 {% macro servable_builds() -%}
-    select invocation_id from {{ source('lineage', 'builds') }}
-    where not is_dirty and coalesce(run_type, 'production') = 'production'
+    {{ finished_servable_builds() }}
     union all
     select {{ volatile("'" ~ invocation_id ~ "'") }} as invocation_id
     where {{ 'true' if build_run_type() == 'production' else 'false' }} and customer_ml_tree_is_clean()
+{%- endmacro %}
+
+{#- SQL: the finished builds of servable_builds alone, for views read outside a build (they
+    cannot call the plugin's functions). -#}
+{% macro finished_servable_builds() -%}
+    select invocation_id from {{ source('lineage', 'builds') }}
+    where not is_dirty and coalesce(run_type, 'production') = 'production'
 {%- endmacro %}
 
 {#- Mark SQL that selects which rows a build computes (not how they are computed), so the

@@ -5,7 +5,11 @@
 
     A build's predictions and serving decisions count only once that build finished, from a clean
     tree, as a production run (or while it is such a build running now; macro servable_builds):
-    those of a killed, dirty or experiment build are recorded and never served. -#}
+    those of a killed, dirty or experiment build are recorded and never served.
+
+    A prediction replaced by a backfill's published rescoring (lineage.published_predictions,
+    approved like a promotion) serves as published: its score, its backfill_id, and the
+    backfill's input snapshot, commit and build. -#}
 with
 
 finished_builds as (
@@ -46,25 +50,42 @@ with_lineage as (
         and predictions.invocation_id is not null
 ),
 
-final as (
-    select
-        customer_id,
-        model_name,
-        model_kind,
-        model_version,
-        training_run_id,
-        snapshot_id,
-        git_commit,
-        invocation_id,
-        prediction_id,
-        feature_version,
-        score,
-        as_of,
-        scored_at
+current_predictions as (
+    select *
     from with_lineage
     qualify row_number() over (
         partition by customer_id, model_name order by as_of desc, scored_at desc, prediction_id asc
     ) = 1
+),
+
+published as (
+    select * from {{ source('lineage', 'published_predictions') }}
+    qualify row_number() over (
+        partition by replaces_prediction_id
+        order by published_at desc, published_prediction_id asc
+    ) = 1
+),
+
+final as (
+    select
+        current_predictions.customer_id,
+        current_predictions.model_name,
+        current_predictions.model_kind,
+        current_predictions.model_version,
+        current_predictions.training_run_id,
+        coalesce(published.snapshot_id, current_predictions.snapshot_id) as snapshot_id,
+        coalesce(published.git_commit, current_predictions.git_commit) as git_commit,
+        coalesce(published.invocation_id, current_predictions.invocation_id) as invocation_id,
+        coalesce(published.published_prediction_id, current_predictions.prediction_id)
+            as prediction_id,
+        current_predictions.feature_version,
+        coalesce(published.score, current_predictions.score) as score,
+        current_predictions.as_of,
+        coalesce(published.published_at, current_predictions.scored_at) as scored_at,
+        published.backfill_id
+    from current_predictions
+    left join published
+        on current_predictions.prediction_id = published.replaces_prediction_id
 )
 
 select * from final

@@ -5,6 +5,8 @@ attached READ_ONLY for the comparison."""
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -12,12 +14,37 @@ import duckdb
 from customer_ml import chain, config, records
 
 
-def diff(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+def latest_record(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
+    """The backfill's latest lineage.backfills record (its `started` row when it never ended)."""
+    found = records.read(
+        con,
+        "select * from lineage.backfills order by recorded_at desc, status = 'started' limit 1",
+    )
+    return found[0] if found else None
+
+
+def write_report(path: Path, backfill_id: str, found: dict[str, Any]) -> Path:
+    """The HTML report of a diff, in the backfill's artifact folder, named by its content:
+    written once, never overwritten."""
+    from customer_ml import reports
+
+    page = reports.backfill_diff_html(backfill_id, found).encode()
+    folder = config.artifact_root(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / f"diff-{hashlib.sha256(page).hexdigest()[:16]}.html"
+    if not report.exists():
+        report.write_bytes(page)
+    return report
+
+
+def diff(con: duckdb.DuckDBPyConnection, *, with_rows: bool = False) -> dict[str, Any]:
     """What the backfill open on `con` would change in production within the backfill's slice
     (its cohort's customers, its as_of range). `relations`: relation by relation and as_of by
     as_of, rows in each, rows only in the backfill (new or changed values) and rows only in
     production (left out, or their old values). `predictions`: model by model and as_of by
-    as_of, production's past predictions scored again on the backfill's inputs."""
+    as_of, production's past predictions scored again on the backfill's inputs. With
+    `with_rows`, `rows` too: model -> the predictions whose score the backfill changes, each with
+    the production prediction it would replace (customer_ml.backfill_publish)."""
     from customer_ml import backfill_predictions
 
     [started] = records.read(
@@ -34,8 +61,13 @@ def diff(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
             for relation in _shared_outputs(con)
             for row in _diff_relation(con, relation, started)
         ]
-        predictions = backfill_predictions.diff(con, started, as_of_range) if as_of_range[0] else []
-        return {"relations": relations, "predictions": predictions}
+        rescored = (
+            list(backfill_predictions.rescored(con, started, as_of_range)) if as_of_range[0] else []
+        )
+        out = {"relations": relations, "predictions": backfill_predictions.diff(rescored)}
+        if with_rows:
+            out["rows"] = backfill_predictions.publishable(rescored)
+        return out
     finally:
         con.execute("detach production")
 

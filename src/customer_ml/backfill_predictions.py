@@ -8,11 +8,12 @@ flip across the model's `decision_threshold`, and the segment migration matrix f
 names its scores. CLV is scored from its scoring period's summaries, which a backfill computes
 at the last as_of of its range only; its other as_of dates are listed as not rescored.
 
-Run inside `backfill_diff.diff` while production is attached READ_ONLY as `production`.
+Run by `backfill_diff.diff` while production is attached READ_ONLY as `production`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -41,20 +42,29 @@ def _model(entry: catalogue.Entry, run: dict[str, Any] | None, production: str) 
     return entry.module.MODEL.from_bytes(registry.read_verified(path, run["artifact_sha256"]))
 
 
-def diff(
+CURRENT_SQL = """
+select p.model_kind, p.training_run_id, p.model_version, p.feature_version, p.as_of,
+    p.customer_id, p.prediction_id, p.score, p.score_label
+from production.ml.ml_{model}__score p
+join production.lineage.builds b using (invocation_id)
+where not b.is_dirty and coalesce(b.run_type, 'production') = 'production'
+    and p.as_of between ? and ? and p.customer_id in (select customer_id from raw.customers)
+qualify row_number() over (
+    partition by p.customer_id, p.as_of order by p.scored_at desc, p.prediction_id
+) = 1
+"""
+
+
+def rescored(
     con: duckdb.DuckDBPyConnection, started: dict[str, Any], as_of_range: tuple
-) -> list[dict[str, Any]]:
-    """One row per model and as_of of production's predictions in the slice."""
-    out = []
-    cohort = "customer_id in (select customer_id from raw.customers)"
+) -> Iterator[tuple[catalogue.Entry, dict[str, Any], pd.DataFrame | None]]:
+    """Per model and as_of, production's current predictions in the slice (the latest of a
+    finished clean production build per customer) joined with the backfill's score of each
+    (`new`, `new_label`; NaN where the backfill has no inputs for the customer): the model's
+    entry, the group's facts, and the rows (None when the backfill has no inputs at that as_of)."""
     for model_name in catalogue.names():
         entry = catalogue.entry(model_name)
-        served = con.execute(
-            f"select model_kind, training_run_id, feature_version, as_of, customer_id, score, "
-            f"score_label from production.ml.ml_{model_name}__score "
-            f"where as_of between ? and ? and {cohort}",
-            list(as_of_range),
-        ).df()
+        served = con.execute(CURRENT_SQL.format(model=model_name), list(as_of_range)).df()
         groups = served.groupby(["model_kind", "training_run_id", "feature_version", "as_of"])
         for (kind, run_id, feature_version, as_of), original in groups:
             as_of = pd.Timestamp(as_of).date()
@@ -62,7 +72,7 @@ def diff(
                    "customers": len(original)}  # fmt: skip
             inputs = _inputs(con, model_name, int(feature_version), as_of)
             if inputs is None or inputs.empty:
-                out.append({**row, "note": "not rescored: the backfill has no inputs for it"})
+                yield entry, row, None
                 continue
             run = None
             if kind == "champion":
@@ -76,16 +86,37 @@ def diff(
                     .to_dict(orient="records")
                 )
             model = _model(entry, run, started["production_path"])
-            out.append({**row, **_compare(entry, original, entry.module.score(
-                model, inputs, entry.policy))})  # fmt: skip
-    return out
+            scored = entry.module.score(model, inputs, entry.policy)
+            new = pd.DataFrame({"customer_id": scored.customer_ids, "new": scored.scores})
+            if scored.labels is not None:
+                new["new_label"] = scored.labels
+            yield entry, row, original.merge(new, on="customer_id", how="left")
 
 
-def _compare(entry: catalogue.Entry, original: pd.DataFrame, scored: Any) -> dict[str, Any]:
-    new = pd.DataFrame({"customer_id": scored.customer_ids, "new": scored.scores})
-    if scored.labels is not None:
-        new["new_label"] = scored.labels
-    both = original.merge(new, on="customer_id", how="left")
+def diff(rescored: list) -> list[dict[str, Any]]:
+    """One row per model and as_of of production's current predictions in the slice."""
+    return [
+        {**row, "note": "not rescored: the backfill has no inputs for it"}
+        if both is None
+        else {**row, **_compare(entry, both)}
+        for entry, row, both in rescored
+    ]
+
+
+def publishable(rescored: list) -> dict[str, pd.DataFrame]:
+    """Model -> the rows whose score the backfill changes (a customer it has no score for is
+    not one), with the production prediction each replaces; models with none are left out."""
+    out: dict[str, list[pd.DataFrame]] = {}
+    for _entry, row, both in rescored:
+        if both is None:
+            continue
+        moved = both[both["new"].notna() & (both["new"] != both["score"])]
+        if len(moved):
+            out.setdefault(row["model"], []).append(moved)
+    return {model: pd.concat(frames, ignore_index=True) for model, frames in out.items()}
+
+
+def _compare(entry: catalogue.Entry, both: pd.DataFrame) -> dict[str, Any]:
     change = (both["new"] - both["score"]).abs()
     changed = both["new"].isna() | (change > 0)
     out: dict[str, Any] = {
@@ -98,7 +129,7 @@ def _compare(entry: catalogue.Entry, original: pd.DataFrame, scored: Any) -> dic
         then, now = both["score"] >= threshold, both["new"] >= threshold
         out["crossed_up"] = int((now & ~then).sum())
         out["crossed_down"] = int((~now & then).sum())
-    if scored.labels is not None:
+    if "new_label" in both:
         matrix = pd.crosstab(both["score_label"], both["new_label"].fillna("(none)"))
         out["migration"] = {
             str(f): {str(t): int(n) for t, n in r.items()} for f, r in matrix.iterrows()

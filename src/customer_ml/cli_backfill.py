@@ -6,13 +6,12 @@ Registered on `customer_ml.cli.main` when that module is imported.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import click
 
 from customer_ml import backfill, backfill_diff, config, records
-from customer_ml.cli import main
+from customer_ml.cli import _fail, main, steps
 
 
 @main.group("backfill")
@@ -75,14 +74,7 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
         found = backfill_diff.diff(con)
     finally:
         con.close()
-    from customer_ml import reports
-
-    page = reports.backfill_diff_html(backfill_id, found).encode()
-    folder = config.artifact_root(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    report = folder / f"diff-{hashlib.sha256(page).hexdigest()[:16]}.html"
-    if not report.exists():  # named by its content: written once, never overwritten
-        report.write_bytes(page)
+    report = backfill_diff.write_report(path, backfill_id, found)
     if as_json:
         click.echo(json.dumps({**found, "report": str(report)}, indent=2, default=str))
         return
@@ -112,3 +104,40 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
         if changed
         else f"no differences from production in {len(rows)} relation/as_of slices"
     )
+
+
+@backfill_group.command("publish")
+@click.argument("backfill_id")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def publish_backfill(backfill_id: str, as_json: bool) -> None:
+    """Open the requests that publish BACKFILL_ID's rescored past predictions into production:
+    one per model whose predictions it changes, carried out when the model's approver roles
+    have approved (customer-ml approve REQUEST --role ROLE), as a promotion is. The originals
+    are kept; serving shows the published rows from the next build."""
+    from customer_ml import backfill_publish
+    from customer_ml.promotion import PromotionError
+
+    try:
+        backfill_publish.succeeded(backfill_id)  # refused before any progress is shown
+        with steps("rescoring past predictions") as progress:
+            progress(f"scoring production's past predictions again on backfill {backfill_id}")
+            prepared = backfill_publish.prepare(backfill_id)
+            progress(f"{sum(len(r) for r in prepared.rows.values())} predictions change")
+        con = config.connect(prepared.production)
+        try:
+            records.create_all(con)
+            opened = backfill_publish.open_requests(con, prepared)
+        finally:
+            con.close()
+    except PromotionError as e:
+        _fail(str(e))
+    if as_json:
+        click.echo(json.dumps({"requests": opened, "report": str(prepared.report)}, indent=2))
+        return
+    for r in opened:
+        click.echo(
+            f"{r['model']}: request {r['request_id']} publishes {r['predictions']} rescored "
+            f"predictions (as_of {', '.join(r['as_of'])}); approve with: customer-ml approve "
+            f"{r['request_id']} --role ROLE ({', '.join(r['roles'])})"
+        )
+    click.echo(f"report: {prepared.report}")

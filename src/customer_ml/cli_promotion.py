@@ -73,12 +73,17 @@ def _promotion_action(target: str, warehouse: Path | None, action, as_json: bool
 
 
 def _request_facts(con, request_id: str) -> dict:
-    """A request's state after an action, from the records: promoted or not."""
+    """A request's state after an action, from the records: promoted or not, and how many
+    predictions it published (a backfill's publish request)."""
     promoted = con.execute(
         "select training_run_id from lineage.promotions where request_id = ?", [request_id]
     ).fetchall()
+    [(published,)] = con.execute(
+        "select count(*) from lineage.published_predictions where request_id = ?", [request_id]
+    ).fetchall()
     return {"request_id": request_id, "promoted": bool(promoted),
-            "champion": promoted[0][0] if promoted else None}  # fmt: skip
+            "champion": promoted[0][0] if promoted else None,
+            "published": published}  # fmt: skip
 
 
 JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable output")

@@ -106,8 +106,8 @@ def _request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:
     later = records.read(
         con,
         "select action, promoted_at from lineage.promotions where model_name = ? "
-        "and promoted_at > ? order by promoted_at limit 1",
-        [request["model_name"], request["requested_at"]],
+        "and promoted_at > ? and ? <> 'backfill_publish' order by promoted_at limit 1",
+        [request["model_name"], request["requested_at"], request["request_kind"]],
     )
     request["decisions"] = decisions
     request["state"] = (
@@ -130,7 +130,12 @@ def _recheck(
     when: str,
 ) -> dict:
     """Every gate again, on the run the request names, as recorded now: a request row written by
-    hand, or one whose run no longer passes, fails naming the gate."""
+    hand, or one whose run no longer passes, fails naming the gate. A backfill's publish request
+    is checked by customer_ml.backfill_publish."""
+    if request["request_kind"] == "backfill_publish":
+        from customer_ml import backfill_publish
+
+        return backfill_publish.recheck(con, request, snapshot_check, when)
     run = _run(con, request["training_run_id"])
     if run["model_name"] != request["model_name"]:
         raise PromotionError(
@@ -196,6 +201,16 @@ def approve(
     waiting = [r for r in required if r not in approved_roles]
     if waiting:
         return f"approved as {role} by {who}; waiting for {', '.join(waiting)}"
+    if request["request_kind"] == "backfill_publish":
+        from customer_ml import backfill_publish
+
+        by = {d["approver_role"]: d["approver"] for d in approvals} | {role: who}
+        n = backfill_publish.carry_out(con, request, by, snapshot_check)
+        return (
+            f"approved as {role} by {who}; {n} rescored {model_name} predictions of backfill "
+            f"{request['backfill_id']} published (the originals are kept); serving shows them "
+            "from the next build (dbt build --selector scoring)"
+        )
     _carry_out(con, request_id, who, snapshot_check)
     return (
         f"approved as {role} by {who}; {model_name} champion is now "

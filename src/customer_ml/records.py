@@ -89,6 +89,10 @@ TABLES: dict[str, dict[str, str]] = {
         # the challenger-vs-champion report (customer_ml.compare), when there is a champion
         "comparison_path": "varchar",
         "comparison_sha256": "varchar",
+        # a backfill's rescored past predictions to publish (customer_ml.backfill_publish)
+        "backfill_id": "varchar",
+        "predictions_path": "varchar",
+        "predictions_sha256": "varchar",
     },
     "approvals": {
         "request_id": "varchar",
@@ -203,6 +207,29 @@ TABLES: dict[str, dict[str, str]] = {
         "snapshot_ids": "varchar",
         "recorded_at": "timestamp",
     },
+    # A backfill's rescored past prediction, published into production by an approved request
+    # (customer_ml.backfill_publish); the prediction it replaces stays in lineage.predictions.
+    "published_predictions": {
+        "published_prediction_id": "varchar",
+        "replaces_prediction_id": "varchar",
+        "request_id": "varchar",
+        "backfill_id": "varchar",
+        "model_name": "varchar",
+        "model_kind": "varchar",
+        "model_version": "varchar",
+        "training_run_id": "varchar",
+        "feature_version": "bigint",
+        "customer_id": "bigint",
+        "as_of": "date",
+        "score": "double",
+        "score_label": "varchar",
+        # the backfill's input snapshot (in its own file's lineage.data_snapshots), commit, build
+        "snapshot_id": "varchar",
+        "git_commit": "varchar",
+        "invocation_id": "varchar",
+        "published_by": "varchar",
+        "published_at": "timestamp",
+    },
     # The hash chain over every table above and the ml.* record tables (customer_ml.chain).
     "seals": {
         "seal_seq": "bigint",
@@ -303,34 +330,48 @@ def create_all(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def append(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Mapping[str, Any] | Iterable[Mapping]
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: Mapping[str, Any] | Iterable[Mapping] | pd.DataFrame,
 ) -> int:
-    """Append one record (a mapping) or several to lineage.`table`, by column name. Undeclared
-    names fail; declared columns left out are null. Returns the number of rows appended."""
-    rows = [rows] if isinstance(rows, Mapping) else list(rows)
-    declared = TABLES[table]
-    for row in rows:
-        unknown = sorted(set(row) - set(declared))
-        if unknown:
-            raise KeyError(f"lineage.{table} has no column(s) {', '.join(unknown)}")
-    if not rows:
-        return 0
-    names = [n for n in declared if any(n in row for row in rows)]
-    placeholders = ", ".join("?" for _ in names)
+    """Append one record (a mapping), several, or a frame of them to lineage.`table`, by column
+    name. Undeclared names fail; declared columns left out are null. Returns the number of rows
+    appended."""
     if table in ("seals", "sealed_rows"):
         raise KeyError(f"lineage.{table} is written by customer_ml.chain only")
+    declared = TABLES[table]
+    if isinstance(rows, pd.DataFrame):
+        frame_, present = rows, list(rows.columns)
+    else:
+        rows = [rows] if isinstance(rows, Mapping) else list(rows)
+        present = sorted({n for row in rows for n in row})
+        frame_ = None
+    unknown = sorted(set(present) - set(declared))
+    if unknown:
+        raise KeyError(f"lineage.{table} has no column(s) {', '.join(unknown)}")
+    if (frame_ is not None and frame_.empty) or (frame_ is None and not rows):
+        return 0
+    names = [n for n in declared if n in present]
     # Through a staging table, so that exactly the appended rows are sealed (customer_ml.chain).
     con.execute(f"create or replace temp table _appending as select * from lineage.{table} limit 0")
-    con.executemany(
-        f"insert into _appending ({', '.join(names)}) values ({placeholders})",
-        [[row.get(n) for n in names] for row in rows],
-    )
+    if frame_ is not None:
+        con.register("_appending_frame", frame_)
+        con.execute(
+            f"insert into _appending ({', '.join(names)}) select {', '.join(names)} "
+            "from _appending_frame"
+        )
+        con.unregister("_appending_frame")
+    else:
+        con.executemany(
+            f"insert into _appending ({', '.join(names)}) values ({', '.join('?' for _ in names)})",
+            [[row.get(n) for n in names] for row in rows],
+        )
     con.execute(f"insert into lineage.{table} select * from _appending")
     from customer_ml import chain
 
     chain.seal_rows(con, f"lineage.{table}", "select * from _appending", None)
     con.execute("drop table _appending")
-    return len(rows)
+    return len(frame_) if frame_ is not None else len(rows)
 
 
 def read(
