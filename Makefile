@@ -54,11 +54,14 @@ run: data/demo/orders.parquet
 	@$(BIN)/customer-ml where --target dev
 	@$(BIN)/customer-ml figures --target dev
 
-## test: pytest, dbt build on the ci target over tiny data, sqlfluff, ruff and dbt-score
+## test: pytest, dbt build on the ci target over tiny data, sqlfluff, ruff and dbt-score.
+## pytest runs one test file per core (pytest-xdist): every test builds in its own throwaway
+## warehouse and project snapshot, and a file's module fixtures stay in one worker
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e and not reliability and not browser" --durations=25
+	$(BIN)/pytest -q -m "not e2e and not reliability and not browser" --durations=25 \
+		--numprocesses auto --dist loadfile
 
 ## reliability: the long reliability cases (16 readers of the analyst copy during a build, an
 ## idle notebook connection; kill -9 at KILL_POINTS (default 20) moments of builds, each followed
