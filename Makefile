@@ -112,10 +112,11 @@ clean-warehouse:
 	@test "$(CONFIRM)" = yes || { echo "refused: this deletes every lineage record, MLflow run and model artifact in warehouse/; run: make clean-warehouse CONFIRM=yes"; exit 1; }
 	rm -rf warehouse
 
-## bench: generate, load, full dbt build, incremental build after one new day, and point-in-time
-## features three ways (dbt, hand-written DuckDB, pandas) at SCALE (default tiny) in its own
-## warehouse under bench/out/SCALE; results in bench/out/SCALE/results.md (+ .png). The committed
-## bench/results.md is a copy of a SCALE=bench run.
+## bench: generate, load, full dbt build, the daily build (--selector scoring) after one new
+## day, and point-in-time features three ways (dbt, hand-written DuckDB, pandas) at SCALE
+## (default tiny) in its own warehouse under bench/out/SCALE; results in
+## bench/out/SCALE/results.md (+ .png). The committed bench/results.md is a copy of a
+## SCALE=bench run.
 SCALE ?= tiny
 bench: $(STAMP) $(FEAST_STAMP)
 	$(BIN)/customer-ml bench --scale $(SCALE) --out bench/out/$(SCALE) \

@@ -5,19 +5,25 @@
 
     The state lives in lineage.incremental_state, not in the tables (their columns and content
     hashes stay what they were): per successful build of such a model, the latest `_loaded_at` of
-    the raw-derived relations when it started (its watermark) and its definition (its own code
-    and its parents' definition hashes). Rows loaded after the watermark say from which as_of on
-    the partitions are stale; a changed definition recomputes everything, so a table never mixes
-    partitions of two definitions. -#}
+    the raw-derived relations when it started (its watermark) and its definition (its own
+    compiled code, rendered vars included, and its parents' definition hashes). Rows loaded after
+    the watermark say from which as_of on the partitions are stale; a changed definition (a var
+    such as a label horizon, a macro, a parent) empties the table first, so every partition is
+    missing and recomputed: a table never mixes partitions of two definitions. -#}
 
-{#- Config of an as_of-incremental model: call it at the top of the model. -#}
-{% macro as_of_incremental() -%}
+{#- Config of an as_of-incremental model: call it at the top of the model. A model partitioned
+    by another column (clv_transactions: by period, each known at its period end) names it as
+    `unique_key` and selects the partitions to recompute itself. -#}
+{% macro as_of_incremental(unique_key='as_of') -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='as_of',
+        unique_key=unique_key,
         on_schema_change='fail',
-        pre_hook=[{'sql': "{{ as_of_watermark() }}", 'transaction': false}],
+        pre_hook=[
+            {'sql': "{{ as_of_watermark() }}", 'transaction': false},
+            "{{ as_of_reset_on_new_definition() }}",
+        ],
         post_hook=["{{ record_incremental_state() }}"],
     ) }}
 {%- endmacro %}
@@ -35,6 +41,19 @@
 {% macro as_of_watermark() -%}
     create or replace temp table _as_of_watermark as
     select {{ loaded_through(watermark_relations()) }} as loaded_through
+{%- endmacro %}
+
+{#- Pre-hook, inside the model's transaction: when the definition differs from the one the
+    table's partitions were computed with (its latest recorded state), delete every row, so the
+    model recomputes every partition (recompute_from: the missing ones); a failed build rolls
+    the deletion back. -#}
+{% macro as_of_reset_on_new_definition() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ incremental_state('definition') }} is distinct from {{ as_of_definition() }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Post-hook (after success only): append this build's state of the model. -#}
@@ -64,8 +83,9 @@
     )
 {%- endmacro %}
 
-{#- SQL for this model's definition: its raw code and the latest recorded definition hash of
-    each parent (lineage.model_definitions, Merkle hashes over everything upstream). -#}
+{#- SQL for this model's definition (in a hook): its compiled code (definition_code) and the
+    latest recorded definition hash of each parent (lineage.model_definitions, Merkle hashes
+    over everything upstream). -#}
 {% macro as_of_definition() -%}
     {%- set parents = [] -%}
     {%- for unique_id in model.depends_on.nodes | sort -%}
@@ -75,7 +95,7 @@
         {%- endif -%}
     {%- endfor -%}
     md5({{ dbt.concat([
-        "'" ~ local_md5(model.raw_code) ~ "'",
+        "'" ~ local_md5(definition_code()) ~ "'",
         "'|'",
         "coalesce((select " ~ dbt.listagg(
             dbt.concat(["relation_name", "':'", "definition_hash"]), "','", "order by relation_name"
@@ -88,8 +108,8 @@
 
 {#- SQL for the first as_of to recompute (a date): on a full build, the grid's start; else the
     first as_of of the grid on or after the earliest day a row loaded since the last build
-    affects, or the earliest as_of the table lacks (where `missing_where` holds), or the grid's
-    start when the definition changed.
+    affects, or the earliest as_of the table lacks (where `missing_where` holds; all of them
+    when the definition changed, as_of_reset_on_new_definition).
 
     Arguments:
         inputs (list of [relation, affected_day]): relations with a `_loaded_at` column and the
@@ -106,8 +126,7 @@
         (
             select
                 case
-                    when {{ incremental_state('definition') }} is null
-                        or {{ incremental_state('definition') }} != {{ as_of_definition() }}
+                    when {{ incremental_state('loaded_through') }} is null
                         then {{ grid.start_unmarked }}
                     else least(
                         {%- for relation, affected_day in inputs %}

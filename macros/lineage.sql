@@ -63,7 +63,10 @@
         relation (Relation): the relation read by training or scoring (a post-hook of the
             model that builds it, and a pre-hook of each training and scoring node reading it)
         kind (string): 'fact', 'dimension' or 'derived' (see data_snapshot_key); the watermark
-            is the latest `_loaded_at` of the relation (of raw orders for derived tables)
+            is the latest `_loaded_at` of the relation (of raw orders for derived tables). A
+            derived partitioned model (features, labels, CLV transactions: partition_key_of) is
+            hashed as the sum of its partitions' records (record_partition_hashes), other derived
+            tables whole
 -#}
 {% macro register_data_snapshot(relation, kind) -%}
     {%- set relation_name = relation.schema ~ '.' ~ relation.identifier -%}
@@ -77,6 +80,7 @@
         drop table if exists _snapshot_candidate
     {%- else -%}
     {%- set watermark_of = source('shop', 'orders') if kind == 'derived' else relation -%}
+    {%- set partition_key = partition_key_of(relation) if kind == 'derived' else none -%}
     {%- set watermark -%}(select max(_loaded_at) from {{ watermark_of }}){%- endset -%}
     {#- A fact snapshot is its predecessor (the latest registered at or before this watermark)
         plus the rows loaded since: the build hashes what it loaded, not all history. The
@@ -93,11 +97,16 @@
             {%- set previous = found.rows[0] -%}
         {%- endif -%}
     {%- endif -%}
+    {%- if partition_key %}
+    {{ record_partition_hashes(relation, relation_name, partition_key) }};
+    {%- endif %}
     create or replace temp table _snapshot_candidate as
     with
 
     content as (
-        {%- if kind == 'derived' %}
+        {%- if partition_key %}
+        {{ partitions_content_hash(relation, relation_name, partition_key) }}
+        {%- elif kind == 'derived' %}
         {{ content_hash('select * from ' ~ relation) }}
         {%- else %}
         {%- set key = data_snapshot_key(kind) -%}
@@ -144,6 +153,98 @@
     );
     drop table _snapshot_candidate
     {%- endif -%}
+{%- endmacro %}
+
+{#- The partition column of `relation` when an incremental model builds it partition by
+    partition (as_of_incremental(): delete+insert on its unique_key) and registers its own data
+    snapshot in a post-hook (so every partition it writes is hashed when written), from the
+    project's graph; else none. -#}
+{% macro partition_key_of(relation) -%}
+    {%- set found = [] -%}
+    {%- for node in (graph.nodes.values() if execute else []) -%}
+        {%- if node.resource_type == 'model' and node.schema == relation.schema
+            and (node.alias or node.name) == relation.identifier
+            and node.config.get('materialized') == 'incremental'
+            and node.config.get('incremental_strategy') == 'delete+insert'
+            and node.config.get('unique_key') is string -%}
+            {%- for hook in node.config.get('post-hook', []) -%}
+                {%- if "register_data_snapshot(this," in (hook.sql or '') -%}
+                    {%- do found.append(node.config.get('unique_key')) -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found[0] if found else none) }}
+{%- endmacro %}
+
+{#- The hash of each partition of a partitioned derived model (partition_key_of), appended to
+    lineage.partition_hashes: in the model's own post-hook, the partitions this build wrote
+    (those of dbt's temporary relation of the increment; every partition when the model was
+    built whole); anywhere, the partitions that have no record yet (a warehouse from before
+    these records). Such a model writes a partition only whole and only in a build that records
+    it, so its content hash is the sum of its partitions' latest records
+    (partitions_content_hash): a build hashes what it wrote, not all history.
+
+    Arguments:
+        relation (Relation): the model's relation
+        relation_name (string): schema.identifier of the relation
+        key (string): its partition column
+-#}
+{% macro record_partition_hashes(relation, relation_name, key) -%}
+    {%- set recorded = "(select partition_key from " ~ source('lineage', 'partition_hashes')
+        ~ " where relation_name = '" ~ relation_name ~ "')" -%}
+    {%- set where = ["cast(" ~ key ~ " as varchar) not in " ~ recorded] -%}
+    {%- if execute and relation_name == this.schema ~ '.' ~ this.identifier -%}
+        {#- dbt-duckdb's incremental materialization builds the increment in a temporary table
+            named after the model (`<identifier>__dbt_tmp<time>`), kept for the connection's
+            life; none exists when the model was built whole. -#}
+        {%- set increments = run_query(
+            "select table_name from duckdb_tables() where temporary and starts_with(table_name, '"
+            ~ this.identifier ~ "__dbt_tmp')"
+        ).rows -%}
+        {%- if increments | length == 0 -%}
+            {%- do where.append('true') -%}
+        {%- endif -%}
+        {%- for row in increments -%}
+            {%- do where.append(
+                key ~ ' in (select ' ~ key ~ ' from temp.main."' ~ row[0] ~ '")') -%}
+        {%- endfor -%}
+    {%- endif -%}
+    insert into {{ source('lineage', 'partition_hashes') }}
+        (invocation_id, relation_name, partition_key, row_count, content_sum, recorded_at)
+    select '{{ invocation_id }}', '{{ relation_name }}', cast(hash_key as varchar), row_count,
+        cast(content_sum as varchar), now()
+    from (
+        {{ content_hash_by(relation, data_snapshot_columns(relation, 'derived'), key,
+            '(' ~ where | join(') or (') ~ ')') }}
+    ) as partitions
+{%- endmacro %}
+
+{#- SQL: row_count and content_hash of a partitioned derived model, summed from the latest
+    record of each of its partitions (record_partition_hashes); equal to content_hash over the
+    whole relation.
+
+    Arguments:
+        relation (Relation): the model's relation
+        relation_name (string): schema.identifier of the relation
+        key (string): its partition column
+-#}
+{% macro partitions_content_hash(relation, relation_name, key) -%}
+    select
+        cast(coalesce(sum(row_count), 0) as bigint) as row_count,
+        cast(coalesce(sum(cast(content_sum as hugeint)), 0) as varchar) as content_hash
+    from (
+        select
+            partition_key,
+            row_count,
+            content_sum,
+            row_number() over (partition by partition_key order by recorded_at desc) as recency
+        from {{ source('lineage', 'partition_hashes') }}
+        where relation_name = '{{ relation_name }}'
+    ) as latest
+    where
+        recency = 1
+        and partition_key in (select distinct cast({{ key }} as varchar) from {{ relation }})
 {%- endmacro %}
 
 {#- A select of every live data snapshot whose history no longer matches its record: each fact
@@ -337,21 +438,29 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The model's compiled code as its definition (in a hook, where it is compiled): the database
+    name is the target's file name, left out so targets agree; what `volatile()` marks (an
+    incremental build's selection of what to recompute, the as_of grid's dates) says which rows
+    a build computes, not how: left out, so a full and an incremental build of the same logic,
+    and builds over other as_of ranges, agree; runs of white space count as one. Rendered vars
+    and macros are in it. -#}
+{% macro definition_code() -%}
+    {%- if execute and not model.compiled_code -%}
+        {{ exceptions.raise_compiler_error(
+            "definition_code: " ~ model.unique_id ~ " is not compiled yet (call it from a hook)") }}
+    {%- endif -%}
+    {{- return(modules.re.sub('\\s+', ' ', modules.re.sub(
+        '/[*] volatile: [*]/.*?/[*] :volatile [*]/', '',
+        (model.compiled_code or '') | replace('"' ~ target.database ~ '".', ''),
+        flags=modules.re.DOTALL)).strip()) -}}
+{%- endmacro %}
+
 {#- Record the definition hash of the model just built (docs/design.md invariant 3): the md5 of its
     compiled code combined with the latest recorded definition hashes of its upstream models, a
     Merkle hash over the DAG. Any change to the SQL of a model or of anything upstream of it
     (including rendered vars and macros) changes it. Runs as a post-hook on every model. -#}
 {% macro record_definition() -%}
-    {#- The database name is the target's file name: left out, so targets agree. What
-        `volatile()` marks (an incremental build's selection of what to recompute, the as_of
-        grid's dates) says which rows a build computes, not how: left out, so a full and an
-        incremental build of the same logic, and builds over other as_of ranges, agree; runs of
-        white space count as one. -#}
-    {%- set code = modules.re.sub('\\s+', ' ', modules.re.sub(
-        '/[*] volatile: [*]/.*?/[*] :volatile [*]/', '',
-        (model.compiled_code or model.raw_code or '') | replace('"' ~ target.database ~ '".', ''),
-        flags=modules.re.DOTALL)).strip() -%}
-    {%- set own = local_md5(code) -%}
+    {%- set own = local_md5(definition_code()) -%}
     {%- set upstream = [] -%}
     {%- for unique_id in model.depends_on.nodes | sort -%}
         {%- set node = graph.nodes.get(unique_id) or graph.sources.get(unique_id) -%}

@@ -2,7 +2,14 @@
     period end, in two periods: 'calibration' (known at clv_calibration_end) and 'scoring' (known
     at the latest as_of). The holdout's orders are the label side, clv_holdout. $0 orders are
     kept: a free purchase is still a purchase for BG/NBD (the spend model leaves it out). Same-day
-    merging and the BTYD measures are the model's (customer_ml.clv), not the dataset's. -#}
+    merging and the BTYD measures are the model's (customer_ml.clv), not the dataset's.
+
+    Incremental by period (macros/incremental_as_of.sql): a build recomputes a period when its
+    period end moved, or when a row loaded since the last build was known by it (a late row or
+    a correction dated back); a daily load of new orders changes neither period. -#}
+{{ as_of_incremental(unique_key='period') }}
+{#- referenced on every build, so dbt sees the dependency the incremental branch has -#}
+{%- set states = source('lineage', 'incremental_state') %}
 with
 
 orders as (
@@ -36,6 +43,25 @@ period_ends as (
     from as_of_dates
 ),
 
+recomputed as (
+    select * from period_ends
+    {%- if is_incremental() %}
+    where {% call volatile_block() %}
+        {{ incremental_state('loaded_through') }} is null
+        or not exists (
+            select 1 from {{ this }} as built
+            where built.period = period_ends.period and built.period_end = period_ends.period_end
+        )
+        or exists (
+            select 1 from {{ ref('int_orders_known_as_of') }} as loaded
+            where
+                loaded._loaded_at > {{ incremental_state('loaded_through') }}
+                and loaded.known_from <= period_ends.period_end
+        )
+    {% endcall %}
+    {%- endif %}
+),
+
 known as (
     select
         period_ends.period,
@@ -44,7 +70,7 @@ known as (
         orders.customer_id,
         orders.amount,
         orders.ordered_at
-    from period_ends
+    from recomputed as period_ends
     inner join orders
         on {{ is_known_at('orders', 'period_ends.period_end') }}
 ),

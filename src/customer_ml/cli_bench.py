@@ -32,7 +32,7 @@ from customer_ml.cli import _fail, main
 )
 @click.option(
     "--only",
-    type=click.Choice(["features", "backfills"]),
+    type=click.Choice(["features", "backfills", "daily"]),
     help="only that step, on the warehouse a bench run built in OUT (writes OUT/<step>.md)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the files written as JSON")
@@ -56,6 +56,10 @@ def bench(
             project = config.project_dir()
             if only == "features":
                 lines = harness.features_only(out, project, scale, pandas_customers, feast_python)
+            elif only == "daily":
+                from customer_ml import bench_daily
+
+                lines = bench_daily.daily(out, project)
             else:
                 lines = harness.backfill_lines(harness.backfills(out, project))
             results = out / f"{only}.md"

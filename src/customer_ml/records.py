@@ -76,6 +76,14 @@ TABLES: dict[str, dict[str, str]] = {
         "definition": "varchar",
         "recorded_at": "timestamp",
     },
+    "partition_hashes": {
+        "invocation_id": "varchar",
+        "relation_name": "varchar",
+        "partition_key": "varchar",
+        "row_count": "bigint",
+        "content_sum": "varchar",
+        "recorded_at": "timestamp",
+    },
     "promotion_requests": {
         "request_id": "varchar",
         "model_name": "varchar",

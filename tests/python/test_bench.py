@@ -27,7 +27,7 @@ def test_the_harness_runs_and_the_three_ways_agree(
             )
         )
         assert "| True (" in line, line
-    assert "Incremental build / full build" in results
+    assert "Incremental daily build / full build" in results
     # both backfills ran (a failed one fails the step) and are measured side by side
     assert "1% cohort / every customer" in results
     files = (out / "warehouse" / "backfills").glob("bench-*.duckdb")

@@ -59,6 +59,14 @@ def test_an_incremental_build_equals_a_full_rebuild(built: Path, tmp_path: Path)
         incremental,
         "select order_id, customer_id from raw.orders order by ordered_at limit 1 offset 500",
     ).itertuples(index=False)
+    # and a late order in January of a customer labelled churned at 2025-01-01 (both label
+    # versions): it rewrites that label partition with other content
+    [(churned,)] = _df(
+        incremental,
+        "select customer_id from labels.churn_labels_v1 join labels.churn_labels_v2 "
+        "using (customer_id, as_of) where as_of = '2025-01-01' and churn_labels_v1.is_churned "
+        "and churn_labels_v2.is_churned order by customer_id limit 1",
+    ).itertuples(index=False)
     orders = _write(
         tmp_path / "orders.csv",
         "order_id,customer_id,ordered_at,amount,_available_at",
@@ -73,6 +81,7 @@ def test_an_incremental_build_equals_a_full_rebuild(built: Path, tmp_path: Path)
             + ",0.00,2025-12-20 09:00:00",
             f"990000001,{customer},2025-03-10 10:00:00,40.00,2025-12-20 08:00:00",
             f"990000002,{customer},2025-12-20 10:00:00,25.00,2025-12-20 10:00:00",
+            f"990000004,{churned},2025-01-15 10:00:00,30.00,2025-12-20 08:00:00",
         ],
     )
     customers = _write(
@@ -109,14 +118,54 @@ def test_an_incremental_build_equals_a_full_rebuild(built: Path, tmp_path: Path)
         kept = _df(built, rowids).merge(_df(incremental, rowids), on="as_of")
         assert (kept["first_row_x"] == kept["first_row_y"]).all(), table
         assert len(kept) == 12
+    # The data snapshots of features and labels: the incremental build hashed only the partitions
+    # it wrote (lineage.partition_hashes), yet registered what the full rebuild registered from
+    # every partition, and what hashing each whole table here gives.
+    derived = ["features.customer_features_v1", "features.customer_features_v2",
+               "labels.churn_labels_v1", "labels.churn_labels_v2"]  # fmt: skip
+    rescued = _df(
+        incremental,
+        "select v1.is_churned, v2.is_churned from labels.churn_labels_v1 "
+        "as v1 join labels.churn_labels_v2 as v2 using (customer_id, as_of) "
+        f"where as_of = '2025-01-01' and customer_id = {churned}",
+    )
+    assert rescued.values.tolist() == [[False, False]]
+    snapshots = {wh: _last_build_snapshots(wh, derived) for wh in (incremental, full)}
+    assert snapshots[incremental] == snapshots[full]
+    for table in derived:
+        [(rows, content_hash)] = _df(
+            incremental,
+            f"select count(*), cast(sum(md5_number_lower(cast(t as varchar))) as "
+            f"varchar) from {table} as t",  # fmt: skip
+        ).itertuples(index=False)
+        assert snapshots[incremental][table] == (rows, content_hash), table
+    hashed = _df(
+        incremental,
+        "select partition_key from lineage.partition_hashes where relation_name = "
+        "'features.customer_features_v1' and invocation_id = "
+        "(select max_by(invocation_id, finished_at) from lineage.builds)",
+    )
+    assert hashed["partition_key"].tolist() == ["2026-01-01"]
+
+
+def _last_build_snapshots(wh: Path, relations: list[str]) -> dict[str, tuple[int, str]]:
+    rows = _df(wh, "select s.relation_name, s.row_count, s.content_hash "
+                   "from lineage.build_snapshots as b join lineage.data_snapshots as s using "
+                   "(snapshot_id) where b.invocation_id = (select max_by(invocation_id, "
+                   "finished_at) from lineage.builds)")  # fmt: skip
+    return {r.relation_name: (r.row_count, r.content_hash) for r in rows.itertuples()
+            if r.relation_name in relations}  # fmt: skip
 
 
 def test_a_rebuild_with_no_new_data_rewrites_nothing(built: Path, tmp_path: Path) -> None:
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
-    physical = "select max(rowid), count(*) from features.customer_features_v1"
+    physical = (
+        "select 'features' as t, max(rowid), count(*) from features.customer_features_v1 "
+        "union all select 'clv', max(rowid), count(*) from datasets.clv_transactions_v1 order by t"
+    )
     before = _df(wh, physical)
-    dbt_build(wh, "--select", "int_order_facts_as_of", "customer_features")
+    dbt_build(wh, "--select", "int_order_facts_as_of", "customer_features", "clv_transactions")
     pd.testing.assert_frame_equal(before, _df(wh, physical))
     states = _df(wh, "select relation_name, count(*) as n from lineage.incremental_state "
                      "group by all order by all")  # fmt: skip

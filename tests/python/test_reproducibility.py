@@ -211,5 +211,10 @@ def test_definition_hash_follows_the_sql(tmp_path: Path, built: Path) -> None:
 
     h = hashes()
     assert h["labels.churn_labels_v1"][0] != h["labels.churn_labels_v1"][-1]  # horizon changed
+    # and the incremental build recomputed every partition with it: no 90-day label is left
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    horizons = con.execute("select distinct horizon_days from labels.churn_labels_v1").fetchall()
+    con.close()
+    assert horizons == [(120,)]
     assert len(set(h["features.customer_features_v1"])) == 1  # features untouched
     assert len(set(h["labels.churn_labels_v2"])) == 1  # v2 has its own horizon var
