@@ -46,7 +46,9 @@ period_ends as (
 recomputed as (
     select * from period_ends
     {%- if is_incremental() %}
-    where {% call volatile_block() %}
+    {#- all of it volatile, `where` too: a full and an incremental build record one definition -#}
+    {% call volatile_block() %}
+    where
         {{ incremental_state('loaded_through') }} is null
         or not exists (
             select 1 from {{ this }} as built
