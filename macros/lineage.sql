@@ -1,5 +1,5 @@
 {#- Append-only lineage records (docs/design.md "Records"). These tables are declared once, in
-    customer_ml.records, and created from that declaration by the dbt plugin when a build opens
+    customer_ml.record_tables, and created from that declaration by the dbt plugin when a build opens
     the warehouse; hooks, the CLI and the plugin append to them, never update or delete. -#}
 
 {#- Record this invocation so Python models (which cannot use Jinja) can read its id, with the
@@ -98,14 +98,14 @@
         {%- endif -%}
     {%- endif -%}
     {%- if partition_key %}
-    {{ record_partition_hashes(relation, relation_name, partition_key) }};
+    {{ record_partition_hashes(relation, partition_key) }};
     {%- endif %}
     create or replace temp table _snapshot_candidate as
     with
 
     content as (
         {%- if partition_key %}
-        {{ partitions_content_hash(relation, relation_name, partition_key) }}
+        {{ partitions_content_hash(relation, partition_key) }}
         {%- elif kind == 'derived' %}
         {{ content_hash('select * from ' ~ relation) }}
         {%- else %}
@@ -187,10 +187,10 @@
 
     Arguments:
         relation (Relation): the model's relation
-        relation_name (string): schema.identifier of the relation
         key (string): its partition column
 -#}
-{% macro record_partition_hashes(relation, relation_name, key) -%}
+{% macro record_partition_hashes(relation, key) -%}
+    {%- set relation_name = relation.schema ~ '.' ~ relation.identifier -%}
     {%- set recorded = "(select partition_key from " ~ source('lineage', 'partition_hashes')
         ~ " where relation_name = '" ~ relation_name ~ "')" -%}
     {%- set where = ["cast(" ~ key ~ " as varchar) not in " ~ recorded] -%}
@@ -222,14 +222,8 @@
 
 {#- SQL: row_count and content_hash of a partitioned derived model, summed from the latest
     record of each of its partitions (record_partition_hashes); equal to content_hash over the
-    whole relation.
-
-    Arguments:
-        relation (Relation): the model's relation
-        relation_name (string): schema.identifier of the relation
-        key (string): its partition column
--#}
-{% macro partitions_content_hash(relation, relation_name, key) -%}
+    whole relation. Arguments as record_partition_hashes. -#}
+{% macro partitions_content_hash(relation, key) -%}
     select
         cast(coalesce(sum(row_count), 0) as bigint) as row_count,
         cast(coalesce(sum(cast(content_sum as hugeint)), 0) as varchar) as content_hash
@@ -240,7 +234,7 @@
             content_sum,
             row_number() over (partition by partition_key order by recorded_at desc) as recency
         from {{ source('lineage', 'partition_hashes') }}
-        where relation_name = '{{ relation_name }}'
+        where relation_name = '{{ relation.schema ~ '.' ~ relation.identifier }}'
     ) as latest
     where
         recency = 1

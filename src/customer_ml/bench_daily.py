@@ -22,7 +22,9 @@ def next_day(data: Path, warehouse: Path, batch: Path) -> str:
     delay), ids past its largest. Returns that day."""
     import duckdb
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    from customer_ml import config
+
+    con = config.connect(warehouse, read_only=True)
     try:
         [(loaded_day, max_order, max_event)] = con.execute(
             "select max(cast(o.ordered_at as date)), max(o.order_id), "

@@ -33,15 +33,15 @@ import duckdb
 
 from customer_ml import catalogue, lineage
 
-CHAIN_TABLES = ("seals", "sealed_rows")  # the chain itself, declared in records.TABLES
+CHAIN_TABLES = ("seals", "sealed_rows")  # the chain itself, declared in record_tables.TABLES
 
 
 def chained_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Every append-only record table present: lineage.* (customer_ml.records) and the models'
     ml.*__train / ml.*__score tables."""
-    from customer_ml import records
+    from customer_ml import record_tables
 
-    wanted = [f"lineage.{t}" for t in records.TABLES if t not in CHAIN_TABLES]
+    wanted = [f"lineage.{t}" for t in record_tables.TABLES if t not in CHAIN_TABLES]
     wanted += [f"ml.ml_{m}__{kind}" for m in catalogue.names() for kind in ("train", "score")]
     present = {
         f"{schema}.{name}"

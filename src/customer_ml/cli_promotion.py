@@ -276,12 +276,12 @@ def rca(model: str, note: str, target: str, warehouse: Path | None, as_json: boo
 def status(target: str, warehouse: Path | None, as_json: bool) -> None:
     """Per model: what serves, since when, open requests, recent failures, and the last
     retraining decision (train, skip or suppressed) with its reasons and the next due date."""
-    from customer_ml import promotion, retraining
+    from customer_ml import champions, retraining
 
     con = _warehouse_rw(target, warehouse)
     try:
-        promotion.check_registry_aliases(con)
-        rows = [{**r, **retraining.status(con, r["model"])} for r in promotion.status(con)]
+        champions.check_registry_aliases(con)
+        rows = [{**r, **retraining.status(con, r["model"])} for r in champions.status(con)]
     finally:
         con.close()
     if as_json:

@@ -116,11 +116,11 @@ class Plugin(BasePlugin):
             }
             cursor = conn.cursor()
             try:
-                from customer_ml import promotion, registry, retraining
+                from customer_ml import champions, registry, retraining
 
                 retraining.record_skipped_by_failures(cursor, build["nodes"], build["run_type"])
                 if not self.backfill:  # a backfill's file has no registry of its own
-                    promotion.check_registry_aliases(cursor)
+                    champions.check_registry_aliases(cursor)
                 record["chain_head"] = chain.head(cursor)
                 record["training_mlflow_run_ids"] = registry.mlflow_runs_of_build(
                     cursor, build["invocation_id"]

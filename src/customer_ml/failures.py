@@ -14,7 +14,7 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
-from customer_ml import alerts, catalogue, config, lineage, records
+from customer_ml import alerts, catalogue, config, lineage, record_tables, records
 
 
 def consecutive_failures(session: duckdb.DuckDBPyConnection, model_name: str) -> int:
@@ -93,7 +93,7 @@ def guarded(
             message=message,
             invocation_id=invocation_id,
         )
-        return records.frame([], records.TRAINING_RUN_COLUMNS)
+        return records.frame([], record_tables.TRAINING_RUN_COLUMNS)
     try:
         return train()
     except config.OperatorError:

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import config, lineage, records
+from customer_ml import config, lineage, record_tables, records
 
 Progress = Callable[[str], None]
 
@@ -159,7 +159,7 @@ def seed_champion(warehouse: Path, run: dict[str, Any], recorded_in: Path) -> No
         records.create_all(con)
         con.execute("create schema if not exists ml")
         # typed as the training model writes it, so the replay's own runs append to it
-        con.register("champion_record", records.frame([run], records.TRAINING_RUN_COLUMNS))
+        con.register("champion_record", records.frame([run], record_tables.TRAINING_RUN_COLUMNS))
         con.execute(
             f"create table ml.ml_{run['model_name']}__train as select * from champion_record"
         )

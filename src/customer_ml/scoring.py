@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from customer_ml import baselines, catalogue, config, lineage, records, registry
+from customer_ml import baselines, catalogue, config, lineage, record_tables, records, registry
 
 
 @dataclass(frozen=True)
@@ -220,4 +220,4 @@ def prediction_frame(
     seen = _already_recorded(session, this, ids)
     if seen:
         out = out[~out["prediction_id"].isin(seen)]
-    return records.frame(out, records.PREDICTION_COLUMNS)
+    return records.frame(out, record_tables.PREDICTION_COLUMNS)

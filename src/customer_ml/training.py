@@ -44,6 +44,7 @@ from customer_ml import (
     evaluation,
     lineage,
     quotas,
+    record_tables,
     records,
     registry,
     retraining,
@@ -213,12 +214,12 @@ def run(
             run_type,
             retraining.Decision("skip", ["nothing changed: this model_version trained already"]),
         )
-        return records.frame([], records.TRAINING_RUN_COLUMNS)
+        return records.frame([], record_tables.TRAINING_RUN_COLUMNS)
     retrain = str(build_vars.check_var("retrain", retraining.RETRAIN, retrain or "policy"))
     decision = retraining.decide(session, ctx, this=this, retrain=retrain)
     retraining.record(session, model_name, run_type, decision)
     if decision.action != "train":
-        return records.frame([], records.TRAINING_RUN_COLUMNS)
+        return records.frame([], record_tables.TRAINING_RUN_COLUMNS)
     # The champion serving now (whatever its age) is measured on the candidate's holdout, and
     # is the reference a model may align to (segments keep their ids); both are recorded.
     champion_run = registry.champion(session, model_name, max_age_check=False)
@@ -397,4 +398,4 @@ def finish(
         ctx, out, metrics, described, usage, final_dir, inputs, bytes_scanned
     )
     out["finished_at"] = _now()
-    return records.frame([out], records.TRAINING_RUN_COLUMNS)
+    return records.frame([out], record_tables.TRAINING_RUN_COLUMNS)

@@ -1,4 +1,4 @@
-"""The lineage records are declared once (customer_ml.records): what a build creates, what the
+"""The lineage records are declared once (customer_ml.record_tables): what a build creates, what the
 docs declare and what Python appends all come from, or are checked against, that declaration."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from customer_ml import records
+from customer_ml import record_tables, records
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 def test_a_build_creates_exactly_the_declared_tables(built: Path) -> None:
     con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
     try:
-        for table, declared in records.TABLES.items():
+        for table, declared in record_tables.TABLES.items():
             assert _columns(con, table) == declared, table
     finally:
         con.close()
@@ -34,7 +34,7 @@ def test_a_build_creates_exactly_the_declared_tables(built: Path) -> None:
 def test_the_docs_declare_every_lineage_table() -> None:
     sources = yaml.safe_load((REPO / "models/lineage/_lineage__sources.yml").read_text())
     [lineage] = [s for s in sources["sources"] if s["name"] == "lineage"]
-    assert {t["name"] for t in lineage["tables"]} == set(records.TABLES)
+    assert {t["name"] for t in lineage["tables"]} == set(record_tables.TABLES)
 
 
 def test_append_is_by_name_and_refuses_unknown_columns() -> None:
@@ -58,7 +58,7 @@ def test_an_older_warehouse_gains_new_columns_and_keeps_its_rows() -> None:
     con.execute("create table lineage.promotions (promotion_id varchar, model_name varchar)")
     con.execute("insert into lineage.promotions values ('p1', 'churn')")
     records.create_all(con)
-    assert _columns(con, "promotions") == records.TABLES["promotions"]
+    assert _columns(con, "promotions") == record_tables.TABLES["promotions"]
     assert con.execute("select promotion_id, request_id from lineage.promotions").fetchall() == [
         ("p1", None)
     ]
