@@ -255,8 +255,8 @@ def test_an_over_cap_dataset_is_sampled_identically_and_hashed() -> None:
 
 def test_training_and_scoring_are_separate_selections(tmp_path: Path) -> None:
     """selectors.yml: `scoring` has no training node, `training` no scoring node; the daily
-    `scoring` leaves out the full-history snapshot verification, which `ci` keeps (it is also a
-    promotion gate and `customer-ml verify-snapshots`)."""
+    `scoring` leaves out the full-history verifications of data snapshots and of the lineage
+    chain, which `ci` keeps (they are also `customer-ml verify-snapshots` / `verify-lineage`)."""
     from conftest import dbt
 
     listed = {}
@@ -266,13 +266,20 @@ def test_training_and_scoring_are_separate_selections(tmp_path: Path) -> None:
                    "--resource-type", "test", "--output", "name", "--quiet")  # fmt: skip
         names = set(done.stdout.split())
         listed[selector] = {n for n in names if n.startswith("ml_")}
-        verifies[selector] = "assert_data_snapshots_verify" in names
+        verifies[selector] = {
+            "assert_data_snapshots_verify",
+            "assert_lineage_chain_verifies",
+        } & names
     assert listed == {
         "scoring": {"ml_churn__score", "ml_clv__score", "ml_segments__score"},
         "training": {"ml_churn__train", "ml_clv__train", "ml_segments__train"},
         "ci": {f"ml_{m}__{s}" for m in ("churn", "clv", "segments") for s in ("train", "score")},
     }
-    assert verifies == {"scoring": False, "training": False, "ci": True}
+    assert verifies == {
+        "scoring": set(),
+        "training": set(),
+        "ci": {"assert_data_snapshots_verify", "assert_lineage_chain_verifies"},
+    }
 
 
 def test_a_bad_quota_stops_the_build_before_anything_runs(built: Path, tmp_path: Path) -> None:
