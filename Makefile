@@ -88,14 +88,14 @@ dbt-ci: data/tiny/orders.parquet
 	@$(BIN)/customer-ml where --target ci
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests python_models
-	$(BIN)/ruff format --check src tests python_models
+	$(BIN)/ruff check src tests python_models models
+	$(BIN)/ruff format --check src tests python_models models
 	$(BIN)/sqlfluff lint models macros tests/dbt
 	$(BIN)/dbt-score lint --run-dbt-parse --show failing-items
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests python_models
-	$(BIN)/ruff check --fix src tests python_models
+	$(BIN)/ruff format src tests python_models models
+	$(BIN)/ruff check --fix src tests python_models models
 
 ## ui: the MLflow UI for the dev warehouse on http://127.0.0.1:5000
 ui: $(STAMP)

@@ -18,12 +18,13 @@ def model(dbt, session):
     dbt.source("lineage", "build_snapshots")
     dbt.source("lineage", "baseline_runs")
 
-    transactions = dbt.ref("clv_transactions", v=1)
+    # the BTYD summaries of clv_transactions v1 (the recorded input, registered by the pre-hook)
+    summaries = btyd.stored_summaries(dbt.ref("clv_summaries"))
 
     def latest(version):
         if version != 1:
             raise ValueError(f"ml_clv__score reads clv_transactions v1, the model needs v{version}")
-        return btyd.summaries(transactions.filter("period = 'scoring'")).df()
+        return summaries.filter("period = 'scoring'").df()
 
     this = str(dbt.this) if dbt.is_incremental else None
     return scoring.run("clv", latest, session, this=this, run_type=dbt.config.get("run_type"))

@@ -33,7 +33,8 @@ def model(dbt, session):
         "clv_time_unit": dbt.config.get("clv_time_unit"),
         "clv_penalizer": dbt.config.get("clv_penalizer"),
     }
-    transactions, scanned = costs.read(session, btyd.summaries(dbt.ref("clv_transactions", v=1)))
+    # the BTYD summaries of clv_transactions v1 (the recorded input, registered by the pre-hook)
+    transactions, scanned = costs.read(session, btyd.stored_summaries(dbt.ref("clv_summaries")))
     holdout, scanned_holdout = costs.read(
         session, btyd.holdout_summaries(dbt.ref("clv_holdout", v=1))
     )

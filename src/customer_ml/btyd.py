@@ -117,6 +117,14 @@ def summaries(transactions: Any) -> Any:
     return transactions.query("tx", SUMMARY_SQL)
 
 
+def stored_summaries(clv_summaries: Any) -> Any:
+    """The rows of the dbt model clv_summaries (which stores `summaries` of clv_transactions per
+    period, recomputed only when a period's transactions change), as `summaries` returns them."""
+    return clv_summaries.query(
+        "stored", "select * exclude (computed_from) from stored order by period, customer_id"
+    )
+
+
 def holdout_summaries(holdout: Any) -> Any:
     """Per customer (a DuckDB relation over clv_holdout's rows): purchase days in the holdout
     (after the calibration end, up to `holdout_days` later inclusive), and the days with a

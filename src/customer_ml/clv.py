@@ -1,7 +1,8 @@
 """Customer lifetime value as a model of the catalogue: the model protocol (customer_ml.training)
 over BG/NBD + Gamma-Gamma, whose fitting and BTYD conventions live in customer_ml.btyd (the one
 adapter to `lifetimes`). Training reads the BTYD summaries (btyd.summaries: one row per customer and
-period) of the calibration and scoring periods (clv_transactions) and of the holdout
+period) of the calibration and scoring periods (clv_transactions, as stored by the dbt model
+clv_summaries) and of the holdout
 (clv_holdout); scoring values every customer known at the latest as_of.
 """
 

@@ -22,6 +22,7 @@ TABLES = [
     "labels.churn_labels_v1",
     "labels.churn_labels_v2",
     "datasets.clv_transactions_v1",
+    "datasets.clv_summaries",
     "labels.clv_holdout_v1",
 ]
 
@@ -162,10 +163,13 @@ def test_a_rebuild_with_no_new_data_rewrites_nothing(built: Path, tmp_path: Path
     shutil.copytree(built, wh)
     physical = (
         "select 'features' as t, max(rowid), count(*) from features.customer_features_v1 "
-        "union all select 'clv', max(rowid), count(*) from datasets.clv_transactions_v1 order by t"
+        "union all select 'clv', max(rowid), count(*) from datasets.clv_transactions_v1 "
+        "union all select 'clv_summaries', max(rowid), count(*) from datasets.clv_summaries "
+        "order by t"
     )
     before = _df(wh, physical)
-    dbt_build(wh, "--select", "int_order_facts_as_of", "customer_features", "clv_transactions")
+    dbt_build(wh, "--select", "int_order_facts_as_of", "customer_features", "clv_transactions",
+              "clv_summaries")  # fmt: skip
     pd.testing.assert_frame_equal(before, _df(wh, physical))
     states = _df(wh, "select relation_name, count(*) as n from lineage.incremental_state "
                      "group by all order by all")  # fmt: skip
