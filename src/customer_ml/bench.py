@@ -101,13 +101,25 @@ def _load(batch: Path, target: str) -> list[str]:
 
 
 def node_times(run_results: Path) -> dict[str, float]:
-    """Node name (model name, `.vN` for versions) -> execution seconds, from dbt's own timing."""
+    """Node name (model name, `.vN` for versions; data tests and hooks too) -> execution seconds,
+    from dbt's own timing."""
     results = json.loads(run_results.read_text())["results"]
-    return {
-        r["unique_id"].split(".", 2)[-1]: float(r["execution_time"])
-        for r in results
-        if r["unique_id"].startswith(("model.", "snapshot."))
-    }
+    return {r["unique_id"].split(".", 2)[-1]: float(r["execution_time"]) for r in results}
+
+
+def time_by_kind(run_results: Path) -> str:
+    """Where a build's time went by kind of node (dbt's timing), as one line."""
+    kinds = {
+        "model": "models", "snapshot": "models", "test": "data tests", "unit_test": "unit tests",
+        "operation": "hooks",
+    }  # fmt: skip
+    spent: dict[str, float] = {}
+    for r in json.loads(run_results.read_text())["results"]:
+        kind = kinds.get(r["unique_id"].split(".", 1)[0], "other")
+        spent[kind] = spent.get(kind, 0.0) + float(r["execution_time"])
+    return ", ".join(
+        f"{kind} {s:.1f} s" for kind, s in sorted(spent.items(), key=lambda kv: -kv[1])
+    )
 
 
 def run(
@@ -149,11 +161,14 @@ def run(
                         [*dbt, "--selector", "scoring"], env, project,
                         out / "build-incremental.log"))  # fmt: skip
     incremental_nodes = node_times(out / "target" / "run_results.json")
+    incremental_kinds = time_by_kind(out / "target" / "run_results.json")
+    full_kinds = time_by_kind(out / "run_results-full.json")
     features = _features(out, project, env, pandas_customers, nodes, feast_python)
     backfilled = backfills(out, project)
     _write_results(
-        out, scale, n_customers, steps, nodes, incremental_nodes, features, exclude, backfilled
-    )
+        out, scale, n_customers, steps, (nodes, full_kinds), (incremental_nodes, incremental_kinds),
+        features, exclude, backfilled,
+    )  # fmt: skip
     return out / "results.md"
 
 
@@ -305,8 +320,10 @@ def _pandas_scaled(features: dict, n_customers: int) -> float:
 
 
 def _write_results(
-    out, scale, n_customers, steps, nodes, incremental_nodes, features, exclude, backfilled
+    out, scale, n_customers, steps, full_nodes, incremental_nodes, features, exclude, backfilled
 ) -> None:
+    """`full_nodes` and `incremental_nodes`: (node times, time by kind) of the two builds."""
+    (nodes, full_kinds), (incremental_nodes, incremental_kinds) = full_nodes, incremental_nodes
     full = next(s for s in steps if s.name.startswith("dbt build, full"))
     incremental = next(s for s in steps if s.name.startswith("dbt build, incremental"))
     lines = [
@@ -325,15 +342,15 @@ def _write_results(
         "(target < 10%).",
         "",
         *features_lines(features, n_customers),
-        "Slowest nodes of the full build:",
+        f"Slowest nodes of the full build ({full_kinds}):",
         "",
         *[f"- `{n}`: {t:.1f}" for n, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:12]],
         "",
-        "Slowest nodes of the incremental build:",
+        f"Slowest nodes of the incremental build ({incremental_kinds}):",
         "",
         *[
             f"- `{n}`: {t:.1f}"
-            for n, t in sorted(incremental_nodes.items(), key=lambda kv: -kv[1])[:8]
+            for n, t in sorted(incremental_nodes.items(), key=lambda kv: -kv[1])[:12]
         ],
         "",
         *backfill_lines(backfilled),

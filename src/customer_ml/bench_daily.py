@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from customer_ml.bench import BIN, Step, _env, _timed, node_times
+from customer_ml.bench import BIN, Step, _env, _timed, node_times, time_by_kind
 
 
 def next_day(data: Path, warehouse: Path, batch: Path) -> str:
@@ -74,7 +74,8 @@ def daily(out: Path, project: Path) -> list[str]:
         "|---|---:|---:|---:|",
         *[f"| {s.name} | {s.wall_s:.1f} | {s.cpu_s:.1f} | {s.peak_rss_mb:,.0f} |" for s in steps],
         "",
-        "Slowest nodes of the daily build after one more day (dbt's timing, s):",
+        "Slowest nodes of the daily build after one more day (dbt's timing, s; "
+        f"{time_by_kind(out / 'target' / 'run_results.json')}):",
         "",
         *[f"- `{n}`: {t:.1f}" for n, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:12]],
         "",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -140,9 +141,20 @@ class Plugin(BasePlugin):
             record["mlflow_run_id"] = tracking.log_build(warehouse, record)
             return json.dumps(record)
 
+        def stage_analyst_copy(published: str, staging: str) -> str:
+            """The analyst copy's new file starts as a byte copy of the published one, when there
+            is one (macros/analyst_copy.sql); readers of the published file are not disturbed."""
+            if not os.path.exists(published):
+                return "new"
+            shutil.copyfile(published, staging)
+            os.chmod(staging, 0o644)
+            return "copied"
+
         def publish(staging: str, published: str) -> str:
             """The analyst copy written (macros/analyst_copy.sql) replaces the published one in
-            one rename."""
+            one rename, read-only: nothing but the next build's copy of it changes what analysts
+            read."""
+            os.chmod(staging, 0o444)
             os.replace(staging, published)
             return published
 
@@ -178,6 +190,7 @@ class Plugin(BasePlugin):
 
         for name, function, arity, returns in (
             ("log_build", log_build, 2, "VARCHAR"),
+            ("customer_ml_stage_analyst_copy", stage_analyst_copy, 2, "VARCHAR"),
             ("customer_ml_publish", publish, 2, "VARCHAR"),
             ("customer_ml_seal", seal, 1, "VARCHAR"),
             ("customer_ml_verify_sealed", verify_sealed, 1, "VARCHAR[]"),
