@@ -13,6 +13,7 @@ import os
 import shutil
 from typing import Any
 
+import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
@@ -148,6 +149,11 @@ class Plugin(BasePlugin):
                 return "new"
             shutil.copyfile(published, staging)
             os.chmod(staging, 0o644)
+            try:  # a damaged publication is not built on: the copy starts empty instead
+                duckdb.connect(staging).close()
+            except duckdb.Error:
+                os.remove(staging)
+                return "new"
             return "copied"
 
         def publish(staging: str, published: str) -> str:

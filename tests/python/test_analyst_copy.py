@@ -102,3 +102,13 @@ def test_a_publication_missing_groups_is_mended_by_the_next_build(built: Path, t
     }  # fmt: skip
     dbt_build(wh, "--selector", "scoring")
     assert _differences(wh) == {}
+
+
+def test_a_damaged_publication_is_replaced_whole(built: Path, tmp_path: Path):
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    analyst = wh / "ci.analyst.duckdb"
+    analyst.chmod(0o644)
+    analyst.write_bytes(b"not a database" * 1000)
+    dbt_build(wh, "--selector", "scoring")
+    assert _differences(wh) == {}
