@@ -277,14 +277,20 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
         "features.customer_features_v1 where as_of = '2025-07-01')"
     )
     con.close()
+    rediffed = json.loads(cli(wh, "backfill", "diff", "gb-summer", "--json").stdout)["relations"]
     changed = [
         (r["relation"], r["as_of"], r["only_backfill"], r["only_production"])
-        for r in json.loads(cli(wh, "backfill", "diff", "gb-summer", "--json").stdout)["relations"]
+        for r in rediffed
         if (r["only_backfill"] or r["only_production"]) and r["as_of"] is not None
     ]
     assert changed == [("features.customer_features_v1", "2025-07-01", 1, 1)]
+    # and CLV's period datasets (another calibration end, see above)
+    whole = {r["relation"] for r in rediffed if r["as_of"] is None and r["only_backfill"]}
+    assert whole == {
+        "datasets.clv_transactions_v1", "datasets.clv_summaries", "labels.clv_holdout_v1"
+    }  # fmt: skip
     assert re.search(
-        r"3 of \d+ relation/as_of slices differ", cli(wh, "backfill", "diff", "gb-summer").stdout
+        r"4 of \d+ relation/as_of slices differ", cli(wh, "backfill", "diff", "gb-summer").stdout
     )
 
 
