@@ -110,5 +110,11 @@ def test_a_damaged_publication_is_replaced_whole(built: Path, tmp_path: Path):
     analyst = wh / "ci.analyst.duckdb"
     analyst.chmod(0o644)
     analyst.write_bytes(b"not a database" * 1000)
+    # and a build killed while publishing left its staging file behind
+    leftover = wh / "ci.analyst.duckdb.0b1c2d3e-0000-4000-8000-00000000dead"
+    leftover.write_bytes(b"half a copy")
+    (wh / "ci.analyst.duckdb.keep").write_text("not a staging file: kept")
     dbt_build(wh, "--selector", "scoring")
     assert _differences(wh) == {}
+    assert not leftover.exists()
+    assert (wh / "ci.analyst.duckdb.keep").exists()
