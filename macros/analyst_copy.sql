@@ -22,21 +22,14 @@
         {%- if failed | length == 0 -%}
             {%- set published = target.path[:-7] ~ '.analyst.duckdb' -%}
             {%- set staging = published ~ '.' ~ invocation_id -%}
-            {%- set schemas = "('lineage', 'serving', 'monitoring')" -%}
-            {%- set relations = run_query(
-                "select table_schema || '.' || table_name, table_type from information_schema.tables "
-                ~ "where table_catalog = current_database() and table_schema in " ~ schemas
-                ~ " order by all"
-            ) -%}
+            {%- set relations = analyst_relations('current_database()') -%}
             {%- do run_query("select customer_ml_stage_analyst_copy('" ~ published ~ "', '" ~ staging ~ "')") -%}
             {%- do run_query("attach '" ~ staging ~ "' as analyst_copy") -%}
             {%- for schema in ['lineage', 'serving', 'monitoring'] -%}
                 {%- do run_query("create schema if not exists analyst_copy." ~ schema) -%}
             {%- endfor -%}
             {%- set wanted = relations.columns[0].values() -%}
-            {%- for row in run_query(
-                "select table_schema || '.' || table_name, table_type from information_schema.tables "
-                ~ "where table_catalog = 'analyst_copy' and table_schema in " ~ schemas).rows -%}
+            {%- for row in analyst_relations("'analyst_copy'").rows -%}
                 {%- if row[0] not in wanted or row[0] in analyst_views() -%}
                     {%- do run_query("drop " ~ ('view' if row[1] == 'VIEW' else 'table')
                         ~ " analyst_copy." ~ row[0]) -%}
@@ -62,6 +55,14 @@
             select customer_ml_publish('{{ staging }}', '{{ published }}')
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- (schema.table, table_type) of the analysts' schemas in `catalog` (a SQL expression). -#}
+{% macro analyst_relations(catalog) -%}
+    {{ return(run_query(
+        "select table_schema || '.' || table_name, table_type from information_schema.tables "
+        ~ "where table_catalog = " ~ catalog
+        ~ " and table_schema in ('lineage', 'serving', 'monitoring') order by all")) }}
 {%- endmacro %}
 
 {#- The append-only relations the analyst copy updates by groups of a key (relation -> key): a

@@ -160,21 +160,31 @@
     snapshot in a post-hook (so every partition it writes is hashed when written), from the
     project's graph; else none. -#}
 {% macro partition_key_of(relation) -%}
+    {%- set node = model_node_of(relation) -%}
     {%- set found = [] -%}
+    {%- if node is not none
+        and node.config.get('materialized') == 'incremental'
+        and node.config.get('incremental_strategy') == 'delete+insert'
+        and node.config.get('unique_key') is string -%}
+        {%- for hook in node.config.get('post-hook', []) -%}
+            {%- if "register_data_snapshot(this," in (hook.sql or '') -%}
+                {%- do found.append(node.config.get('unique_key')) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(found[0] if found else none) }}
+{%- endmacro %}
+
+{#- The project's model node that builds `relation`, from the graph; none when there is none
+    (or at parse time). -#}
+{% macro model_node_of(relation) -%}
     {%- for node in (graph.nodes.values() if execute else []) -%}
         {%- if node.resource_type == 'model' and node.schema == relation.schema
-            and (node.alias or node.name) == relation.identifier
-            and node.config.get('materialized') == 'incremental'
-            and node.config.get('incremental_strategy') == 'delete+insert'
-            and node.config.get('unique_key') is string -%}
-            {%- for hook in node.config.get('post-hook', []) -%}
-                {%- if "register_data_snapshot(this," in (hook.sql or '') -%}
-                    {%- do found.append(node.config.get('unique_key')) -%}
-                {%- endif -%}
-            {%- endfor -%}
+            and (node.alias or node.name) == relation.identifier -%}
+            {{ return(node) }}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(found[0] if found else none) }}
+    {{ return(none) }}
 {%- endmacro %}
 
 {#- The hash of each partition of a partitioned derived model (partition_key_of), appended to

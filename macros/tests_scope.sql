@@ -33,15 +33,7 @@
     {%- if key is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set built = [] -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and node.schema == relation.schema
-            and (node.alias or node.name) == relation.identifier
-            and node.unique_id in selected_resources -%}
-            {%- do built.append(node.unique_id) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- if not built -%}
+    {%- if model_node_of(relation).unique_id not in selected_resources -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set records = api.Relation.create(

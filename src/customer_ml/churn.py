@@ -344,7 +344,7 @@ def describe(
 ) -> Any:
     from customer_ml import reports
     from customer_ml.evaluation import NOT_COMPARABLE
-    from customer_ml.training import Described
+    from customer_ml.training_context import Described
 
     scores = {
         group: m.predict(holdout)

@@ -132,7 +132,7 @@ def describe(
     summary: dict[str, Any],
 ) -> Any:
     from customer_ml import reports
-    from customer_ml.training import Described
+    from customer_ml.training_context import Described
 
     _, by_frequency = validate(model.calibrated(), holdout, holdout["holdout_spend"].dropna())
     calibration = model.calibrated().params

@@ -123,7 +123,7 @@ def _scanned(operator: dict[str, Any]) -> int:
 
 def record(
     session: duckdb.DuckDBPyConnection,
-    ctx: Any,  # customer_ml.training.Context
+    ctx: Any,  # customer_ml.training_context.Context
     status: str,
     usage: Any,  # customer_ml.quotas.Usage
     rows_read: int,

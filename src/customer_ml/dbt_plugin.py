@@ -147,13 +147,10 @@ class Plugin(BasePlugin):
         def stage_analyst_copy(published: str, staging: str) -> str:
             """The analyst copy's new file starts as a byte copy of the published one, when there
             is one (macros/analyst_copy.sql); readers of the published file are not disturbed.
-            Staging files of builds killed while publishing are removed (one build writes at a
-            time, so any other is a leftover)."""
+            Staging files of builds killed while publishing are removed first (one build writes
+            at a time, and this one's does not exist yet, so any is a leftover)."""
             for leftover in glob.glob(glob.escape(published) + ".*"):
-                suffix = leftover[len(published) :]
-                if re.fullmatch(r"\.[0-9a-f-]{36}(\.wal)?", suffix) and not leftover.startswith(
-                    staging
-                ):
+                if re.fullmatch(r"\.[0-9a-f-]{36}(\.wal)?", leftover[len(published) :]):
                     os.remove(leftover)
             if not os.path.exists(published):
                 return "new"

@@ -110,7 +110,7 @@ def decide(
     retrain: str = "policy",
     now: datetime | None = None,
 ) -> Decision:
-    """The decision for the run `ctx` (customer_ml.training.Context) would be; `this` is the
+    """The decision for the run `ctx` (customer_ml.training_context.Context) would be; `this` is the
     model's training table (None before its first run)."""
     entry = ctx.entry
     rules = policy(entry.name)

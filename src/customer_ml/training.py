@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,58 +48,7 @@ from customer_ml import (
     registry,
     retraining,
 )
-
-
-@dataclass
-class Described:
-    """What a model module says about a trained model: its report and the record fields and
-    MLflow params specific to it."""
-
-    report: tuple[bytes, bytes]
-    model_file: str = "model.json"
-    extra_files: dict[str, bytes] = field(default_factory=dict)
-    record: dict[str, Any] = field(default_factory=dict)
-    mlflow_params: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Context:
-    """Everything a training run is named by, gathered before it trains."""
-
-    entry: catalogue.Entry
-    run_type: str
-    cfg: dict[str, Any]
-    hyperparameters: dict[str, Any]
-    seed: int
-    git: lineage.GitState
-    invocation_id: str
-    snapshots: dict[str, str]
-    definitions: dict[str, str]
-    code: str
-    version: str
-    feature_version: int
-    label_version: int | None
-    warehouse: Path
-    started_at: datetime
-
-    @property
-    def training_run_id(self) -> str:
-        return f"{self.entry.name}-{self.version[:12]}-{self.invocation_id[:8]}"
-
-    @property
-    def facts(self) -> dict[str, Any]:
-        """The facts every report starts with."""
-        return {
-            "training_run_id": self.training_run_id,
-            "model_version": self.version,
-            "run_type": self.run_type,
-            "feature_version": self.feature_version,
-            "label_version": self.label_version,
-            "seed": self.seed,
-            "git_commit": self.git.commit,
-            "is_dirty": self.git.is_dirty,
-            "build": self.invocation_id,
-        }
+from customer_ml.training_context import Context, Described
 
 
 def _now() -> datetime:
