@@ -52,15 +52,13 @@ counted as (
     where enters_at <= last_as_of and leaves_90d_at > enters_at
 ),
 
--- +1 where an event enters a count, -1 where it leaves it; the spine's rows (is_spine = 1)
--- come after the deltas of their as_of, so running sums give each the counts known then
-stream as (
+-- +1 where an event enters a count, -1 where it leaves it
+changes as (
     select
         customer_id,
         case when is_session and leaves_30d_at > enters_at then 1 else 0 end as d_sessions_30d,
         case when is_session then 1 else 0 end as d_sessions_90d,
         case when not is_session then 1 else 0 end as d_support_contacts_90d,
-        0 as is_spine,
         enters_at as as_of
     from counted
 
@@ -71,7 +69,6 @@ stream as (
         -1 as d_sessions_30d,
         0 as d_sessions_90d,
         0 as d_support_contacts_90d,
-        0 as is_spine,
         leaves_30d_at as as_of
     from counted
     where is_session and leaves_30d_at > enters_at and leaves_30d_at <= last_as_of
@@ -83,10 +80,24 @@ stream as (
         0 as d_sessions_30d,
         case when is_session then -1 else 0 end as d_sessions_90d,
         case when not is_session then -1 else 0 end as d_support_contacts_90d,
-        0 as is_spine,
         leaves_90d_at as as_of
     from counted
     where leaves_90d_at <= last_as_of
+),
+
+-- summed per customer and as_of (a hash aggregate), so the running sums sort a row per customer
+-- and as_of rather than one per event; the spine's rows (is_spine = 1) come after the deltas of
+-- their as_of, so running sums give each the counts known then
+stream as (
+    select
+        customer_id,
+        sum(d_sessions_30d) as d_sessions_30d,
+        sum(d_sessions_90d) as d_sessions_90d,
+        sum(d_support_contacts_90d) as d_support_contacts_90d,
+        0 as is_spine,
+        as_of
+    from changes
+    group by customer_id, as_of
 
     union all
 

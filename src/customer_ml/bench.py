@@ -23,16 +23,6 @@ from importlib import metadata
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-HANDWRITTEN = "handwritten_features_v1.sql"
-FEATURE_NODES = (
-    "int_orders_known_as_of",
-    "int_customers_known_as_of",
-    "int_engagement_events_known_as_of",
-    "int_customer_as_of_spine",
-    "int_order_facts_as_of",
-    "int_engagement_facts_as_of",
-    "customer_features.v1",
-)
 
 
 @dataclass
@@ -131,7 +121,7 @@ def run(
     exclude: tuple[str, ...] = (),
     feast_python: Path | None = None,
 ):
-    from customer_ml import generate
+    from customer_ml import bench_features, generate
 
     out.mkdir(parents=True, exist_ok=True)
     warehouse = out / "warehouse"
@@ -163,7 +153,7 @@ def run(
     incremental_nodes = node_times(out / "target" / "run_results.json")
     incremental_kinds = time_by_kind(out / "target" / "run_results.json")
     full_kinds = time_by_kind(out / "run_results-full.json")
-    features = _features(out, project, env, pandas_customers, nodes, feast_python)
+    features = bench_features.compare(out, project, env, pandas_customers, nodes, feast_python)
     backfilled = backfills(out, project)
     _write_results(
         out, scale, n_customers, steps, (nodes, full_kinds), (incremental_nodes, incremental_kinds),
@@ -177,12 +167,12 @@ def features_only(
 ) -> list[str]:
     """The point-in-time features step alone, on the warehouse a bench run built in `out` (the
     dbt models' time is that run's, from its run_results-full.json)."""
-    from customer_ml import generate
+    from customer_ml import bench_features, generate
 
     nodes = node_times(out / "run_results-full.json")
     env = _env(project, out / "warehouse")
-    features = _features(out, project, env, pandas_customers, nodes, feast_python)
-    return features_lines(features, generate.SCALES[scale][0])
+    features = bench_features.compare(out, project, env, pandas_customers, nodes, feast_python)
+    return bench_features.lines(features, generate.SCALES[scale][0])
 
 
 def backfills(out: Path, project: Path) -> list[Step]:
@@ -247,82 +237,17 @@ def backfill_lines(steps: list[Step]) -> list[str]:
     ]
 
 
-def _features(
-    out: Path,
-    project: Path,
-    env: dict,
-    pandas_customers: int,
-    nodes: dict,
-    feast_python: Path | None,
-) -> dict:
-    """Point-in-time features three ways on the built warehouse, and their agreement; and by
-    Feast (bench/feast_features.py in Feast's own environment) when `feast_python` is given."""
-    warehouse = out / "warehouse" / "dev.duckdb"
-    script = project / "bench" / "features_three_ways.py"
-    results = {}
-    for way in ("handwritten", "pandas"):
-        step = _timed(way, [sys.executable, str(script), way, str(warehouse),
-                            str(project / "bench" / HANDWRITTEN), str(pandas_customers),
-                            str(out / f"features-{way}.json")],
-                      env, project, out / f"features-{way}.log")  # fmt: skip
-        results[way] = {"step": step, **json.loads((out / f"features-{way}.json").read_text())}
-    if feast_python is not None:
-        try:  # another library in another environment: its failure is a result, not the end
-            step = _timed("feast", [str(feast_python), str(project / "bench" / "feast_features.py"),
-                                    str(warehouse), str(project / "bench" / HANDWRITTEN),
-                                    str(out / "feast"), str(out / "features-feast.json")],
-                          env, project, out / "features-feast.log")  # fmt: skip
-            feast = json.loads((out / "features-feast.json").read_text())
-            results["feast"] = {"step": step, **feast}
-        except RuntimeError as e:
-            results["feast"] = {"failed": str(e)}
-    results["dbt"] = {
-        "wall_s": sum(nodes.get(n, 0.0) for n in FEATURE_NODES),
-        "nodes": {n: nodes.get(n) for n in FEATURE_NODES},
-    }
-    return results
-
-
 def _versions() -> str:
     names = ("duckdb", "dbt-core", "dbt-duckdb", "pandas", "lightgbm", "mlflow")
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
-
-
-def features_lines(features: dict, n_customers: int) -> list[str]:
-    hw, pd_, dbt = features["handwritten"], features["pandas"], features["dbt"]
-    pandas_scaled = _pandas_scaled(features, n_customers)
-    return [
-        "## Point-in-time features (customer_features v1, every customer x 12 monthly as_of)",
-        "",
-        "| way | seconds | rows | vs hand-written DuckDB | agrees on sampled rows |",
-        "|---|---:|---:|---:|---|",
-        f"| dbt models (sum of the feature chain's nodes) | {dbt['wall_s']:.1f} | | "
-        f"{dbt['wall_s'] / hw['seconds']:.2f}x | (the reference) |",
-        f"| one hand-written DuckDB query (`bench/{HANDWRITTEN}`) | {hw['seconds']:.1f} | "
-        f"{hw['rows']:,} | 1.00x | {hw['agree']} ({hw['sampled_rows_compared']} rows) |",
-        f"| pandas (`customer_ml.oracle`), {pd_['customers']:,} customers | "
-        f"{pd_['seconds']:.1f} | {pd_['rows']:,} | | {pd_['agree']} "
-        f"({pd_['sampled_rows_compared']} rows) |",
-        f"| pandas, scaled linearly to all customers | {pandas_scaled:.0f} | | "
-        f"{pandas_scaled / hw['seconds']:.1f}x | |",
-        _feast_line(features.get("feast"), hw["seconds"]),
-        "",
-        "Feature-chain nodes (dbt's own timing, seconds, including each node's hooks):",
-        "",
-        *[f"- `{n}`: {t:.1f}" if t is not None else f"- `{n}`: -" for n, t in dbt["nodes"].items()],
-        "",
-    ]
-
-
-def _pandas_scaled(features: dict, n_customers: int) -> float:
-    pd_ = features["pandas"]
-    return pd_["seconds"] * n_customers / max(pd_["customers"] or 1, 1)
 
 
 def _write_results(
     out, scale, n_customers, steps, full_nodes, incremental_nodes, features, exclude, backfilled
 ) -> None:
     """`full_nodes` and `incremental_nodes`: (node times, time by kind) of the two builds."""
+    from customer_ml import bench_features
+
     (nodes, full_kinds), (incremental_nodes, incremental_kinds) = full_nodes, incremental_nodes
     full = next(s for s in steps if s.name.startswith("dbt build, full"))
     incremental = next(s for s in steps if s.name.startswith("dbt build, incremental"))
@@ -341,7 +266,7 @@ def _write_results(
         f"Incremental daily build / full build: **{incremental.wall_s / full.wall_s:.1%}** "
         "(target < 10%).",
         "",
-        *features_lines(features, n_customers),
+        *bench_features.lines(features, n_customers),
         f"Slowest nodes of the full build ({full_kinds}):",
         "",
         *[f"- `{n}`: {t:.1f}" for n, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:12]],
@@ -356,26 +281,10 @@ def _write_results(
         *backfill_lines(backfilled),
     ]
     (out / "results.md").write_text("\n".join(lines))
-    _chart(out / "results.png", steps, features, _pandas_scaled(features, n_customers))
-
-
-def _feast_line(feast: dict | None, handwritten_s: float) -> str:
-    if feast is None:
-        return (
-            "| Feast `get_historical_features` (DuckDB offline store) | not measured "
-            "(run with `--feast-python`, as `make bench` does) | | | |"
-        )
-    if "failed" in feast:
-        return (
-            f"| Feast `get_historical_features` (DuckDB offline store) | {feast['failed']} | | | |"
-        )
-    return (
-        f"| Feast `get_historical_features` (DuckDB offline store): precompute "
-        f"{feast['precompute_seconds']:.1f} s (the hand-written query, to Parquet) + retrieval "
-        f"{feast['retrieval_seconds']:.1f} s | {feast['seconds']:.1f} | {feast['rows']:,} | "
-        f"{feast['seconds'] / handwritten_s:.1f}x | {feast['agree']} "
-        f"({feast['sampled_rows_compared']} rows) |"
-    )
+    _chart(
+        out / "results.png", steps, features,
+        bench_features.pandas_seconds_scaled(features, n_customers),
+    )  # fmt: skip
 
 
 def _chart(path: Path, steps, features, pandas_scaled: float) -> None:
@@ -387,8 +296,12 @@ def _chart(path: Path, steps, features, pandas_scaled: float) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.barh([s.name for s in steps][::-1], [s.wall_s for s in steps][::-1])
     left.set(xlabel="wall seconds", title="Pipeline steps")
-    names = ["dbt models", "hand-written DuckDB", "pandas (scaled)"]
-    values = [features["dbt"]["wall_s"], features["handwritten"]["seconds"], pandas_scaled]
+    names = ["dbt models", "their SQL alone", "hand-written DuckDB", "pandas (scaled)"]
+    values = [features["dbt"]["wall_s"], features["models_sql"]["seconds"],
+              features["handwritten"]["seconds"], pandas_scaled]  # fmt: skip
+    if "seconds" in features.get("feast", {}):
+        names.append("Feast (precompute + retrieval)")
+        values.append(features["feast"]["seconds"])
     right.barh(names[::-1], values[::-1])
     right.set(xlabel="seconds", title="Point-in-time features", xscale="log")
     fig.tight_layout()
