@@ -50,12 +50,7 @@ versions as (
 
 spans as (
     select
-        customer_id,
-        ordered_at,
-        amount,
-        enters_at,
-        superseded_at,
-        last_as_of,
+        *,
         least(superseded_at, {{ next_as_of(dbt.dateadd('day', 30, 'cast(ordered_at as date)')) }})
             as leaves_30d_at,
         least(superseded_at, {{ next_as_of(dbt.dateadd('day', 90, 'cast(ordered_at as date)')) }})
@@ -70,10 +65,8 @@ spans as (
 {#- the column holding the first as_of a version no longer counts in each window -#}
 {%- set leaves = {'30d': 'leaves_30d_at', '90d': 'leaves_90d_at', '365d': 'leaves_365d_at', 'lifetime': 'superseded_at'} %}
 
--- what a version changes, in one pass: at the first as_of it is known (kind 0) it enters each
--- count it is in there, +1 and the amount (the first and last order times of versions never
--- superseded within the grid ride along); at the first as_of it leaves a window or is
--- superseded (kind 1..4, one per window), -1 and minus the amount. Summed per customer and as_of.
+-- in one pass, per customer and as_of: +1 and the amount where a version enters a count (kind 0,
+-- with the order times of versions never superseded), -1 and minus it where it leaves (1..4)
 kinds as (
     select 0 as kind
     {%- for w in windows %}
@@ -84,15 +77,7 @@ kinds as (
 
 changes as (
     select
-        spans.customer_id,
-        spans.ordered_at,
-        spans.amount,
-        spans.enters_at,
-        spans.superseded_at,
-        spans.last_as_of,
-        {%- for w in windows %}
-            spans.{{ leaves[w] }},
-        {%- endfor %}
+        spans.*,
         kinds.kind,
         case kinds.kind
             when 0 then spans.enters_at
@@ -119,10 +104,8 @@ deltas as (
                 else 0
             end) as d_amount_{{ w }},
         {%- endfor %}
-        min(case when kind = 0 and superseded_at > last_as_of then ordered_at end)
-            as first_ordered_at,
-        max(case when kind = 0 and superseded_at > last_as_of then ordered_at end)
-            as last_ordered_at,
+        min(case when kind = 0 and superseded_at > last_as_of then ordered_at end) as first_ordered_at,
+        max(case when kind = 0 and superseded_at > last_as_of then ordered_at end) as last_ordered_at,
         0 as is_spine,
         as_of
     from changes
