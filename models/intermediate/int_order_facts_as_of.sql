@@ -50,7 +50,12 @@ versions as (
 
 spans as (
     select
-        *,
+        customer_id,
+        ordered_at,
+        amount,
+        enters_at,
+        superseded_at,
+        last_as_of,
         least(superseded_at, {{ next_as_of(dbt.dateadd('day', 30, 'cast(ordered_at as date)')) }})
             as leaves_30d_at,
         least(superseded_at, {{ next_as_of(dbt.dateadd('day', 90, 'cast(ordered_at as date)')) }})
@@ -62,61 +67,56 @@ spans as (
 ),
 
 {%- set windows = ['30d', '90d', '365d', 'lifetime'] %}
-{#- the column holding the first as_of a version no longer counts in each window -#}
-{%- set leaves = {'30d': 'leaves_30d_at', '90d': 'leaves_90d_at', '365d': 'leaves_365d_at', 'lifetime': 'superseded_at'} %}
 
--- in one pass, per customer and as_of: +1 and the amount where a version enters a count (kind 0,
--- with the order times of versions never superseded), -1 and minus it where it leaves (1..4)
-kinds as (
-    select 0 as kind
-    {%- for w in windows %}
-        union all
-        select {{ loop.index }} as kind
-    {%- endfor %}
-),
-
-changes as (
-    select
-        spans.*,
-        kinds.kind,
-        case kinds.kind
-            when 0 then spans.enters_at
-            {%- for w in windows %}
-                when {{ loop.index }} then spans.{{ leaves[w] }}
-            {%- endfor %}
-        end as as_of
-    from spans
-    cross join kinds
-),
-
-deltas as (
+-- +1 (and the amount) where a version enters a count, at the first as_of it is known; the
+-- first and last order times of versions never superseded within the grid ride along
+entries as (
     select
         customer_id,
         {%- for w in windows %}
-            sum(case
-                when kind = 0 and {{ leaves[w] }} > enters_at then 1
-                when kind = {{ loop.index }} then -1
-                else 0
-            end) as d_orders_{{ w }},
-            sum(case
-                when kind = 0 and {{ leaves[w] }} > enters_at then amount
-                when kind = {{ loop.index }} then -amount
-                else 0
-            end) as d_amount_{{ w }},
+            {%- set leaves = 'superseded_at' if w == 'lifetime' else 'leaves_' ~ w ~ '_at' %}
+            sum(case when {{ leaves }} > enters_at then 1 else 0 end) as d_orders_{{ w }},
+            sum(case when {{ leaves }} > enters_at then amount else 0 end) as d_amount_{{ w }},
         {%- endfor %}
-        min(case when kind = 0 and superseded_at > last_as_of then ordered_at end) as first_ordered_at,
-        max(case when kind = 0 and superseded_at > last_as_of then ordered_at end) as last_ordered_at,
+        min(case when superseded_at > last_as_of then ordered_at end) as first_ordered_at,
+        max(case when superseded_at > last_as_of then ordered_at end) as last_ordered_at,
         0 as is_spine,
-        as_of
-    from changes
-    where kind = 0 or (as_of > enters_at and as_of <= last_as_of)
-    group by customer_id, as_of
+        enters_at as as_of
+    from spans
+    group by customer_id, enters_at
 ),
+
+-- -1 (and minus the amount) where it leaves a window, or is superseded
+{%- for w in windows %}
+    {%- set leaves = 'superseded_at' if w == 'lifetime' else 'leaves_' ~ w ~ '_at' %}
+
+    exits_{{ w }} as (
+        select
+            customer_id,
+            {%- for other in windows %}
+                {{ '-count(*)' if other == w else '0' }} as d_orders_{{ other }},
+                {{ '-sum(amount)' if other == w else '0' }} as d_amount_{{ other }},
+            {%- endfor %}
+            cast(null as timestamp) as first_ordered_at,
+            cast(null as timestamp) as last_ordered_at,
+            0 as is_spine,
+            {{ leaves }} as as_of
+        from spans
+        where {{ leaves }} > enters_at and {{ leaves }} <= last_as_of
+        group by customer_id, {{ leaves }}
+    ),
+{%- endfor %}
 
 -- the deltas and the spine's rows in one stream per customer, the spine's rows (is_spine = 1)
 -- after the deltas of their as_of, so running sums give each the facts known then
 stream as (
-    select * from deltas
+    select * from entries
+    {%- for w in windows %}
+
+        union all
+
+        select * from exits_{{ w }}
+    {%- endfor %}
 
     union all
 
