@@ -7,8 +7,9 @@ feature) is set at fit and serialized with it, as scikit-learn's `feature_names_
 `categories_` are, so a user's own countries and plans survive into the model.
 
 Pure functions over DataFrames. Determinism: fixed seeds for every stochastic component
-(bagging, feature sampling, data sampling), `deterministic=True`, row-wise histograms and a
-fixed thread count, so the same data and config give the same model bytes.
+(bagging, feature sampling, data sampling), `deterministic=True`, row-wise histograms and the
+thread count of the model's quota (`quotas.threads`, configuration like the seed), so the same
+data and config give the same model bytes on any machine.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ class ChurnModel:
         return out.sort_values(["gain", "feature"], ascending=[False, True]).reset_index(drop=True)
 
 
-def lgb_params(hyperparameters: dict[str, Any], seed: int) -> dict[str, Any]:
+def lgb_params(hyperparameters: dict[str, Any], seed: int, threads: int = 1) -> dict[str, Any]:
     params = {k: v for k, v in hyperparameters.items() if k not in TRAINING_KEYS}
     params.update(
         seed=seed,
@@ -205,7 +206,8 @@ def lgb_params(hyperparameters: dict[str, Any], seed: int) -> dict[str, Any]:
         data_random_seed=seed,
         deterministic=True,
         force_row_wise=True,
-        num_threads=1,
+        # histogram sums depend on how rows split over threads: a fixed count, never "all cores"
+        num_threads=threads,
         verbosity=-1,
     )
     return params
@@ -218,14 +220,16 @@ def train_booster(
     seed: int,
     feature_version: int,
     calibration: str = "none",
+    threads: int = 1,
 ) -> ChurnModel:
-    """Fit on `train_df`, early-stop on `valid_df`; metrics are on `valid_df`.
+    """Fit on `train_df` with `threads` LightGBM threads, early-stop on `valid_df`; metrics are
+    on `valid_df`.
 
     With calibration 'isotonic', an isotonic map is fitted on the earliest validation as_of and
     the metrics are on the later ones (never on the data the map was fitted on)."""
     if calibration not in ("none", "isotonic"):
         raise ValueError(f"calibration {calibration!r}: expected none or isotonic")
-    params = lgb_params(hyperparameters, seed)
+    params = lgb_params(hyperparameters, seed, threads)
     categories = learn_categories(train_df)
     dtrain = lgb.Dataset(
         feature_matrix(train_df, feature_version, categories),
@@ -287,7 +291,8 @@ def fit(
     reference: ChurnModel | None = None,
     feature_version: int = 1,
 ) -> ChurnModel:
-    """LightGBM with early stopping on `validation` (and isotonic calibration when configured)."""
+    """LightGBM with early stopping on `validation` (and isotonic calibration when configured),
+    on as many threads as the model's quota gives its training."""
     return train_booster(
         train_df,
         validation,
@@ -295,6 +300,7 @@ def fit(
         seed,
         feature_version,
         calibration=cfg.get("calibration", "none"),
+        threads=int((cfg.get("quotas") or {}).get("threads", 1)),
     )
 
 

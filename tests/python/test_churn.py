@@ -82,6 +82,17 @@ def test_training_twice_gives_identical_bytes_and_learns() -> None:
     assert first.to_bytes() != third.to_bytes()
 
 
+def test_training_on_the_quota_s_threads_gives_identical_bytes() -> None:
+    df = _dataset()
+    train, valid = churn.time_split(df, 2)
+    cfg = {"hyperparameters": HP, "quotas": {"threads": 2}}
+    first = churn.fit(train, cfg, 3, validation=valid)
+    assert first.booster.params["num_threads"] == 2  # the quota's count, not a fixed 1
+    assert first.to_bytes() == churn.fit(train, cfg, 3, validation=valid).to_bytes()
+    single = churn.fit(train, {"hyperparameters": HP}, 3, validation=valid)
+    assert single.booster.params["num_threads"] == 1
+
+
 def test_sample_rows_is_seeded_and_order_independent() -> None:
     df = _dataset()
     a = churn.sample_rows(df, 500, seed=1)
