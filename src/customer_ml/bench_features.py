@@ -71,7 +71,7 @@ def _models_sql(out: Path, project: Path, env: dict) -> dict:
     with open(out / "compile.log", "w") as log:
         done = subprocess.run(
             [str(BIN / "dbt"), "compile", "--target", "dev", "--full-refresh", "--target-path",
-             str(compiled), "--select", *FEATURE_NODES],
+             str(compiled), "--indirect-selection", "empty", "--select", *FEATURE_NODES],
             env=env, cwd=project, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     if done.returncode != 0:

@@ -21,8 +21,9 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
+
+from customer_ml import evaluation
 
 NUMERIC_FEATURES_V1 = [
     "orders_30d",
@@ -110,24 +111,6 @@ def sample_rows(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
         return df
     keep = np.random.default_rng(seed).choice(len(df), size=max_rows, replace=False)
     return df.iloc[np.sort(keep)].reset_index(drop=True)
-
-
-def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    y = np.asarray(y, dtype=int)
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
-    base_rate = y.mean() if len(y) else float("nan")
-    both = len(np.unique(y)) == 2
-    return {
-        "roc_auc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
-        "pr_auc": float(skm.average_precision_score(y, p)) if both else float("nan"),
-        "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
-        "brier": float(skm.brier_score_loss(y, p)),
-        "top_decile_lift": float(y[top].mean() / base_rate) if base_rate else float("nan"),
-        "top_decile_capture": float(y[top].sum() / y.sum()) if y.sum() else float("nan"),
-        "rows": float(len(y)),
-        "positive_rate": float(base_rate),
-    }
 
 
 @dataclass
@@ -266,7 +249,9 @@ def train_booster(
             "y": [float(v) for v in isotonic.y_thresholds_],
         }
     model.holdout_as_of = sorted(holdout["as_of"].unique())
-    model.metrics = classification_metrics(holdout[LABEL].to_numpy(), model.predict(holdout))
+    model.metrics = evaluation.classification_metrics(
+        holdout[LABEL].to_numpy(), model.predict(holdout)
+    )
     return model
 
 
@@ -310,7 +295,7 @@ def evaluation_set(model: ChurnModel, holdout: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate(model: Any, holdout: pd.DataFrame) -> dict[str, float]:
-    return classification_metrics(holdout[LABEL].to_numpy(), model.predict(holdout))
+    return evaluation.classification_metrics(holdout[LABEL].to_numpy(), model.predict(holdout))
 
 
 def baseline(cfg: dict[str, Any]) -> Any:

@@ -129,3 +129,26 @@ def impact(entry: Entry, models: dict[str, Any], rows: Any, cfg: dict[str, Any])
             str(f): {str(t): int(n) for t, n in row.items()} for f, row in matrix.iterrows()
         }
     return out
+
+
+def classification_metrics(y, p) -> dict[str, float]:
+    """A binary classifier's metrics on labels `y` and scores `p` (churn's `evaluate`); NaN
+    where a metric is undefined (one class only, no positives)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
+    base_rate = y.mean() if len(y) else float("nan")
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(skm.average_precision_score(y, p)) if both else float("nan"),
+        "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(y, p)),
+        "top_decile_lift": float(y[top].mean() / base_rate) if base_rate else float("nan"),
+        "top_decile_capture": float(y[top].sum() / y.sum()) if y.sum() else float("nan"),
+        "rows": float(len(y)),
+        "positive_rate": float(base_rate),
+    }

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import baselines, churn
+from customer_ml import baselines, churn, evaluation
 
 
 def _dataset(n_customers: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def test_categories_are_learned_at_fit_and_stored_with_the_model() -> None:
 def test_evaluate_on_known_values() -> None:
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8])
-    m = churn.classification_metrics(y, p)
+    m = evaluation.classification_metrics(y, p)
     assert m["roc_auc"] == pytest.approx(0.75)
     assert m["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
 
