@@ -88,6 +88,7 @@ dbt-ci: data/tiny/orders.parquet
 	@$(BIN)/customer-ml where --target ci
 
 lint: $(STAMP)
+	$(BIN)/python tests/python/helpers/architecture.py src/customer_ml macros
 	$(BIN)/ruff check src tests python_models models
 	$(BIN)/ruff format --check src tests python_models models
 	$(BIN)/sqlfluff lint models macros tests/dbt

@@ -1,6 +1,6 @@
 """Point-in-time features by Feast's `get_historical_features` (DuckDB offline store), for the
-benchmark (src/customer_ml/bench.py). Runs in Feast's own environment (`make bench-feast-env`),
-never the project's, so the project's pins stay as they are.
+benchmark (src/customer_ml/bench/harness.py). Runs in Feast's own environment (`make
+bench-feast-env`), never the project's, so the project's pins stay as they are.
 
 Feast joins entity rows (customer, timestamp) to the latest feature row at or before each
 timestamp; it does not compute windows over events or know when a fact became known. So Feast
@@ -44,11 +44,13 @@ def main(warehouse: str, sql_file: str, work: str, out: str) -> None:
     schema = con.execute("describe precomputed").fetchall()
     entity_df = con.execute(
         "select customer_id, cast(as_of as timestamptz) as event_timestamp "
-        "from features.customer_features_v1").df()
+        "from features.customer_features_v1"
+    ).df()
     con.close()
 
-    features = [(name, TYPES[kind]) for name, kind, *_ in schema
-                if name not in ("customer_id", "as_of")]
+    features = [
+        (name, TYPES[kind]) for name, kind, *_ in schema if name not in ("customer_id", "as_of")
+    ]
     config = RepoConfig(
         project="bench",
         registry=str(work_dir / "registry.db"),
@@ -78,13 +80,16 @@ def main(warehouse: str, sql_file: str, work: str, out: str) -> None:
     retrieval_seconds = time.perf_counter() - started
 
     result["as_of"] = pd.to_datetime(result["event_timestamp"]).dt.tz_localize(None)
-    json.dump({
-        "precompute_seconds": precompute_seconds,
-        "retrieval_seconds": retrieval_seconds,
-        "seconds": precompute_seconds + retrieval_seconds,
-        "rows": len(result),
-        **agreement(result.drop(columns="event_timestamp"), reference),
-    }, open(out, "w"))
+    json.dump(
+        {
+            "precompute_seconds": precompute_seconds,
+            "retrieval_seconds": retrieval_seconds,
+            "seconds": precompute_seconds + retrieval_seconds,
+            "rows": len(result),
+            **agreement(result.drop(columns="event_timestamp"), reference),
+        },
+        open(out, "w"),
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The dbt feature chain's SQL alone, for the benchmark (src/customer_ml/bench_features.py): each
+"""The dbt feature chain's SQL alone, for the benchmark (src/customer_ml/bench/features.py): each
 node's full-refresh SQL as `dbt compile --full-refresh` wrote it, run in the chain's order into a
 temp table and timed per node. Next to dbt's timing of the same nodes it splits the models' time
 into their queries and the build's own work around them (lineage hashes, incremental state,
@@ -25,5 +25,12 @@ for node in nodes:
 [(rows,)] = con.execute("select count(*) from result").fetchall()  # the last node: the features
 con.register("reference", reference)
 mine = con.execute("select result.* from result join reference using (customer_id, as_of)").df()
-json.dump({"seconds": sum(seconds.values()), "nodes": seconds, "rows": rows,
-           **agreement(mine, reference)}, open(out, "w"))
+json.dump(
+    {
+        "seconds": sum(seconds.values()),
+        "nodes": seconds,
+        "rows": rows,
+        **agreement(mine, reference),
+    },
+    open(out, "w"),
+)

@@ -14,10 +14,15 @@ def open_warehouse(warehouse: str):
     """A read-only connection, the as_of dates of the models' features and the seeded sample."""
     con = duckdb.connect(warehouse, read_only=True)
     con.execute("set threads = 2; set memory_limit = '8GB'; set preserve_insertion_order = false")
-    dates = [r[0] for r in con.execute(
-        "select distinct as_of from features.customer_features_v1 order by 1").fetchall()]
+    dates = [
+        r[0]
+        for r in con.execute(
+            "select distinct as_of from features.customer_features_v1 order by 1"
+        ).fetchall()
+    ]
     reference = con.execute(
-        "select * from features.customer_features_v1 using sample 1000 rows (reservoir, 42)").df()
+        "select * from features.customer_features_v1 using sample 1000 rows (reservoir, 42)"
+    ).df()
     return con, dates, reference
 
 

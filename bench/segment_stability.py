@@ -10,7 +10,8 @@ import sys
 import duckdb
 import pandas as pd
 
-from customer_ml import catalogue, segments
+from customer_ml import catalogue
+from customer_ml.models import segments
 
 warehouse = sys.argv[1] if len(sys.argv) > 1 else "warehouse/dev.duckdb"
 earlier, later = sys.argv[2:4] if len(sys.argv) > 3 else ("2025-11-01", "2025-12-01")

@@ -1,4 +1,4 @@
-{#- The closing record of a backfill (customer_ml.backfill.finish), on-run-end of a build on
+{#- The closing record of a backfill (customer_ml.replay.backfill.finish), on-run-end of a build on
     target backfill: succeeded when no node or test failed. A no-op on every other target. -#}
 {% macro record_backfill(results) -%}
     {%- if execute and target.name == 'backfill' and flags.WHICH in ('build', 'run') -%}

@@ -12,7 +12,7 @@ def model(dbt, session):
         full_refresh=False,  # append-only records: --full-refresh must not erase them
         on_schema_change="append_new_columns",
     )
-    from customer_ml import scoring
+    from customer_ml.pipeline import scoring
 
     # lineage records read through the session, declared so that the DAG (dbt docs) shows them
     dbt.source("lineage", "promotions")

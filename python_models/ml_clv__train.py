@@ -2,7 +2,7 @@
 everything known at the latest as_of; one row per training run, appended on success.
 
 Thin by design. The transactions (features) and holdout (labels) are read at the versions
-referenced here, as the warehouse's BTYD summaries of them (customer_ml.btyd: one row per
+referenced here, as the warehouse's BTYD summaries of them (customer_ml.models.btyd: one row per
 customer and period, not every order); vars clv_time_unit and clv_penalizer arrive through
 the model's config and are validated against the catalogue (config/models.yml).
 """
@@ -17,7 +17,8 @@ def model(dbt, session):
     )
     import pandas as pd
 
-    from customer_ml import btyd, costs, failures, training
+    from customer_ml.models import btyd
+    from customer_ml.pipeline import costs, failures, training
 
     # lineage records read through the session, declared so that the DAG (dbt docs) shows them
     dbt.source("lineage", "promotions")

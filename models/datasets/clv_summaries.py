@@ -1,4 +1,4 @@
-"""BTYD summaries of clv_transactions v1 (customer_ml.btyd.summaries): one row per period and
+"""BTYD summaries of clv_transactions v1 (customer_ml.models.btyd.summaries): one row per period and
 customer, what the CLV models train and score on, computed once per change of their input
 instead of by every CLV node of every build (a scoring period holds ~45M order rows at a million
 customers).
@@ -19,7 +19,8 @@ def model(dbt, session):
         unique_key="period",
         on_schema_change="fail",
     )
-    from customer_ml import btyd, catalogue
+    from customer_ml import catalogue
+    from customer_ml.models import btyd
 
     transactions = dbt.ref("clv_transactions", v=1)
     sql_id = hashlib.sha256(btyd.SUMMARY_SQL.encode()).hexdigest()[:16]

@@ -2,7 +2,7 @@
     period end, in two periods: 'calibration' (known at clv_calibration_end) and 'scoring' (known
     at the latest as_of). The holdout's orders are the label side, clv_holdout. $0 orders are
     kept: a free purchase is still a purchase for BG/NBD (the spend model leaves it out). Same-day
-    merging and the BTYD measures are the model's (customer_ml.clv), not the dataset's.
+    merging and the BTYD measures are the model's (customer_ml.models.clv), not the dataset's.
 
     Incremental by period (macros/incremental_as_of.sql): a build recomputes a period when its
     period end moved, or when a row loaded since the last build was known by it (a late row or

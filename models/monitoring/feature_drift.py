@@ -1,6 +1,6 @@
 """Feature drift of each model's serving model: PSI per feature between its training reference
-and the latest as_of (customer_ml.monitoring.feature_drift; the retraining decision reads the
-same function).
+and the latest as_of (customer_ml.pipeline.monitoring.feature_drift; the retraining decision reads
+the same function).
 
 The refs order this model after what it reads; the catalogue (config/models.yml) names the
 models, and a new model's training node is added here.
@@ -9,7 +9,7 @@ models, and a new model's training node is added here.
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from customer_ml import monitoring
+    from customer_ml.pipeline import monitoring
 
     dbt.ref("customer_features", v=1), dbt.ref("customer_features", v=2)
     dbt.ref("ml_churn__train"), dbt.ref("ml_clv__train"), dbt.ref("ml_segments__train")

@@ -1,11 +1,12 @@
 """Performance of each model's serving model on its matured predictions, one row per evaluation
-window, with sustained degradation (customer_ml.performance.performance; the retraining decision
-reads the same function)."""
+window, with sustained degradation (customer_ml.pipeline.performance.performance; the retraining
+decision reads the same function)."""
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from customer_ml import catalogue, monitoring, performance
+    from customer_ml import catalogue
+    from customer_ml.pipeline import monitoring, performance
 
     dbt.ref("ml_churn__score"), dbt.ref("ml_clv__score"), dbt.ref("ml_segments__score")
     dbt.ref("ml_churn__train"), dbt.ref("ml_clv__train"), dbt.ref("ml_segments__train")

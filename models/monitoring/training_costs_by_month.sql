@@ -1,5 +1,5 @@
 {#- What training cost, per model and calendar month (UTC): the runs recorded in
-    lineage.run_costs (customer_ml.costs prices each run with seeds/rate_card.csv when it is
+    lineage.run_costs (customer_ml.pipeline.costs prices each run with seeds/rate_card.csv when it is
     recorded, so a later change of the rate card does not rewrite past months). Built after this
     build's training nodes, so their runs are counted: -#}
 -- depends_on: {{ ref('ml_churn__train') }}

@@ -1,8 +1,8 @@
 """The model catalogue: config/models.yml, read once per call and checked, so every list of models
 (and of their inputs, primary metric and approver roles) in the code and the CLI derives from it.
 
-A model is one module implementing the model protocol (customer_ml.training), one catalogue entry
-and two thin dbt Python models (`ml_<model>__train`, `ml_<model>__score`).
+A model is one module implementing the model protocol (customer_ml.pipeline.training), one
+catalogue entry and two thin dbt Python models (`ml_<model>__train`, `ml_<model>__score`).
 """
 
 from __future__ import annotations

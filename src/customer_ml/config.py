@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 # The targets whose warehouse is <warehouse>/<target>.duckdb (CLI commands act on them). Target
-# `backfill` writes one file per backfill instead: customer_ml.backfill.backfill_file.
+# `backfill` writes one file per backfill instead: customer_ml.replay.backfill.backfill_file.
 TARGETS = ("dev", "ci", "experiment")
 
 

@@ -1,4 +1,4 @@
-"""dbt-duckdb plugin: creates the lineage tables (customer_ml.records) when a build opens the
+"""dbt-duckdb plugin: creates the lineage tables (customer_ml.records.store) when a build opens the
 warehouse, and gives the connection a `log_build(payload, snapshot_ids)` SQL function, which the
 on-run-end hook calls to mirror each plain `dbt build` into MLflow.
 
@@ -19,7 +19,7 @@ import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from customer_ml import alerts, chain, lineage, records
+from customer_ml.records import alerts, chain, lineage, store
 
 NODE_OK = {"success"}
 NODE_FAILED = {"error", "runtime error"}
@@ -58,20 +58,21 @@ class Plugin(BasePlugin):
         alerts.check_webhook()
         from dbt.flags import get_flags
 
-        from customer_ml import build_vars
+        from customer_ml.pipeline import build_vars
 
         given = dict(getattr(get_flags(), "VARS", None) or {})
         build_vars.check_build_vars(given)
-        from customer_ml import backfill, costs, quotas, retraining
+        from customer_ml.pipeline import costs, quotas, retraining_policy
+        from customer_ml.replay import backfill
 
-        # A backfill's vars (customer_ml.backfill), checked here: its id names its file.
+        # A backfill's vars (customer_ml.replay.backfill), checked here: its id names its file.
         self.backfill = backfill.spec(
             given, on_backfill_target=plugin_config.get("role") == "backfill"
         )
 
         quotas.check()
         costs.check()
-        retraining.check()
+        retraining_policy.check()
 
     def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
         """Called just before dbt opens the warehouse: wait while another process holds it, like
@@ -83,7 +84,7 @@ class Plugin(BasePlugin):
         if getattr(self, "backfill", None):
             from pathlib import Path
 
-            from customer_ml import backfill
+            from customer_ml.replay import backfill
 
             expected = backfill.backfill_file(self.backfill["backfill_id"])
             if Path(path).resolve() != expected:
@@ -98,9 +99,9 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         warehouse = lineage.warehouse_file(conn)
         # The lineage tables come from their one declaration, before any hook writes to them.
-        records.create_all(conn)
+        store.create_all(conn)
         if getattr(self, "backfill", None):
-            from customer_ml import backfill
+            from customer_ml.replay import backfill
 
             backfill.prepare(conn, self.backfill)
 
@@ -120,7 +121,9 @@ class Plugin(BasePlugin):
             }
             cursor = conn.cursor()
             try:
-                from customer_ml import champions, registry, retraining
+                from customer_ml.governance import champions
+                from customer_ml.pipeline import retraining
+                from customer_ml.records import registry
 
                 retraining.record_skipped_by_failures(cursor, build["nodes"], build["run_type"])
                 if not self.backfill:  # a backfill's file has no registry of its own
@@ -139,7 +142,7 @@ class Plugin(BasePlugin):
                 }
             finally:
                 cursor.close()
-            from customer_ml import tracking
+            from customer_ml.records import tracking
 
             record["mlflow_run_id"] = tracking.log_build(warehouse, record)
             return json.dumps(record)
@@ -172,7 +175,7 @@ class Plugin(BasePlugin):
             return published
 
         def seal(invocation_id: str) -> str:
-            """At the build's end: seal the rows this build wrote (customer_ml.chain)."""
+            """At the build's end: seal the rows this build wrote (customer_ml.records.chain)."""
             cursor = conn.cursor()
             try:
                 return f"sealed {chain.seal_build(cursor, invocation_id)} rows"
@@ -188,8 +191,8 @@ class Plugin(BasePlugin):
                 cursor.close()
 
         def backfill_finish(invocation_id: str, status: str) -> str:
-            """At a backfill build's end: its closing record (customer_ml.backfill)."""
-            from customer_ml import backfill
+            """At a backfill build's end: its closing record (customer_ml.replay.backfill)."""
+            from customer_ml.replay import backfill
 
             cursor = conn.cursor()
             try:

@@ -21,10 +21,13 @@ def git(where: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def snapshot_project(dest: Path) -> Path:
+def snapshot_project(dest: Path, *, history: bool = False) -> Path:
     """A clean, committed copy of the working tree as it is now (tracked and new files, not
     ignored ones): production training refuses a dirty tree, and tests must not depend on
-    whether the developer's checkout has uncommitted changes."""
+    whether the developer's checkout has uncommitted changes. With `history`, the copy is one
+    commit on top of the repository's history (so earlier commits can be checked out)."""
+    if history:
+        subprocess.run(["git", "clone", "-q", "--no-checkout", str(REPO), str(dest)], check=True)
     files = git(REPO, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, files.split("\0")):
         source = REPO / name
@@ -32,7 +35,8 @@ def snapshot_project(dest: Path) -> Path:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    git(dest, "init", "-q", "-b", "main")
+    if not history:
+        git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "snapshot of the working tree for tests")
     return dest
@@ -56,7 +60,7 @@ def _set_project(project: Path) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from customer_ml.generate import generate
+    from customer_ml.data.generate import generate
 
     out = tmp_path_factory.mktemp("tiny")
     generate("tiny", 7, out)
@@ -162,15 +166,15 @@ def promote_by_record(warehouse_dir: Path, model_name: str, *, mirror: bool = Tr
     registry alias as the CLI does; returns the run id."""
     import duckdb
 
-    from customer_ml import lineage, records, tracking
+    from customer_ml.records import lineage, store, tracking
 
     con = duckdb.connect(str(warehouse_dir / "ci.duckdb"))
     try:
         [(run,)] = con.execute(f"select training_run_id from ml.ml_{model_name}__train").fetchall()
-        records.append(con, "promotions", {"model_name": model_name, "training_run_id": run,
+        store.append(con, "promotions", {"model_name": model_name, "training_run_id": run,
                        "action": "promote", "promoted_at": lineage.utc_now()})  # fmt: skip
         if mirror:
-            [row] = records.read(
+            [row] = store.read(
                 con, f"select * from ml.ml_{model_name}__train where training_run_id = ?", [run]
             )
             tracking.set_champion(warehouse_dir / "ci.duckdb", model_name, row)
@@ -195,7 +199,7 @@ def clv_summaries(rows):
     import duckdb
     import pandas as pd
 
-    from customer_ml import btyd
+    from customer_ml.models import btyd
 
     con = duckdb.connect()
     held = rows["period"] == "holdout"

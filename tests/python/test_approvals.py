@@ -13,7 +13,8 @@ import duckdb
 import pytest
 from conftest import REPO, git
 
-from customer_ml import promotion, records
+from customer_ml.governance import promotion
+from customer_ml.records import store
 
 OK = (True, "ok")
 
@@ -43,14 +44,14 @@ def con(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
     import pandas as pd
 
     con = duckdb.connect()
-    records.create_all(con)
+    store.create_all(con)
     runs = pd.DataFrame(
         [_run("r1", 0.9), _run("r2", 0.91), _run("r3", 0.7), _run("x1", 0.95, "experiment"),
          {**_run("k1", 0.95), "invocation_id": "killed-build"}]
     )  # fmt: skip
     con.register("runs_frame", runs)
     con.execute("create table lineage.training_runs as select * from runs_frame")
-    records.append(con, "builds", {"invocation_id": "i", "target_name": "ci"})  # finished
+    store.append(con, "builds", {"invocation_id": "i", "target_name": "ci"})  # finished
     # The MLflow mirror of an in-memory warehouse cannot be written: _carry_out says so and the
     # records (what this test is about) are the real ones.
     return con
@@ -169,7 +170,7 @@ def test_outsiders_cannot_reject_or_file_the_rca(con, monkeypatch: pytest.Monkey
 
 def _forge(con, request_id: str, run_id: str, *, model_version: str, roles: str = "[]") -> None:
     """A request row written by hand, past every gate `promote` checks."""
-    records.append(
+    store.append(
         con,
         "promotion_requests",
         {

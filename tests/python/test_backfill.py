@@ -1,5 +1,5 @@
-"""Backfills (customer_ml.backfill): a backfill reads production only through a READ_ONLY attach,
-copies only what its watermark and cohort allow, recomputes that slice exactly as production
+"""Backfills (customer_ml.replay.backfill): a backfill reads production only through a READ_ONLY
+attach, copies only what its watermark and cohort allow, recomputes that slice exactly as production
 computed it, and refuses a malformed request with one line before anything is written."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import duckdb
 import pytest
 from conftest import cli, dbt_build, load_tiny
 
-from customer_ml import backfill, config, records
+from customer_ml import config
+from customer_ml.records import store
+from customer_ml.replay import backfill
 
 
 def _sha256(path: Path) -> str:
@@ -47,7 +49,7 @@ def _backfill_file(
     """A backfill's own warehouse file, its lineage tables created, for production_dir's ci."""
     monkeypatch.setenv("CUSTOMER_ML_WAREHOUSE_DIR", str(production_dir))
     con = duckdb.connect(str(path))
-    records.create_all(con)
+    store.create_all(con)
     return con
 
 
@@ -68,7 +70,7 @@ def test_a_backfill_copies_what_its_watermark_allows_and_cannot_write_production
     prod.close()
     assert copied["raw.orders"] == expected == total - 1
     assert con.execute("select count(*) from raw.orders").fetchone()[0] == expected
-    [started] = records.read(con, "select * from lineage.backfills")
+    [started] = store.read(con, "select * from lineage.backfills")
     assert started["status"] == "started"
     assert started["watermark"].strftime("%Y-%m-%d %H:%M:%S.%f") == watermark
     # The attach the backfill reads production through refuses writes.
@@ -108,7 +110,7 @@ def test_a_cohort_copies_only_its_customers(
     }
     got = {r[0] for r in con2.execute("select distinct customer_id from raw.customers").fetchall()}
     assert got == expected and expected
-    [started] = records.read(con2, "select * from lineage.backfills")
+    [started] = store.read(con2, "select * from lineage.backfills")
     assert started["cohort_customers"] == len(expected)
     # The same id again with other vars is refused; with the same vars it continues.
     with pytest.raises(config.OperatorError, match="started with other vars"):
@@ -234,12 +236,12 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
     )
     statuses = [
         r["status"]
-        for r in records.read(
+        for r in store.read(
             con, "select status from lineage.backfills order by recorded_at, status desc"
         )
     ]
     assert statuses == ["started", "succeeded"]
-    [finished] = records.read(con, "select * from lineage.backfills where status = 'succeeded'")
+    [finished] = store.read(con, "select * from lineage.backfills where status = 'succeeded'")
     counts = json.loads(finished["row_counts_json"])
     assert counts["features.customer_features_v1"] == n
     assert json.loads(finished["snapshot_ids"])

@@ -1,7 +1,7 @@
-"""Publishing a backfill's rescored past predictions (customer_ml.backfill_publish): refused
-without the model's approvals, for a backfill that did not succeed, for one that changes nothing,
-for a predictions file altered after the request, and twice; with the approvals, the rescored
-rows are appended, the originals kept, and serving and lineage show the published one as
+"""Publishing a backfill's rescored past predictions (customer_ml.governance.backfill_publish):
+refused without the model's approvals, for a backfill that did not succeed, for one that changes
+nothing, for a predictions file altered after the request, and twice; with the approvals, the
+rescored rows are appended, the originals kept, and serving and lineage show the published one as
 current."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 from conftest import cli, dbt_build, promote_by_record
 
-from customer_ml import records
+from customer_ml.records import store
 
 
 def _scores(production: Path, customer: int) -> list[tuple]:
@@ -64,7 +64,7 @@ def test_publish_needs_the_approvals_appends_and_keeps_the_originals(
         con = duckdb.connect(str(folder / f"{name}.duckdb"))
         con.execute("delete from lineage.backfills where status <> 'started'")  # as if killed
         if status:
-            [started] = records.read(con, "select * from lineage.backfills")
+            [started] = store.read(con, "select * from lineage.backfills")
             con.execute(
                 "insert into lineage.backfills (backfill_id, status, recorded_at) "
                 "values (?, 'failed', ?)",
@@ -98,7 +98,7 @@ def test_publish_needs_the_approvals_appends_and_keeps_the_originals(
     def published() -> list[dict]:
         con = duckdb.connect(str(production), read_only=True)
         try:
-            return records.read(con, "select * from lineage.published_predictions")
+            return store.read(con, "select * from lineage.published_predictions")
         finally:
             con.close()
 

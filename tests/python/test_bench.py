@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from customer_ml import bench
+from customer_ml.bench import harness as bench
 
 
 def test_the_harness_runs_and_the_three_ways_agree(
@@ -18,7 +18,7 @@ def test_the_harness_runs_and_the_three_ways_agree(
         (out / "data" / f.name).write_bytes(f.read_bytes())
     results = bench.run("tiny", out, project, pandas_customers=300).read_text()
     assert "| one hand-written DuckDB query" in results
-    ways = ("| one hand-written", "| pandas (`customer_ml.oracle`)", "| the same models' SQL")
+    ways = ("| one hand-written", "| pandas (`customer_ml.data.oracle`)", "| the same models' SQL")
     for start in ways:
         line = next(row for row in results.splitlines() if row.startswith(start))
         assert "| True (" in line, line

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import baselines, churn, evaluation
+from customer_ml.models import baselines, churn, evaluation
 
 
 def _dataset(n_customers: int = 400, seed: int = 0) -> pd.DataFrame:

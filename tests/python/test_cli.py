@@ -7,7 +7,7 @@ import tomllib
 from click.testing import CliRunner
 from conftest import REPO
 
-from customer_ml.cli import main
+from customer_ml.cli.app import main
 
 
 def test_version_is_the_projects() -> None:

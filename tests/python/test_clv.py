@@ -1,5 +1,5 @@
 """CLV: the BTYD conventions on hand-computed examples and against `lifetimes.utils` (the
-warehouse computes them: customer_ml.btyd.summaries), the fit, and the baselines."""
+warehouse computes them: customer_ml.models.btyd.summaries), the fit, and the baselines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import baselines, btyd
+from customer_ml.models import baselines, btyd
 
 TX = pd.DataFrame(
     {

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import catalogue, clv, evaluation, segments
+from customer_ml import catalogue
+from customer_ml.models import clv, evaluation, segments
 
 
 def _transactions(n: int = 500, seed: int = 0) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from customer_ml.generate import generate
+from customer_ml.data.generate import generate
 
 
 def _q(data: Path, sql: str):
@@ -90,7 +90,7 @@ def test_knobs_change_only_what_they_name(tmp_path: Path, tiny_data: Path) -> No
     added, nothing else."""
     from datetime import date
 
-    from customer_ml.generate import Knobs
+    from customer_ml.data.generate import Knobs
 
     cut, drift_from = date(2025, 11, 20), date(2025, 11, 1)
     generate("tiny", 7, tmp_path / "before", knobs=Knobs(available_until=cut))

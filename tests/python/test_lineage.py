@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from customer_ml import lineage, registry
 from customer_ml.dbt_plugin import summarize
+from customer_ml.records import lineage, registry
 
 BASE = dict(
     model_name="churn",

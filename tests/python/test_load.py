@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from conftest import cli
 
-from customer_ml.load import LoadError, load
+from customer_ml.data.load import LoadError, load
 
 GOOD = """customer_id,ordered_at,amount,order_id
 1,2025-01-05 10:00:00,10.50,100
@@ -359,7 +359,7 @@ def test_times_are_utc_whatever_the_machine_zone(
     )
     wh = tmp_path / "wh.duckdb"
     code = (
-        "import sys; from pathlib import Path; from customer_ml.load import load; "
+        "import sys; from pathlib import Path; from customer_ml.data.load import load; "
         "load(Path(sys.argv[1]), {'orders': Path(sys.argv[2])}); "
         "load(Path(sys.argv[1]), {'orders': Path(sys.argv[3])})"
     )

@@ -51,7 +51,7 @@ def test_the_lock_agrees_with_pyproject_pins() -> None:
 def test_the_installed_environment_is_the_lock() -> None:
     """What runs the tests was installed from the lock (make install): no package differs."""
     from customer_ml import config
-    from customer_ml.replay import environment_differences
+    from customer_ml.replay.rebuild import environment_differences
 
     assert config.lock_file(REPO).name == "requirements.lock"
     assert environment_differences(config.lock_file(REPO)) == []

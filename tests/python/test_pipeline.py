@@ -149,7 +149,7 @@ def test_training_run_record_is_complete(built: Path) -> None:
         (run["artifact_path"], run["artifact_sha256"]),
         (run["report_path"], run["report_sha256"]),
     ):
-        from customer_ml.lineage import sha256_file
+        from customer_ml.records.lineage import sha256_file
 
         # relative to the warehouse's folder: a copied warehouse reads its own artifacts
         assert path.startswith("ci.artifacts/models/churn/") and not Path(path).is_absolute()

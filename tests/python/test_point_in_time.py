@@ -1,4 +1,4 @@
-"""Point-in-time features and labels against an independent oracle (customer_ml.oracle, plain
+"""Point-in-time features and labels against an independent oracle (customer_ml.data.oracle, plain
 pandas, per as_of) on the built tiny warehouse: every row, every column. The tiny data has late
 arrivals, corrections (cancellations) and customer changes known late, so a wrong cutoff, a wrong
 version or a wrong window shows here."""
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import oracle
+from customer_ml.data import oracle
 
 
 @pytest.fixture(scope="module")

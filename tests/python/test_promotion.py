@@ -193,7 +193,7 @@ def over_age_champion_falls_back_to_baseline(world: World) -> None:
 
 
 def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:
-    from customer_ml import alerts, records
+    from customer_ml.records import alerts, store
 
     received: list[dict] = []
 
@@ -212,7 +212,7 @@ def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:
     thread.start()
     monkeypatch.setenv(alerts.WEBHOOK_ENV, f"http://127.0.0.1:{server.server_port}/alerts")
     con = duckdb.connect()
-    records.create_all(con)
+    store.create_all(con)
     alerts.raise_alert(con, model_name="churn", kind="training_failed", severity="warning",
                        message="boom", invocation_id="inv-1")  # fmt: skip
     thread.join(timeout=10)

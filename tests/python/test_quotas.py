@@ -19,7 +19,7 @@ def targets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_child_returns_its_result_and_what_it_used(targets) -> None:
-    from customer_ml import quotas
+    from customer_ml.pipeline import quotas
 
     result, usage = quotas.run(quotas.parse("m", QUOTA), "quota_targets:answer")
     assert result == 42 and usage.stage == "fit"
@@ -36,7 +36,7 @@ def test_a_child_returns_its_result_and_what_it_used(targets) -> None:
 def test_over_a_quota_the_child_is_terminated_naming_limit_value_and_stage(
     targets, target: str, limits: dict, limit: str, stage: str
 ) -> None:
-    from customer_ml import quotas
+    from customer_ml.pipeline import quotas
 
     with pytest.raises(quotas.QuotaExceeded) as caught:
         quotas.run(quotas.parse("m", {**QUOTA, **limits}), f"quota_targets:{target}")
@@ -47,7 +47,7 @@ def test_over_a_quota_the_child_is_terminated_naming_limit_value_and_stage(
 
 
 def test_a_failing_child_raises_its_error_line(targets) -> None:
-    from customer_ml import quotas
+    from customer_ml.pipeline import quotas
 
     with pytest.raises(RuntimeError, match="^ValueError: no holdout rows$"):
         quotas.run(quotas.parse("m", QUOTA), "quota_targets:fail_in_describe")
@@ -64,8 +64,8 @@ def test_a_failing_child_raises_its_error_line(targets) -> None:
     ],
 )
 def test_a_bad_quota_is_one_line(limits: dict, message: str) -> None:
-    from customer_ml import quotas
     from customer_ml.config import OperatorError
+    from customer_ml.pipeline import quotas
 
     with pytest.raises(OperatorError) as caught:
         quotas.parse("m", {**QUOTA, **limits})
@@ -132,7 +132,7 @@ def test_terminated_runs_are_recorded_and_the_champion_still_scores(
 
 
 def test_the_estimate_is_the_rate_card_applied_by_hand() -> None:
-    from customer_ml import costs
+    from customer_ml.pipeline import costs
 
     rates = costs.rate_card()  # seeds/rate_card.csv: 0.048 per CPU-hour, 0.006 per GB-hour
     assert rates == {"cpu": 0.048, "memory": 0.006}
@@ -151,8 +151,8 @@ def test_the_estimate_is_the_rate_card_applied_by_hand() -> None:
 def test_a_bad_rate_card_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, csv: str, message: str
 ) -> None:
-    from customer_ml import costs
     from customer_ml.config import OperatorError
+    from customer_ml.pipeline import costs
 
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "rate_card.csv").write_text(csv)
@@ -165,12 +165,13 @@ def test_a_bad_rate_card_is_one_line(
 def test_a_budget_overrun_alerts_once_a_month() -> None:
     """churn's budget is USD 50 (config/models.yml): 30, then 30 (over: one alert), then 30
     more (still one)."""
-    from customer_ml import costs, lineage, records
+    from customer_ml.pipeline import costs
+    from customer_ml.records import lineage, store
 
     con = duckdb.connect()
-    records.create_all(con)
+    store.create_all(con)
     for _ in range(3):
-        records.append(con, "run_costs", {"model_name": "churn", "estimated_cost_usd": 30.0,
+        store.append(con, "run_costs", {"model_name": "churn", "estimated_cost_usd": 30.0,
                        "recorded_at": lineage.utc_now().replace(tzinfo=None)})  # fmt: skip
         costs.check_budget(con, "churn")
     [(kind, n, message)] = con.execute(
@@ -203,7 +204,7 @@ def test_costs_sum_per_model_and_month(built: Path) -> None:
 
 
 def test_bytes_scanned_are_what_the_scans_read_cached_or_not(tmp_path: Path) -> None:
-    from customer_ml import costs
+    from customer_ml.pipeline import costs
 
     path = str(tmp_path / "w.duckdb")
     with duckdb.connect(path) as con:
@@ -226,8 +227,8 @@ def test_an_over_cap_dataset_is_sampled_identically_and_hashed() -> None:
     import numpy as np
     import pandas as pd
 
-    from customer_ml import churn
-    from customer_ml.lineage import rows_hash
+    from customer_ml.models import churn
+    from customer_ml.records.lineage import rows_hash
 
     rng = np.random.default_rng(0)
     dataset = pd.DataFrame(

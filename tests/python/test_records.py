@@ -1,5 +1,5 @@
-"""The lineage records are declared once (customer_ml.record_tables): what a build creates, what the
-docs declare and what Python appends all come from, or are checked against, that declaration."""
+"""The lineage records are declared once (customer_ml.records.tables): what a build creates, what
+the docs declare and what Python appends all come from, or are checked against, that declaration."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from customer_ml import record_tables, records
+from customer_ml.records import store, tables
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -25,7 +25,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 def test_a_build_creates_exactly_the_declared_tables(built: Path) -> None:
     con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
     try:
-        for table, declared in record_tables.TABLES.items():
+        for table, declared in tables.TABLES.items():
             assert _columns(con, table) == declared, table
     finally:
         con.close()
@@ -34,21 +34,21 @@ def test_a_build_creates_exactly_the_declared_tables(built: Path) -> None:
 def test_the_docs_declare_every_lineage_table() -> None:
     sources = yaml.safe_load((REPO / "models/lineage/_lineage__sources.yml").read_text())
     [lineage] = [s for s in sources["sources"] if s["name"] == "lineage"]
-    assert {t["name"] for t in lineage["tables"]} == set(record_tables.TABLES)
+    assert {t["name"] for t in lineage["tables"]} == set(tables.TABLES)
 
 
 def test_append_is_by_name_and_refuses_unknown_columns() -> None:
     con = duckdb.connect()
-    records.create_all(con)
+    store.create_all(con)
     # given in another order than the table's, with one column left out (null)
-    records.append(
+    store.append(
         con, "rca_notes", {"noted_at": "2026-01-01 00:00:00", "author": "ana", "model_name": "clv"}
     )
     assert con.execute("select model_name, note, author from lineage.rca_notes").fetchall() == [
         ("clv", None, "ana")
     ]
     with pytest.raises(KeyError, match="no column.*autor"):
-        records.append(con, "rca_notes", {"model_name": "clv", "autor": "typo"})
+        store.append(con, "rca_notes", {"model_name": "clv", "autor": "typo"})
     assert con.execute("select count(*) from lineage.rca_notes").fetchall() == [(1,)]
 
 
@@ -57,8 +57,8 @@ def test_an_older_warehouse_gains_new_columns_and_keeps_its_rows() -> None:
     con.execute("create schema lineage")
     con.execute("create table lineage.promotions (promotion_id varchar, model_name varchar)")
     con.execute("insert into lineage.promotions values ('p1', 'churn')")
-    records.create_all(con)
-    assert _columns(con, "promotions") == record_tables.TABLES["promotions"]
+    store.create_all(con)
+    assert _columns(con, "promotions") == tables.TABLES["promotions"]
     assert con.execute("select promotion_id, request_id from lineage.promotions").fetchall() == [
         ("p1", None)
     ]
@@ -73,9 +73,9 @@ def test_readers_return_whole_records(built: Path) -> None:
         [(prediction_id,)] = con.execute(
             "select min(prediction_id) from lineage.predictions where model_name = 'segments'"
         ).fetchall()
-        run = records.training_run(con, run_id)
-        prediction = records.prediction(con, prediction_id)
-        assert records.training_run(con, "no-such-run") is None
+        run = store.training_run(con, run_id)
+        prediction = store.prediction(con, prediction_id)
+        assert store.training_run(con, "no-such-run") is None
     finally:
         con.close()
     assert set(run["snapshots"]) == {

@@ -155,12 +155,12 @@ def _bad_webhook(kind: str) -> tuple[str, int, threading.Event]:
 def test_a_bad_webhook_is_recorded_not_raised_and_keeps_its_secrets(
     kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from customer_ml import alerts, records
+    from customer_ml.records import alerts, store
 
     url, port, stop = _bad_webhook(kind)
     monkeypatch.setenv(alerts.WEBHOOK_ENV, url)
     con = duckdb.connect()
-    records.create_all(con)
+    store.create_all(con)
     started = time.monotonic()
     try:
         alerts.raise_alert(con, model_name="churn", kind="training_failed", severity="warning",
@@ -220,15 +220,15 @@ def test_a_bad_webhook_leaves_a_build_green(built: Path, tmp_path: Path) -> None
     ],
 )
 def test_only_http_webhooks_are_accepted(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from customer_ml import alerts, records
     from customer_ml.config import OperatorError
+    from customer_ml.records import alerts, store
 
     monkeypatch.setenv(alerts.WEBHOOK_ENV, url)
     with pytest.raises(OperatorError, match="not an http:// or https:// URL") as caught:
         alerts.check_webhook()
     assert "pa55word" not in str(caught.value)
     con = duckdb.connect()
-    records.create_all(con)
+    store.create_all(con)
     alerts.raise_alert(
         con, model_name="churn", kind="training_failed", severity="warning", message="boom"
     )  # fmt: skip: raising an alert still never raises
@@ -353,7 +353,7 @@ TAMPERING = {
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
 def test_each_tampering_is_named(built: Path, tmp_path: Path, case: str) -> None:
-    from customer_ml import chain
+    from customer_ml.records import chain
 
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
@@ -404,7 +404,8 @@ def test_an_unusable_champion_artifact_falls_back_to_the_baseline(
     and raises a critical alert instead of failing the build."""
     import hashlib
 
-    from customer_ml import records, scoring
+    from customer_ml.pipeline import scoring
+    from customer_ml.records import store
 
     artifact = tmp_path / "model.txt"
     artifact.write_bytes(b"a model")
@@ -414,14 +415,14 @@ def test_an_unusable_champion_artifact_falls_back_to_the_baseline(
     else:
         artifact.write_bytes(b"another model")
     con = duckdb.connect(str(tmp_path / "ci.duckdb"))
-    records.create_all(con)
-    records.append(con, "invocations", {"invocation_id": "inv-1", "recorded_at": "2026-01-01"})
+    store.create_all(con)
+    store.append(con, "invocations", {"invocation_id": "inv-1", "recorded_at": "2026-01-01"})
     con.execute("create schema ml")
     con.execute(  # recorded relative to the warehouse's folder, as training records it
         "create table ml.ml_churn__train as select 'r1' as training_run_id, 'v1' as "
         f"model_version, 'model.txt' as artifact_path, '{sha}' as artifact_sha256"
     )
-    records.append(
+    store.append(
         con,
         "promotions",
         {"model_name": "churn", "training_run_id": "r1", "action": "promote",
@@ -437,7 +438,7 @@ def test_an_unusable_champion_artifact_falls_back_to_the_baseline(
 
 
 def promotion_time():
-    from customer_ml import lineage
+    from customer_ml.records import lineage
 
     return lineage.utc_now()
 
@@ -447,7 +448,7 @@ def test_an_untracked_file_makes_the_tree_dirty(tmp_path: Path) -> None:
     training refuses it); an ignored file (generated output) does not count."""
     from conftest import git
 
-    from customer_ml import lineage
+    from customer_ml.records import lineage
 
     (tmp_path / ".gitignore").write_text("warehouse/\n")
     git(tmp_path, "init", "-q", "-b", "main")
@@ -464,7 +465,7 @@ def test_an_untracked_file_makes_the_tree_dirty(tmp_path: Path) -> None:
 def test_rows_of_a_killed_build_are_named_as_unfinished_not_as_tampering(
     built: Path, tmp_path: Path
 ) -> None:
-    from customer_ml import chain
+    from customer_ml.records import chain
 
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
@@ -493,7 +494,7 @@ def test_a_chain_rewritten_consistently_fails_on_its_mlflow_anchor(
     the warehouse could do) is caught: the next build anchored the old head in MLflow."""
     from conftest import cli
 
-    from customer_ml import chain, records
+    from customer_ml.records import chain, store
 
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
@@ -502,7 +503,7 @@ def test_a_chain_rewritten_consistently_fails_on_its_mlflow_anchor(
     con = duckdb.connect(str(wh / "ci.duckdb"))
     con.execute("drop table lineage.sealed_rows")
     con.execute("drop table lineage.seals")
-    records.create_all(con)
+    store.create_all(con)
     chain.adopt(con, "mallory@example.com")
     assert chain.verify(con) == []  # consistent inside the warehouse
     con.close()
@@ -522,7 +523,7 @@ def test_artifact_folders_of_no_training_run_are_named(built: Path, tmp_path: Pa
     recorded = sorted(p.name for p in models.iterdir())
     (models / "run-of-a-killed-build").mkdir()
     (models / ".staging-run-x-123").mkdir()
-    from customer_ml import tracking
+    from customer_ml.records import tracking
 
     tracking.log_training(
         wh / "ci.duckdb", model_name="churn", run_type="production",
@@ -593,7 +594,7 @@ def test_kill_9_during_builds_loses_and_duplicates_nothing(built: Path, tmp_path
 
     from conftest import cli
 
-    from customer_ml import chain
+    from customer_ml.records import chain
 
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import evaluation, reports
-from customer_ml.scoring import Scored
+from customer_ml.models import evaluation, reports
+from customer_ml.models.protocol import Scored
 
 
 def _score(model: dict[int, float], rows: pd.DataFrame, cfg: dict) -> Scored:

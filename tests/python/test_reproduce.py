@@ -184,14 +184,14 @@ def test_unknown_ids_fail_clearly(built: Path, project: Path) -> None:
 
 
 def test_missing_commit_is_named(project: Path, tmp_path: Path) -> None:
-    from customer_ml.replay import ReproduceError, checkout
+    from customer_ml.replay.rebuild import ReproduceError, checkout
 
     with pytest.raises(ReproduceError, match="commit 0{40} is not in the repository"):
         checkout(project, "0" * 40, tmp_path / "code")
 
 
 def test_incomplete_records_are_refused(tmp_path: Path) -> None:
-    from customer_ml.reproduce import ReproduceError, load_training_run
+    from customer_ml.replay.reproduce import ReproduceError, load_training_run
 
     con = duckdb.connect()
     con.execute("create schema lineage")
@@ -210,8 +210,9 @@ def test_a_seeded_champion_reads_its_artifact_beside_production(tmp_path: Path) 
     with the baseline, and every champion prediction would mismatch)."""
     import hashlib
 
-    from customer_ml import registry, scoring
-    from customer_ml.replay import seed_champion
+    from customer_ml.pipeline import scoring
+    from customer_ml.records import registry
+    from customer_ml.replay.rebuild import seed_champion
 
     production = tmp_path / "prod" / "ci.duckdb"
     artifact = production.parent / "ci.artifacts" / "models" / "churn" / "r1" / "model.json"

@@ -1,4 +1,4 @@
-"""Issue 17: retraining decisions (customer_ml.retraining) and their drift statistic."""
+"""Issue 17: retraining decisions (customer_ml.pipeline.retraining) and their drift statistic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 
 def test_psi_matches_hand_computed_values() -> None:
-    from customer_ml import drift
+    from customer_ml.pipeline import drift
 
     reference = list(range(1, 11))  # two bins at the median 5.5: shares 0.5, 0.5
     assert drift.psi(reference, reference, bins=2) == 0.0
@@ -22,7 +22,7 @@ def test_psi_matches_hand_computed_values() -> None:
 
 
 def test_categorical_psi_by_category_shares() -> None:
-    from customer_ml import drift
+    from customer_ml.pipeline import drift
 
     # reference DE 0.5, FR 0.5; current DE 0.25, FR 0.25, NL 0.5 (unseen before: p = EPS)
     expected = (0.25 - 0.5) * math.log(0.25 / 0.5) * 2 + (0.5 - 1e-4) * math.log(0.5 / 1e-4)
@@ -40,13 +40,14 @@ from pathlib import Path  # noqa: E402
 
 import duckdb  # noqa: E402
 
-from customer_ml import monitoring, performance  # noqa: E402
+from customer_ml.pipeline import monitoring, performance  # noqa: E402
 
 
 @pytest.fixture
 def world(built: Path, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """(connection to a copy of `built`, churn's would-be run, the time of its last run)."""
-    from customer_ml import catalogue, training
+    from customer_ml import catalogue
+    from customer_ml.pipeline import training
 
     monkeypatch.setenv("CUSTOMER_ML_HOME", str(project))  # the clean snapshot it was built from
     shutil.copytree(built, tmp_path / "wh")
@@ -59,7 +60,7 @@ def world(built: Path, project: Path, tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def _decide(con, ctx, now, **kw):
-    from customer_ml import retraining
+    from customer_ml.pipeline import retraining
 
     return retraining.decide(con, ctx, this="ml.ml_churn__train", now=now, **kw)
 
@@ -132,11 +133,11 @@ def test_a_business_event_naming_the_model_trains(world) -> None:
 
 
 def test_a_logic_change_trains_even_while_stabilizing(world) -> None:
-    from customer_ml import records
+    from customer_ml.records import store
 
     con, ctx, last = world
     changed = dataclasses.replace(ctx, hyperparameters={**ctx.hyperparameters, "num_leaves": 15})
-    records.append(con, "promotions", {"model_name": "churn", "training_run_id": "x",
+    store.append(con, "promotions", {"model_name": "churn", "training_run_id": "x",
                    "action": "promote", "promoted_at": last + timedelta(hours=1)})  # fmt: skip
     d = _decide(con, changed, last + timedelta(days=1))
     assert d.action == "train"
@@ -183,7 +184,7 @@ def test_status_shows_each_models_last_decision_and_next_due(built: Path, tmp_pa
     from conftest import cli
 
     wh = tmp_path / "wh"
-    shutil.copytree(built, wh)  # status opens the warehouse for writing (records.create_all)
+    shutil.copytree(built, wh)  # status opens the warehouse for writing (store.create_all)
     done = cli(wh, "status", "--target", "ci", "--json")
     assert done.returncode == 0, done.stderr
     rows = {r["model"]: r for r in json.loads(done.stdout)}
@@ -287,7 +288,7 @@ def test_sustained_degradation_trains_and_k_minus_1_windows_skip(
         assert d.reasons[0].startswith("sustained degradation: roc_auc below ")
 
 
-# --- the monitoring tables (customer_ml.monitoring; models/monitoring/) ---
+# --- the monitoring tables (customer_ml.pipeline.monitoring; models/monitoring/) ---
 
 
 def test_every_build_refreshes_the_monitoring_tables(built: Path) -> None:
@@ -417,10 +418,10 @@ def test_definition_changes_and_business_events_since_training(world) -> None:
 
 
 def test_a_training_run_over_its_sla_is_alerted(world) -> None:
-    from customer_ml import retraining
+    from customer_ml.pipeline import retraining, retraining_policy
 
     con, _, _ = world
-    sla = retraining.policy("churn")["training_sla_minutes"]
+    sla = retraining_policy.policy("churn")["training_sla_minutes"]
     assert not retraining.check_training_sla(con, "churn", sla * 60)
     assert retraining.check_training_sla(con, "churn", sla * 60 + 1)
     [(kind, message)] = con.execute(
@@ -439,10 +440,11 @@ def test_a_training_run_over_its_sla_is_alerted(world) -> None:
     ],
 )
 def test_a_bad_policy_is_one_line(given: dict, message: str) -> None:
-    from customer_ml import catalogue, config, retraining
+    from customer_ml import catalogue, config
+    from customer_ml.pipeline import retraining_policy
 
     shipped = catalogue.entry("churn").policy["retraining"]
-    assert retraining.policy("churn", shipped)["cadence_days"] == 7
+    assert retraining_policy.policy("churn", shipped)["cadence_days"] == 7
     with pytest.raises(config.OperatorError) as caught:
-        retraining.policy("churn", {**shipped, **given})
+        retraining_policy.policy("churn", {**shipped, **given})
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)

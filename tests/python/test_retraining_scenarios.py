@@ -1,4 +1,4 @@
-"""Issue 17's scenarios, each driven by the data generator's knobs (customer_ml.generate.Knobs)
+"""Issue 17's scenarios, each driven by the data generator's knobs (customer_ml.data.generate.Knobs)
 on tiny data, through real loads and dbt builds.
 
 A warehouse holds what was available by CUT, built with as_of dates through 2025-11-01 (the
@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from conftest import cli, dbt_build, git, load_tiny, promote_by_record, snapshot_project
 
-from customer_ml.generate import Knobs, generate
+from customer_ml.data.generate import Knobs, generate
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +98,8 @@ def test_new_data_trains_when_due_with_matured_labels_and_a_stale_feed_suppresse
 ) -> None:
     """The rest of the data brings two more months of matured labels; decided on the rebuilt
     relations at times the scenario names (a build decides at its own time)."""
-    from customer_ml import catalogue, retraining, training
+    from customer_ml import catalogue
+    from customer_ml.pipeline import retraining, training
 
     monkeypatch.setenv("CUSTOMER_ML_HOME", str(project))  # the clean snapshot it was built from
     wh = _copy(before, tmp_path)

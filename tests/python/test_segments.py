@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from customer_ml import baselines, segments
+from customer_ml.models import baselines, segments
 
 CFG = dict(k=None, k_range=(2, 5), seed=7, silhouette_sample=2000)
 

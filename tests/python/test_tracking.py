@@ -1,5 +1,5 @@
 """The MLflow mirror writes each warehouse's runs into that warehouse's own store, whatever else
-the process touched before (customer_ml.tracking binds a client to the store; the fluent
+the process touched before (customer_ml.records.tracking binds a client to the store; the fluent
 `mlflow.set_tracking_uri` would set MLFLOW_TRACKING_URI for the whole process and its children)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from customer_ml import tracking
+from customer_ml.records import tracking
 
 
 def _runs(warehouse_dir: Path) -> list[str]:
@@ -86,7 +86,7 @@ def test_a_moved_champion_alias_is_alerted_and_restored(
 
 def _served_inputs(con, model_name: str, feature_version: int):
     """What the model's scoring node read at its latest as_of (python_models/ml_<model>__score)."""
-    from customer_ml import btyd
+    from customer_ml.models import btyd
 
     if model_name == "clv":
         summaries = btyd.summaries(con.table("datasets.clv_transactions_v1"))

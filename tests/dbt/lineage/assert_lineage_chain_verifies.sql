@@ -1,4 +1,4 @@
-{#- Fails with one row per problem of the lineage hash chain (customer_ml.chain): a seal altered,
+{#- Fails with one row per problem of the lineage hash chain (customer_ml.records.chain): a seal altered,
     deleted or inserted, or a sealed record row deleted or altered. Rows this build wrote are
     sealed at its end, so only sealed rows are checked here; `customer-ml verify-lineage` also
     names rows never sealed. -#}

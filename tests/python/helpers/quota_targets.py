@@ -1,4 +1,4 @@
-"""Targets the quota tests run in a training child process (customer_ml.quotas.run)."""
+"""Targets the quota tests run in a training child process (customer_ml.pipeline.quotas.run)."""
 
 import time
 

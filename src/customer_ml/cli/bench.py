@@ -1,0 +1,84 @@
+"""`customer-ml bench`: the benchmark harness (customer_ml.bench.harness) from the command line.
+
+Registered on `customer_ml.cli.base.main` when that module is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from customer_ml import config
+from customer_ml.cli.base import fail, main
+
+
+@main.command()
+@click.option("--scale", type=click.Choice(["tiny", "demo", "bench"]), default="tiny")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="work folder")
+@click.option(
+    "--pandas-customers",
+    type=int,
+    default=100_000,
+    show_default=True,
+    help="customers the pandas baseline runs on (its time is scaled linearly to all)",
+)
+@click.option("--exclude", multiple=True, help="dbt nodes the builds leave out (repeatable)")
+@click.option(
+    "--feast-python",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Python of Feast's own environment (make bench-feast-env): measures Feast too",
+)
+@click.option(
+    "--only",
+    type=click.Choice(["features", "backfills", "daily"]),
+    help="only that step, on the warehouse a bench run built in OUT (writes OUT/<step>.md)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the files written as JSON")
+def bench(
+    scale: str,
+    out: Path,
+    pandas_customers: int,
+    exclude: tuple[str, ...],
+    feast_python: Path | None,
+    only: str | None,
+    as_json: bool,
+) -> None:
+    """Measure generate, load, full and incremental dbt builds, point-in-time features three
+    ways and backfills at SCALE; writes OUT/results.md and OUT/results.png."""
+    from customer_ml.bench import harness as harness
+
+    try:
+        if only:
+            if not (out / "warehouse" / "dev.duckdb").is_file():
+                fail(f"{out}/warehouse/dev.duckdb: no warehouse built by a bench run there")
+            project = config.project_dir()
+            if only == "features":
+                lines = harness.features_only(out, project, scale, pandas_customers, feast_python)
+            elif only == "daily":
+                from customer_ml.bench import daily as bench_daily
+
+                lines = bench_daily.daily(out, project)
+            else:
+                lines = harness.backfill_lines(harness.backfills(out, project))
+            results = out / f"{only}.md"
+            results.write_text("\n".join(lines))
+            click.echo(json.dumps({"results": str(results)}) if as_json else results.read_text())
+            return
+        results = harness.run(
+            scale,
+            out,
+            config.project_dir(),
+            pandas_customers=pandas_customers,
+            exclude=exclude,
+            feast_python=feast_python,
+        )
+    except RuntimeError as e:
+        fail(str(e))
+    if as_json:
+        chart = results.with_suffix(".png")
+        click.echo(json.dumps({"results": str(results), "chart": str(chart)}))
+        return
+    click.echo(results.read_text())
+    click.echo(f"written: {results} and {results.with_suffix('.png')}")

@@ -1,0 +1,320 @@
+"""The promotion commands of `customer-ml`: promote, approve, reject, rollback, rca, status.
+
+Registered on `customer_ml.cli.base.main` when that module is imported; they open the warehouse for
+writing (creating missing lineage tables from customer_ml.records.store) and refuse with one line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from customer_ml import catalogue, config
+from customer_ml.cli.base import fail, main
+from customer_ml.records import lineage
+
+
+def _warehouse_file(target: str, warehouse: Path | None) -> Path:
+    """The warehouse a command acts on: --warehouse when given (a <target>.duckdb file, so that
+    the gates dbt checks read that very file), else --target's."""
+    if warehouse is None:
+        return config.warehouse_path(target)
+    if warehouse.suffix != ".duckdb" or warehouse.stem not in config.TARGETS:
+        fail(
+            f"{warehouse}: --warehouse must be a file named <target>.duckdb "
+            f"({', '.join(config.TARGETS)}), as builds write them"
+        )
+    return warehouse.resolve()
+
+
+def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
+    """verify-snapshots on the very warehouse the command acts on (the slow step: every live
+    data snapshot's hash recomputed), shown as progress on stderr."""
+    from customer_ml.cli.base import steps
+    from customer_ml.governance import promotion
+
+    wh = _warehouse_file(target, warehouse)
+    with steps("verifying data snapshots") as progress:
+        progress(f"verifying every data snapshot of {wh} (verify-snapshots)")
+        verified = promotion.verify_snapshots_gate(wh.stem, wh.parent)
+        progress("data snapshots " + ("verified" if verified[0] else "NOT verified"))
+    return verified
+
+
+def _warehouse_rw(target: str, warehouse: Path | None):
+    wh = _warehouse_file(target, warehouse)
+    if not wh.exists():
+        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+    con = config.connect(wh)
+    from customer_ml.records import store
+
+    store.create_all(con)
+    return con
+
+
+def _promotion_action(target: str, warehouse: Path | None, action, as_json: bool = False) -> None:
+    """Run `action(con)` on the warehouse opened for writing; it returns its message, or its
+    message and the facts a script needs (printed as JSON with --json). A refusal is one line on
+    stderr and exit status 1, with or without --json."""
+    from customer_ml.governance.promotion import PromotionError
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        result = action(con)
+    except PromotionError as e:
+        fail(str(e))
+    finally:
+        con.close()
+    message, facts = result if isinstance(result, tuple) else (result, {})
+    click.echo(
+        json.dumps({**facts, "message": message}, indent=2, default=str) if as_json else message
+    )
+
+
+def _request_facts(con, request_id: str) -> dict:
+    """A request's state after an action, from the records: promoted or not, and how many
+    predictions it published (a backfill's publish request)."""
+    promoted = con.execute(
+        "select training_run_id from lineage.promotions where request_id = ?", [request_id]
+    ).fetchall()
+    [(published,)] = con.execute(
+        "select count(*) from lineage.published_predictions where request_id = ?", [request_id]
+    ).fetchall()
+    return {"request_id": request_id, "promoted": bool(promoted),
+            "champion": promoted[0][0] if promoted else None,
+            "published": published}  # fmt: skip
+
+
+JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+
+
+def _catalogued_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A model named in the catalogue (config/models.yml), else a usage error listing them."""
+    try:
+        catalogue.entry(value)
+    except (catalogue.CatalogueError, OSError) as e:
+        raise click.BadParameter(str(e).splitlines()[0]) from None
+    return value
+
+
+TARGET = click.option(
+    "--target", type=click.Choice(config.TARGETS), default="dev", show_default=True
+)
+WAREHOUSE = click.option(
+    "--warehouse", type=click.Path(path_type=Path), help="overrides --target's file"
+)
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@click.option("--challenger", required=True, help="the training run to compare")
+@TARGET
+@WAREHOUSE
+@JSON
+def compare(
+    model: str, challenger: str, target: str, warehouse: Path | None, as_json: bool
+) -> None:
+    """Write the side-by-side report of MODEL's CHALLENGER run against the champion on the
+    same holdout (metrics, score distributions, decision changes, segment migration)."""
+    from customer_ml.governance import compare as comparing
+
+    def action(con):
+        try:
+            made = comparing.compare(con, lineage.warehouse_file(con), model, challenger)
+        except comparing.CompareError as e:
+            fail(f"compare: {e}")
+        s = made.summary
+        lines = [f"{model}: challenger {made.challenger} vs champion {made.champion}",
+                 f"  verdict: {s['verdict']}", f"  {s['primary']}"]  # fmt: skip
+        impact = s["impact"]
+        if "moved" in impact:
+            lines.append(f"  customers moved: {impact['moved']:,} of {impact['customers']:,}")
+        if "flipped_up" in impact:
+            lines.append(
+                f"  decisions flipped at {impact['decision_threshold']}: "
+                f"{impact['flipped_up']:,} up, {impact['flipped_down']:,} down"
+            )
+        lines.append(f"report: {made.path}")
+        return "\n".join(lines), {"challenger": made.challenger, "champion": made.champion,
+                                  "report": str(made.path), "summary": s}  # fmt: skip
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@click.option("--run", "training_run", required=True, help="the training run to promote")
+@TARGET
+@WAREHOUSE
+@JSON
+def promote(
+    model: str, training_run: str, target: str, warehouse: Path | None, as_json: bool
+) -> None:
+    """Check the gates and open a promotion request for MODEL's training run."""
+    from customer_ml.governance import promotion
+
+    verified = _verified(target, warehouse)
+
+    def action(con) -> str:
+        request_id, checked = promotion.open_request(
+            con, model, training_run, snapshot_check=verified
+        )
+        lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
+        roles = list(catalogue.entry(model).approver_roles)
+        [(compared,)] = con.execute(
+            "select comparison_path from lineage.promotion_requests where request_id = ?",
+            [request_id],
+        ).fetchall()
+        comparison = (
+            str(config.recorded_file(lineage.warehouse_file(con), compared)) if compared else None
+        )
+        message = "\n".join(
+            [
+                f"opened {request_id}: {model} {training_run}",
+                *lines,
+                f"compared with the champion: {comparison}"
+                if comparison
+                else "no champion to compare with (or the run was measured against an earlier one)",
+                f"needs approval by: {', '.join(roles)}",
+                f"next: each approver runs `customer-ml approve {request_id} --role ROLE` "
+                "(people per role: config/owners.yml)",
+            ]
+        )
+        return message, {
+            "request_id": request_id,
+            "model": model,
+            "training_run_id": training_run,
+            "gates": [{"gate": gate, "detail": detail} for gate, _, detail in checked],
+            "comparison": comparison,
+            "needs_approval_by": roles,
+        }
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--role", required=True, help="one of the approver_roles in config/models.yml")
+@TARGET
+@WAREHOUSE
+@JSON
+def approve(request_id: str, role: str, target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user). Every gate
+    is checked again, at approval and when the promotion is carried out."""
+    from customer_ml.governance import promotion
+
+    verified = _verified(target, warehouse)
+
+    def action(con):
+        message = promotion.approve(con, request_id, role, snapshot_check=verified)
+        return message, {**_request_facts(con, request_id), "role": role}
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
+@main.command()
+@click.argument("request_id")
+@click.option("--reason", required=True)
+@TARGET
+@WAREHOUSE
+@JSON
+def reject(
+    request_id: str, reason: str, target: str, warehouse: Path | None, as_json: bool
+) -> None:
+    """Reject a promotion request."""
+    from customer_ml.governance import promotion
+
+    def action(con):
+        message = promotion.reject(con, request_id, reason)
+        return message, {"request_id": request_id, "rejected": True}
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@TARGET
+@WAREHOUSE
+@JSON
+def rollback(model: str, target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Open a request to make MODEL's previous champion serve again (needs approvals)."""
+    from customer_ml.governance import promotion
+
+    verified = _verified(target, warehouse)
+
+    def action(con):
+        request_id = promotion.rollback(con, model, verified)
+        return f"opened {request_id}: rollback of {model}", {
+            "request_id": request_id,
+            "model": model,
+        }
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
+@main.command()
+@click.argument("model", callback=_catalogued_model)
+@click.option("--note", required=True, help="the root cause of the repeated failures")
+@TARGET
+@WAREHOUSE
+@JSON
+def rca(model: str, note: str, target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Record a root-cause note: lifts the suppression of MODEL's training."""
+    from customer_ml.governance import promotion
+
+    def action(con):
+        return promotion.rca(con, model, note), {"model": model, "noted": True}
+
+    _promotion_action(target, warehouse, action, as_json)
+
+
+@main.command()
+@TARGET
+@WAREHOUSE
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(target: str, warehouse: Path | None, as_json: bool) -> None:
+    """Per model: what serves, since when, open requests, recent failures, and the last
+    retraining decision (train, skip or suppressed) with its reasons and the next due date."""
+    from customer_ml.governance import champions
+    from customer_ml.pipeline import retraining
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        champions.check_registry_aliases(con)
+        rows = [{**r, **retraining.status(con, r["model"])} for r in champions.status(con)]
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    for row in rows:
+        age = f", {row['age_days']} days" if row["age_days"] is not None else ""
+        if row["serving"] is None:
+            click.echo(
+                f"{row['model']}: nothing serves yet (no clean production build has scored); "
+                f"champion {row['champion']}"
+            )
+        elif row["serving"] == row["champion"]:
+            click.echo(f"{row['model']}: serving {row['champion']}{age}")
+        else:
+            click.echo(
+                f"{row['model']}: champion {row['champion']}{age}; the last build served "
+                f"{row['served_by_last_build']}: the next build serves the champion"
+            )
+        if row["open_requests"]:
+            click.echo(f"  open requests: {', '.join(row['open_requests'])}")
+        for failure in row["recent_failures"]:
+            click.echo(f"  {failure['status']} {failure['failed_at']}: {failure['error'][:120]}")
+        decided = f" at {row['decided_at']:%Y-%m-%d %H:%M}" if row["decided_at"] else ""
+        click.echo(
+            f"  retraining: {row['retraining'] or 'no decision yet'}{decided}; "
+            f"next due {row['next_due']}"
+        )
+        for reason in row["retraining_reasons"]:
+            click.echo(f"    - {reason}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""Load a user's own CSV or Parquet files into the warehouse's `raw` schema as appended batches.
+
+The source contract (below, and in the README) names every column a raw table may have; only
+`orders(customer_id, ordered_at, amount)` is required. Each file is validated completely before
+anything is written; all files of one `load` call go in one transaction, so bad input leaves the
+warehouse exactly as it was. Each batch is stamped with `_load_id` (a hash of the table name and
+the file's bytes) and `_loaded_at`; a file whose load id is already recorded is skipped, so loading
+the same file twice changes nothing, and a row whose key was loaded by an earlier batch is refused
+naming both batches (a correction repeats the key with a later `_available_at`).
+
+What cannot be right is refused: non-finite amounts and amounts above `Limits.max_amount`,
+non-integer ids, times later than the load plus `Limits.future_tolerance`, files that are not
+UTF-8, empty, ragged or not files at all. Times are UTC: an offset (`+05:00`, or a Parquet
+TIMESTAMPTZ) is honoured and converted, a naive time is taken as UTC, and the result never depends
+on the loading machine's time zone. CSV files are read with a fixed dialect (comma, double
+quotes, a header line, no comment lines).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from customer_ml import config
+from customer_ml.data.raw_contract import (  # the contract this module loads by
+    CONTRACTS,
+    LOAD_COLUMNS,
+    Column,
+    Contract,
+    Limits,
+)
+from customer_ml.records import lineage
+
+
+class LoadError(Exception):
+    """Bad input: the message is one line naming file, column, row and problem."""
+
+
+def _q(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def load_id(table: str, path: Path) -> str:
+    digest = hashlib.sha256(table.encode())
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema and every raw table (empty when a user has no such data)."""
+    con.execute("create schema if not exists raw")
+    for contract in CONTRACTS.values():
+        cols = [f"{c.name} {c.type}" for c in contract.columns]
+        cols += [f"{name} {type_}" for name, type_ in LOAD_COLUMNS]
+        con.execute(f"create table if not exists raw.{contract.table} ({', '.join(cols)})")
+    con.execute(
+        "create table if not exists raw._loads (load_id varchar primary key, table_name varchar,"
+        " file_name varchar, row_count bigint, loaded_at timestamp)"
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError:
+        raise LoadError(f"{path.name}: not UTF-8 (line 1); save the file as UTF-8") from None
+    if not header:
+        raise LoadError(f"{path.name}: empty file")
+    names = [h.strip() for h in header]
+    for i, name in enumerate(names, 1):
+        if not name:
+            raise LoadError(f"{path.name}: header field {i} is empty (every column needs a name)")
+        if names.index(name) != i - 1:
+            raise LoadError(f"{path.name}: header names column {name!r} twice")
+    return names
+
+
+def _reader(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return f"read_parquet({_q(str(path))})"
+    if suffix in (".csv", ".txt", ".gz"):
+        columns = ", ".join(f"{_q(name)}: 'VARCHAR'" for name in _csv_header(path))
+        # A fixed dialect: the sniffer would take a line starting with '#' for a comment and
+        # drop it, and guess a header from a ragged file.
+        return (
+            f"read_csv({_q(str(path))}, columns = {{{columns}}}, header = true, "
+            "auto_detect = false, delim = ',', quote = '\"', escape = '\"', comment = '', "
+            "strict_mode = true, null_padding = false, encoding = 'utf-8')"
+        )
+    raise LoadError(f"{path.name}: not a .csv or .parquet file")
+
+
+def _read_error(path: Path, error: duckdb.Error) -> LoadError:
+    """One line naming what is wrong with a file DuckDB could not read."""
+    text = str(error)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    at = f" (line {line.group(1)})" if line else ""
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if fields:
+        expected, found = fields.groups()
+        return LoadError(
+            f"{path.name}: line {line.group(1) if line else '?'} has {found} "
+            f"fields, the header has {expected}"
+        )
+    if "not utf-8" in text.lower() or "invalid unicode" in text.lower():
+        return LoadError(f"{path.name}: not UTF-8{at}; save the file as UTF-8")
+    first = text.strip().splitlines()[0]
+    return LoadError(f"{path.name}: cannot be read: {first}")
+
+
+def _first(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    rows = con.execute(sql + " order by 1 limit 1", params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def _parse(column: Column, raw: str) -> str:
+    """SQL parsing a VARCHAR value into the column's type; NULL when it is not one."""
+    if column.type == "TIMESTAMP":
+        # With the session in UTC, an offset is honoured and a naive time is taken as UTC.
+        return f"timezone('UTC', try_cast({raw} as TIMESTAMPTZ))"
+    return f"try_cast({raw} as {column.type})"
+
+
+def _invalid(column: Column, raw: str, limits: Limits) -> tuple[str, str] | None:
+    """(SQL true for a non-NULL value the column cannot hold, what the message says), if any."""
+    parsed = _parse(column, raw)
+    if column.type == "BIGINT":
+        # try_cast rounds 16.5 to 17; an id is an integer or it is refused.
+        return (
+            f"{parsed} is null or try_cast({raw} as DOUBLE) <> {parsed}",
+            "is not an integer",
+        )
+    if column.name == "amount":
+        return (
+            f"{parsed} is null or not isfinite({parsed}) or {parsed} < 0 "
+            f"or {parsed} > {limits.max_amount!r}",
+            f"is not an amount (a finite number from 0 to {limits.max_amount:,.0f}, the "
+            "maximum set by --max-amount)",
+        )
+    kind = "date/time" if column.type == "TIMESTAMP" else column.type
+    return f"{parsed} is null", f"is not a valid {kind}"
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    path: Path,
+    temp: str,
+    loaded_at: datetime,
+    limits: Limits,
+) -> int:
+    """Validate `path` against the contract into temp table `temp`; raise LoadError on bad input."""
+    where = f"{path.name}"
+    if path.stat().st_size == 0:
+        raise LoadError(f"{where}: empty file")
+    try:
+        # A table created from a scan keeps the file's order (insertion order is preserved), so
+        # rowid order is the file's; inside a transaction rowids do not start at 0.
+        con.execute(f"create or replace temp table {temp}_scan as select * from {_reader(path)}")
+    except duckdb.Error as e:
+        raise _read_error(path, e) from None
+    con.execute(
+        f"create or replace temp table {temp}_in as "
+        f"select row_number() over (order by rowid) as _row, * from {temp}_scan"
+    )
+    if con.execute(f"select count(*) from {temp}_in").fetchall()[0][0] == 0:
+        return 0  # a header or schema and no rows: a day without changes; nothing to load
+    present = {r[0] for r in con.execute(f"describe {temp}_in").fetchall()} - {"_row"}
+    for column in contract.columns:
+        if column.required and column.name not in present:
+            hint = ""
+            if len(present) == 1 and any(sep in next(iter(present)) for sep in ";\t|"):
+                hint = "; the header has one field: this loader reads comma-separated files"
+            raise LoadError(
+                f"{where}: column {column.name!r}: missing (required in {contract.table}){hint}"
+            )
+
+    typed = []
+    for column in (c for c in contract.columns if c.name in present):
+        raw = f'cast("{column.name}" as varchar)'
+        condition, problem = _invalid(column, raw, limits)
+        bad = _first(
+            con, f"select _row, {raw} from {temp}_in where {raw} is not null and ({condition})"
+        )
+        if bad:
+            raise LoadError(f"{where}: column {column.name!r}, row {bad[0]}: {bad[1]!r} {problem}")
+        typed.append(f"{_parse(column, raw)} as {column.name}")
+    con.execute(
+        f"create or replace temp table {temp}_typed as "
+        f"select _row, {', '.join(typed)} from {temp}_in"
+    )
+    if contract.identity:
+        con.execute(f"alter table {temp}_typed add column _occurrence BIGINT")
+        con.execute(
+            f"update {temp}_typed t set _occurrence = o.n from (select _row, row_number() over "
+            f"(partition by {', '.join(contract.identity)} order by _row) as n "
+            f"from {temp}_typed) o where o._row = t._row"
+        )
+    # Absent optional columns take their defaults, in contract order, since a default may
+    # refer to an earlier column (order_id from customer_id, ordered_at and amount).
+    for column in (c for c in contract.columns if c.name not in present):
+        con.execute(f"alter table {temp}_typed add column {column.name} {column.type}")
+        con.execute(
+            f"update {temp}_typed set {column.name} = cast({column.default} as {column.type})"
+        )
+    if "_available_at" in present:
+        con.execute(
+            f"update {temp}_typed set _available_at = {contract.event_time} "
+            "where _available_at is null"
+        )
+
+    for name in contract.ids:
+        null = _first(con, f"select _row from {temp}_typed where {name} is null")
+        if null:
+            raise LoadError(f"{where}: column {name!r}, row {null[0]}: NULL id")
+    for name in (c.name for c in contract.columns if c.required):
+        null = _first(con, f"select _row from {temp}_typed where {name} is null")
+        if null:
+            raise LoadError(f"{where}: column {name!r}, row {null[0]}: empty required value")
+    latest = loaded_at + limits.future_tolerance
+    timed = ([] if contract.known_before_event else [contract.event_time]) + ["_available_at"]
+    for name in timed:
+        future = _first(con, f"select _row, {name} from {temp}_typed where {name} > ?", [latest])
+        if future:
+            raise LoadError(
+                f"{where}: column {name!r}, row {future[0]}: {future[1]} is after the load time "
+                f"{loaded_at:%Y-%m-%d %H:%M} UTC plus "
+                f"{limits.future_tolerance.total_seconds() / 3600:g} h "
+                "(--future-tolerance-hours); a fact cannot be known before it happens"
+            )
+    if not contract.known_before_event:
+        early = _first(
+            con,
+            f"select _row from {temp}_typed where _available_at < {contract.event_time}",
+        )
+        if early:
+            raise LoadError(
+                f"{where}: column '_available_at', row {early[0]}: "
+                f"before {contract.event_time} (a row cannot be known before it happened)"
+            )
+    key = ", ".join(contract.key)
+    dup = _first(
+        con,
+        f"select min(_row), max(_row) from {temp}_typed group by {key} having count(*) > 1",
+    )
+    if dup:
+        raise LoadError(f"{where}: columns ({key}), rows {dup[0]} and {dup[1]}: duplicate key")
+    match = " and ".join(f"r.{k} = t.{k}" for k in contract.key)
+    again = _first(
+        con,
+        f"select t._row, l.file_name, l.load_id from {temp}_typed t "
+        f"join raw.{contract.table} r on {match} join raw._loads l on l.load_id = r._load_id",
+    )
+    if again:
+        raise LoadError(
+            f"{where}: columns ({key}), row {again[0]}: already loaded from {again[1]} "
+            f"(load id {again[2]}); a correction repeats the key with a later _available_at"
+        )
+    return con.execute(f"select count(*) from {temp}_typed").fetchall()[0][0]
+
+
+def load(
+    warehouse: Path,
+    files: dict[str, Path],
+    loaded_at: datetime | None = None,
+    limits: Limits | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, str]:
+    """Load files (table name -> path) into `raw`. Returns table -> 'loaded N rows' / 'skipped'.
+    `progress` is told each step as it starts (the CLI shows it).
+
+    Raises LoadError on bad input, before anything is written.
+    """
+    step = progress or (lambda _: None)
+    if "orders" not in files and not files:
+        raise LoadError("nothing to load: --orders is required")
+    for table, path in files.items():
+        if table not in CONTRACTS:
+            raise LoadError(f"{path}: unknown table {table!r}")
+        if Path(path).is_dir():
+            raise LoadError(f"{path}: a directory, not a file (for {table})")
+        if not Path(path).is_file():
+            raise LoadError(f"{path}: file not found (for {table})")
+    loaded_at = loaded_at or lineage.utc_now()
+    limits = limits or Limits.from_project()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = config.connect(warehouse)
+    except config.OperatorError as e:
+        raise LoadError(str(e)) from None
+    outcome: dict[str, str] = {}
+    try:
+        con.execute("set TimeZone = 'UTC'")  # never the loading machine's zone
+        con.execute("begin transaction")
+        ensure_raw_schema(con)
+        for table, path in files.items():
+            path = Path(path)
+            lid = load_id(table, path)
+            seen = con.execute("select 1 from raw._loads where load_id = ?", [lid]).fetchall()
+            if seen:
+                outcome[table] = f"skipped: {path.name} already loaded (load id {lid})"
+                continue
+            contract = CONTRACTS[table]
+            step(f"checking {path.name} for raw.{table}")
+            rows = _stage(con, contract, path, f"_stage_{table}", loaded_at, limits)
+            if rows == 0:
+                outcome[table] = f"skipped: {path.name} has no rows"
+                continue
+            names = ", ".join(c.name for c in contract.columns)
+            step(f"appending {rows} rows to raw.{table}")
+            con.execute(
+                f"insert into raw.{table} ({names}, _loaded_at, _load_id) "
+                f"select {names}, ?, ? from _stage_{table}_typed order by _row",
+                [loaded_at, lid],
+            )
+            con.execute(
+                "insert into raw._loads values (?, ?, ?, ?, ?)",
+                [lid, table, path.name, rows, loaded_at],
+            )
+            outcome[table] = f"loaded {rows} rows (load id {lid})"
+        step("committing")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.close()
+    return outcome

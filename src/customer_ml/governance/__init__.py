@@ -1,0 +1,2 @@
+"""Controlled changes to what serves: promotion requests, gates, approvers, approvals,
+champions, compare, and the publication of a backfill's predictions."""

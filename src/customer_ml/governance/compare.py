@@ -1,0 +1,130 @@
+"""`customer-ml compare MODEL --challenger RUN`: a challenger side by side with the champion on
+the same holdout, from what the challenger's training run recorded when it measured that very
+champion (customer_ml.models.evaluation: candidate, baseline and champion on one holdout; customer
+impact at the latest as_of). Nothing is recomputed, so the comparison is exactly what the gates
+judged; a challenger trained against an earlier champion is refused with the retraining that
+would make it comparable.
+
+The report (HTML) is written once per (challenger, champion) under
+`<artifacts>/comparisons/`, and a promotion request of the challenger links to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from customer_ml import catalogue, config
+from customer_ml.records import registry, store
+
+
+class CompareError(ValueError):
+    """The comparison cannot be made as asked (one line for the operator)."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    path: Path
+    sha256: str
+    summary: dict[str, Any]
+    challenger: str
+    champion: str
+
+
+def _run(con: duckdb.DuckDBPyConnection, model_name: str, run_id: str) -> dict[str, Any]:
+    found = store.read(
+        con, f"select * from ml.ml_{model_name}__train where training_run_id = ?", [run_id]
+    )
+    if not found:
+        raise CompareError(f"no {model_name} training run {run_id!r} (customer-ml runs lists them)")
+    return found[0]
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection, warehouse: Path, model_name: str, challenger_id: str
+) -> Comparison:
+    entry = catalogue.entry(model_name)
+    challenger = _run(con, model_name, challenger_id)
+    if challenger["status"] != "success":
+        raise CompareError(f"{challenger_id} did not train successfully ({challenger['status']})")
+    champion = registry.champion(con, model_name, max_age_check=False)
+    if champion is None:
+        raise CompareError(f"{model_name} has no champion to compare {challenger_id} with")
+    if champion["training_run_id"] == challenger_id:
+        raise CompareError(f"{challenger_id} is {model_name}'s champion")
+    if challenger["champion_training_run_id"] != champion["training_run_id"]:
+        raise CompareError(
+            f"{challenger_id} was measured against "
+            f"{challenger['champion_training_run_id'] or 'no champion'}, but the champion is "
+            f"{champion['training_run_id']}: retrain it while this champion serves "
+            "(dbt build --selector training --vars '{retrain: force}') to compare on one holdout"
+        )
+    report = config.recorded_file(warehouse, challenger["report_path"])
+    registry.read_verified(report, challenger["report_sha256"])
+    summary = json.loads(report.with_suffix(".json").read_text())["summary"]
+    page = _page(entry, challenger, champion, summary)
+    folder = config.artifact_root(warehouse) / "comparisons"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{challenger_id}__vs__{champion['training_run_id']}.html"
+    data = page.encode()
+    if path.exists() and path.read_bytes() != data:
+        raise CompareError(f"{path} exists with other content: artifacts are never overwritten")
+    if not path.exists():
+        path.write_bytes(data)
+    return Comparison(
+        path, hashlib.sha256(data).hexdigest(), summary, challenger_id, champion["training_run_id"]
+    )
+
+
+def _page(
+    entry: catalogue.Entry,
+    challenger: dict[str, Any],
+    champion: dict[str, Any],
+    summary: dict[str, Any],
+) -> str:
+    from customer_ml.models import reports
+
+    metrics = json.loads(challenger["metrics_json"])
+    facts = ("training_run_id", "model_version", "started_at", "feature_version",
+             "label_version", "git_commit", "snapshot_ids")  # fmt: skip
+    rows = "".join(
+        f"<tr><th>{html.escape(f)}</th><td>{reports.cell(challenger.get(f))}</td>"
+        f"<td>{reports.cell(champion.get(f))}</td></tr>"
+        for f in facts
+    )
+    title = f"{entry.name}: challenger {challenger['training_run_id']} vs champion"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{reports.STYLE}</style></head>
+<body><h1>{html.escape(title)} {html.escape(champion["training_run_id"])}</h1>
+{reports.summary_html(summary)}
+<h2>Metrics on the challenger's holdout (the same rows for all three)</h2>
+{reports.metrics_table(metrics)}
+<h2>The two runs</h2>
+<table><tr><th></th><th>challenger</th><th>champion</th></tr>{rows}</table>
+</body></html>
+"""
+
+
+def for_request(
+    con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str
+) -> tuple[str, str] | None:
+    """(recorded path, sha256) of the comparison a promotion request links to; None for an
+    in-memory warehouse (no artifacts), without a champion, or for a run measured against
+    another champion."""
+    [(path,)] = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchall()
+    if path is None or registry.champion(con, model_name, max_age_check=False) is None:
+        return None
+    try:
+        made = compare(con, Path(path), model_name, training_run_id)
+    except CompareError:
+        return None
+    return config.recorded_path(path, made.path), made.sha256

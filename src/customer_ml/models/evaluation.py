@@ -1,0 +1,158 @@
+"""One evaluation for every model: candidate, rule baseline and current champion measured by the
+model module's own `evaluate` on the same holdout, under the same metric names, and the
+no-regression verdict the promotion gates read.
+
+A champion that cannot be measured on the candidate's holdout (it needs inputs the holdout lacks)
+is recorded as not comparable, and the no-regression check against it fails: a gate that cannot
+compare does not pass.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from customer_ml.models.protocol import ModelEntry
+
+NOT_COMPARABLE = "not_comparable"
+
+
+def compare(
+    entry: ModelEntry, holdout: Any, models: dict[str, Any]
+) -> dict[str, dict[str, float | str]]:
+    """Metrics per group ('candidate', 'baseline', 'champion' when there is one) on `holdout`."""
+    out: dict[str, dict[str, float | str]] = {}
+    for group, model in models.items():
+        if model is None:
+            continue
+        try:
+            out[group] = entry.module.evaluate(model, holdout)
+        except (KeyError, ValueError) as e:
+            if group == "candidate":
+                raise
+            out[group] = {NOT_COMPARABLE: f"{type(e).__name__}: {e}"}
+    return out
+
+
+def _value(metrics: dict[str, Any], name: str) -> float | None:
+    value = metrics.get(name)
+    if not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def no_regression(
+    entry: ModelEntry, metrics: dict[str, dict[str, Any]]
+) -> list[tuple[str, bool, str]]:
+    """(check, passed, detail) of the candidate against the baseline and the champion on the
+    model's primary metric, within its regression_tolerance. A missing or non-numeric value
+    fails; no champion at training time passes (there is nothing to regress against)."""
+    primary = entry.primary_metric
+    tolerance = float(entry.policy.get("regression_tolerance", 0.0))
+    mine = _value(metrics.get("candidate", {}), primary)
+    out = []
+    for against in ("baseline", "champion"):
+        name = f"no regression vs {against}"
+        if against == "champion" and against not in metrics:
+            out.append((name, True, "no champion when the candidate trained"))
+            continue
+        theirs_metrics = metrics.get(against, {})
+        theirs = _value(theirs_metrics, primary)
+        if mine is None or theirs is None:
+            why = theirs_metrics.get(NOT_COMPARABLE) or f"no {primary} for " + (
+                "the candidate" if mine is None else against
+            )
+            out.append((name, False, f"cannot compare: {why}"))
+            continue
+        if entry.greater_is_better:
+            ok = mine >= theirs - tolerance
+        else:
+            ok = mine <= theirs + tolerance
+        better = "higher" if entry.greater_is_better else "lower"
+        detail = f"{primary} {mine:.4f} vs {theirs:.4f} ({better} is better, tolerance {tolerance})"
+        out.append((name, ok, detail))
+    return out
+
+
+def impact(
+    entry: ModelEntry, models: dict[str, Any], rows: Any, cfg: dict[str, Any]
+) -> dict[str, Any]:
+    """What serving the candidate instead of the champion would change for the customers in
+    `rows` (the latest as_of, as scoring reads it): customers scored by both, those whose score
+    moves by more than the policy's `impact_score_change`, the score distributions (mean, 10th,
+    50th and 90th percentiles), decisions that flip across its
+    `decision_threshold`, and the segment migration matrix for a model that names its scores.
+    Without a champion, or one that cannot score these rows, says so instead."""
+    module = entry.module
+    if models.get("champion") is None:
+        return {"note": "no champion when the candidate trained: every score served would be new"}
+    candidate = module.score(models["candidate"], rows, cfg)
+    try:
+        champion = module.score(models["champion"], rows, cfg)
+    except (KeyError, ValueError) as e:
+        return {"note": f"the champion cannot score these rows ({type(e).__name__}: {e})"}
+    import pandas as pd
+
+    both = pd.DataFrame(
+        {"customer_id": candidate.customer_ids, "candidate": candidate.scores}
+    ).merge(
+        pd.DataFrame({"customer_id": champion.customer_ids, "champion": champion.scores}),
+        on="customer_id",
+    )
+    change = (both["candidate"] - both["champion"]).abs()
+    out: dict[str, Any] = {
+        "customers": len(both),
+        "distribution": {
+            group: {
+                "mean": float(both[group].mean()),
+                **{f"p{q}": float(both[group].quantile(q / 100)) for q in (10, 50, 90)},
+            }
+            for group in ("candidate", "champion")
+        },
+    }
+    if "impact_score_change" in cfg:
+        limit = float(cfg["impact_score_change"])
+        out["score_change"] = limit
+        out["moved"] = int((change > limit).sum())
+    if "decision_threshold" in cfg:
+        threshold = float(cfg["decision_threshold"])
+        now, then = both["candidate"] >= threshold, both["champion"] >= threshold
+        out["decision_threshold"] = threshold
+        out["flipped_up"] = int((now & ~then).sum())
+        out["flipped_down"] = int((~now & then).sum())
+    if candidate.labels is not None and champion.labels is not None:
+        labels = pd.DataFrame(
+            {"customer_id": candidate.customer_ids, "to": candidate.labels}
+        ).merge(
+            pd.DataFrame({"customer_id": champion.customer_ids, "from": champion.labels}),
+            on="customer_id",
+        )
+        out["moved"] = int((labels["to"] != labels["from"]).sum())
+        matrix = pd.crosstab(labels["from"], labels["to"])
+        out["migration"] = {
+            str(f): {str(t): int(n) for t, n in row.items()} for f, row in matrix.iterrows()
+        }
+    return out
+
+
+def classification_metrics(y, p) -> dict[str, float]:
+    """A binary classifier's metrics on labels `y` and scores `p` (churn's `evaluate`); NaN
+    where a metric is undefined (one class only, no positives)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    top = np.argsort(-p, kind="stable")[: max(1, len(p) // 10)]
+    base_rate = y.mean() if len(y) else float("nan")
+    both = len(np.unique(y)) == 2
+    return {
+        "roc_auc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
+        "pr_auc": float(skm.average_precision_score(y, p)) if both else float("nan"),
+        "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(y, p)),
+        "top_decile_lift": float(y[top].mean() / base_rate) if base_rate else float("nan"),
+        "top_decile_capture": float(y[top].sum() / y.sum()) if y.sum() else float("nan"),
+        "rows": float(len(y)),
+        "positive_rate": float(base_rate),
+    }

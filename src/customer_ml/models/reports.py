@@ -1,0 +1,357 @@
+"""Validation reports a person can read in a minute: one HTML page (plots and metric tables) and
+the same facts as JSON, per training run. The page opens with a summary an approver decides
+from (`summary`: verdict, each gate, the primary metric in words, customer impact against the
+champion), rendered with Jinja2; the detail follows, formatted for people (counts as integers,
+no dict reprs).
+
+Plots are rendered with matplotlib's Agg backend without timestamps in the PNG metadata, so the
+same inputs give the same report bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from jinja2 import Environment  # noqa: E402
+from sklearn import metrics as skm  # noqa: E402
+
+SUMMARY = Environment(autoescape=True).from_string(
+    """<section class="summary {{ 'pass' if s.passed else 'fail' }}">
+<h2>Verdict: {{ s.verdict }}</h2>
+<p class="primary">{{ s.primary }}</p>
+<table><tr><th>Gate at training</th><th>Result</th><th>Detail</th></tr>
+{% for g in s.gates %}<tr><td>{{ g.check }}</td>
+<td class="{{ 'pass' if g.passed else 'fail' }}">{{ 'passed' if g.passed else 'FAILED' }}</td>
+<td>{{ g.detail }}</td></tr>{% endfor %}</table>
+<h3>Customer impact against the champion</h3>
+{% if s.impact.note %}<p>{{ s.impact.note }}</p>{% else %}<ul>
+<li>{{ "{:,}".format(s.impact.customers) }} customers scored by both at the latest as_of</li>
+{% if s.impact.moved is defined %}<li>{{ "{:,}".format(s.impact.moved) }} would
+{% if s.impact.migration %}change segment{% else %}see their score move by more than
+{{ s.impact.score_change }}{% endif %}</li>{% endif %}
+{% if s.impact.decision_threshold is defined %}<li>decisions that flip at a score of
+{{ s.impact.decision_threshold }}: {{ "{:,}".format(s.impact.flipped_up) }} newly at or above,
+{{ "{:,}".format(s.impact.flipped_down) }} newly below</li>{% endif %}</ul>
+{% if s.impact.distribution and not s.impact.migration %}<table><tr><th>scores</th>
+{% for k in ["mean", "p10", "p50", "p90"] %}<th>{{ k }}</th>{% endfor %}</tr>
+{% for group, d in s.impact.distribution.items() %}<tr><th>{{ group }}</th>
+{% for k in ["mean", "p10", "p50", "p90"] %}<td class="num">{{ "%.4f"|format(d[k]) }}</td>
+{% endfor %}</tr>{% endfor %}</table>{% endif %}
+{% if s.impact.migration %}<table><tr><th>champion \\ candidate</th>
+{% for to in s.impact.migration_columns %}<th>{{ to }}</th>{% endfor %}</tr>
+{% for from, row in s.impact.migration.items() %}<tr><th>{{ from }}</th>
+{% for to in s.impact.migration_columns %}<td>{{ "{:,}".format(row.get(to, 0)) }}</td>
+{% endfor %}</tr>{% endfor %}</table>{% endif %}{% endif %}
+</section>"""
+)
+STYLE = """body{font-family:sans-serif;margin:2em;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:left}td.num{text-align:right}figure{display:inline-block;margin:0.5em}
+.summary{border:2px solid #888;padding:0 1em 1em;margin-bottom:2em}
+.summary.pass{border-color:#2a7}.summary.fail{border-color:#c33}
+td.pass{color:#2a7;font-weight:bold}td.fail{color:#c33;font-weight:bold}
+.primary{font-size:1.15em}"""
+
+
+def summary(
+    entry: Any,
+    metrics: dict[str, dict[str, Any]],
+    verdicts: list[tuple[str, bool, str]],
+    impact: dict[str, Any],
+) -> dict[str, Any]:
+    """What an approver reads first: the verdict, each gate's result, candidate vs baseline vs
+    champion on the primary metric in plain words, and customer impact
+    (customer_ml.models.evaluation .impact)."""
+    primary = entry.primary_metric
+    passed = all(ok for _, ok, _ in verdicts)
+    failed = [name for name, ok, _ in verdicts if not ok]
+    values = []
+    for group in ("candidate", "baseline", "champion"):
+        value = metrics.get(group, {}).get(primary)
+        if isinstance(value, int | float):
+            values.append(f"{group} {value:.4f}")
+        elif group in metrics:
+            values.append(f"{group} not comparable")
+    direction = "higher" if entry.greater_is_better else "lower"
+    return {
+        "passed": passed,
+        "verdict": "ready for approval" if passed else f"not promotable ({'; '.join(failed)})",
+        "primary": f"{primary}: {', '.join(values)} ({direction} is better, on the same rows)",
+        "gates": [{"check": n, "passed": ok, "detail": d} for n, ok, d in verdicts],
+        "impact": impact,
+    }
+
+
+def summary_html(s: dict[str, Any]) -> str:
+    impact = dict(s["impact"])
+    if impact.get("migration"):
+        impact["migration_columns"] = sorted(
+            {t for row in impact["migration"].values() for t in row}
+        )
+    return SUMMARY.render(s={**s, "impact": impact})
+
+
+def cell(value: Any) -> str:
+    """A value as a person reads it: whole numbers with thousands separators, other numbers
+    with 4 decimals, mappings and lists as `key: value` lines, never a repr."""
+    if isinstance(value, bool) or value is None:
+        return html.escape(str(value))
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        if np.isfinite(value) and float(value).is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{float(value):.4f}"
+    if isinstance(value, dict):
+        return "<br>".join(f"{html.escape(str(k))}: {cell(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(v) for v in value)
+    return html.escape(str(value))
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _classifier_plots(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, str]:
+    plots = {}
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        fpr, tpr, _ = skm.roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {skm.roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend(loc="lower right")
+    plots["ROC curve"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        precision, recall, _ = skm.precision_recall_curve(y, p)
+        ax.plot(recall, precision, label=f"{name} (AP {skm.average_precision_score(y, p):.3f})")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    ax.legend(loc="lower left")
+    plots["Precision-recall curve"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        bins = np.clip((np.asarray(p) * 10).astype(int), 0, 9)
+        frame = pd.DataFrame({"bin": bins, "p": p, "y": y}).groupby("bin").mean()
+        ax.plot(frame["p"], frame["y"], "o-", label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="mean predicted", ylabel="observed rate", title="Calibration (deciles)")
+    ax.legend(loc="upper left")
+    plots["Calibration curve"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        order = np.argsort(-np.asarray(p), kind="stable")
+        gain = np.cumsum(y[order]) / max(y.sum(), 1)
+        ax.plot(np.arange(1, len(y) + 1) / len(y), gain, label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="share of customers targeted", ylabel="share of churners", title="Gain")
+    ax.legend(loc="lower right")
+    plots["Cumulative gain"] = _png(fig)
+    return plots
+
+
+def _bar(values: pd.Series, title: str) -> str:
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(values) + 1))
+    ax.barh(values.index[::-1], values.to_numpy()[::-1])
+    ax.set(title=title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _frame_html(frame: pd.DataFrame) -> str:
+    """A table of numbers as people read it (customer_ml.models.reports.cell per value)."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{cell(v)}</td>' for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def metrics_table(groups: dict[str, dict[str, Any]]) -> str:
+    """Metrics as one row per metric and one column per group (candidate, baseline, champion):
+    however many metrics a model has, the table stays as wide as the groups."""
+    metrics = sorted({k for values in groups.values() for k in values})
+    head = "".join(f"<th>{html.escape(g)}</th>" for g in groups)
+    body = "".join(
+        f"<tr><th>{html.escape(m)}</th>"
+        + "".join(f'<td class="num">{cell(v.get(m, ""))}</td>' for v in groups.values())
+        + "</tr>"
+        for m in metrics
+    )
+    return f"<table><tr><th>metric</th>{head}</tr>{body}</table>"
+
+
+def classifier_report(
+    *,
+    title: str,
+    facts: dict[str, Any],
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    metrics: dict[str, dict[str, float]],
+    importance: pd.DataFrame,
+    contributions: pd.Series,
+    summary: dict[str, Any],
+) -> tuple[bytes, bytes]:
+    """(JSON, HTML) of a binary classifier's validation on its holdout."""
+    y = np.asarray(y, dtype=int)
+    plots = _classifier_plots(y, scores)
+    plots["Feature importance (gain)"] = _bar(
+        importance.set_index("feature")["gain"], "Feature importance (gain)"
+    )
+    plots["Mean |contribution| per feature"] = _bar(
+        contributions, "Mean |contribution| (pred_contrib)"
+    )
+    document = {
+        "title": title,
+        "summary": summary,
+        "facts": facts,
+        "metrics": metrics,
+        "feature_importance": importance.to_dict(orient="records"),
+        "mean_abs_contribution": {k: float(v) for k, v in contributions.items()},
+    }
+    facts_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in facts.items()
+    )
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{png}" alt="{html.escape(name)}">'
+        f"<figcaption>{html.escape(name)}</figcaption></figure>"
+        for name, png in plots.items()
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{summary_html(summary)}
+<h2>Holdout metrics (candidate, baseline, champion; same later as_of dates)</h2>
+{metrics_table(metrics)}
+<h2>Run</h2><table>{facts_rows}</table>
+<h2>Plots</h2>{figures}
+</body></html>
+"""
+    return (
+        json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
+        page.encode(),
+    )
+
+
+def table_report(
+    *,
+    title: str,
+    facts: dict[str, Any],
+    metrics: dict[str, dict[str, float]],
+    tables: dict[str, pd.DataFrame],
+    summary: dict[str, Any],
+    plot: tuple[str, list[str], str] | None = None,
+    metrics_heading: str = "Holdout metrics (candidate vs baseline)",
+) -> tuple[bytes, bytes]:
+    """(JSON, HTML) of a model validated by tables of numbers, with one line plot of the first
+    table (x column, y columns, y label): e.g. BTYD's predicted vs actual by frequency."""
+    figures = ""
+    if plot and tables:
+        x, ys, ylabel = plot
+        first = next(iter(tables.values()))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for y in ys:
+            ax.plot(first[x], first[y], "o-", label=y)
+        ax.set(xlabel=x, ylabel=ylabel, title=next(iter(tables)))
+        ax.legend()
+        figures = f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="plot"></figure>'
+    document = {
+        "title": title,
+        "summary": summary,
+        "facts": facts,
+        "metrics": metrics,
+        "tables": {name: t.to_dict(orient="records") for name, t in tables.items()},
+    }
+    facts_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in facts.items()
+    )
+    table_html = "".join(
+        f"<h2>{html.escape(name)}</h2>{_frame_html(t)}" for name, t in tables.items()
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head>
+<body><h1>{html.escape(title)}</h1>
+{summary_html(summary)}
+<h2>{html.escape(metrics_heading)}</h2>{metrics_table(metrics)}
+<h2>Run</h2><table>{facts_rows}</table>
+{figures}{table_html}
+</body></html>
+"""
+    return (
+        json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
+        page.encode(),
+    )
+
+
+BACKFILL_DIFF = Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html><head><meta charset="utf-8"><title>Backfill {{ backfill_id }}: what it would change</title>
+<style>{{ style }}</style></head>
+<body><h1>Backfill {{ backfill_id }}: what it would change in production</h1>
+<section class="summary {{ 'pass' if not changed_predictions else 'fail' }}">
+<h2>{{ "{:,}".format(changed_predictions) }} past predictions would change;
+{{ changed_slices }} of {{ relations|length }} relation/as_of slices differ</h2>
+<p>Production's past predictions in the backfill's slice, scored again by the model that served
+them on the backfill's inputs; publishing needs the same approvals as a promotion.</p>
+</section>
+<h2>Past predictions, per model and as_of</h2>
+<table><tr><th>model</th><th>as_of</th><th>served by</th><th>customers</th><th>changed</th>
+<th>mean change</th><th>largest change</th><th>crossing the decision threshold</th></tr>
+{% for p in predictions %}<tr><td>{{ p.model }}</td><td>{{ p.as_of }}</td>
+<td>{{ p.served_by }}</td><td class="num">{{ "{:,}".format(p.customers) }}</td>
+{% if p.note %}<td colspan="4">{{ p.note }}</td>{% else %}
+<td class="num">{{ "{:,}".format(p.changed) }}</td>
+<td class="num">{{ "%.4f"|format(p.mean_change or 0) }}</td>
+<td class="num">{{ "%.4f"|format(p.largest_change or 0) }}</td>
+<td>{% if p.crossed_up is defined %}{{ p.crossed_up }} up, {{ p.crossed_down }} down
+{% else %}-{% endif %}</td>{% endif %}</tr>
+{% if p.migration %}<tr><td></td><td colspan="7">segment migration (served &rarr; backfilled):
+{% set moves = [] %}{% for f, row in p.migration.items() %}{% for t, n in row.items() %}
+{% if n and f != t %}{% set _ = moves.append(1) %}{{ f }} &rarr; {{ t }}: {{ "{:,}".format(n) }};
+{% endif %}{% endfor %}{% endfor %}{% if not moves %}no customer changes segment{% endif %}
+</td></tr>{% endif %}{% endfor %}</table>
+<h2>Features, labels and datasets, per relation and as_of</h2>
+<table><tr><th>relation</th><th>as_of</th><th>backfill</th><th>production</th>
+<th>only in backfill</th><th>only in production</th></tr>
+{% for r in relations %}<tr><td>{{ r.relation }}</td><td>{{ r.as_of or "-" }}</td>
+<td class="num">{{ "{:,}".format(r.backfill) }}</td>
+<td class="num">{{ "{:,}".format(r.production) }}</td>
+<td class="num">{{ "{:,}".format(r.only_backfill) }}</td>
+<td class="num">{{ "{:,}".format(r.only_production) }}</td></tr>{% endfor %}</table>
+</body></html>
+"""
+)
+
+
+def backfill_diff_html(backfill_id: str, found: dict[str, list[dict[str, Any]]]) -> str:
+    """The HTML report of `customer-ml backfill diff` (customer_ml.replay.backfill_diff)."""
+    return BACKFILL_DIFF.render(
+        backfill_id=backfill_id,
+        style=STYLE,
+        predictions=found["predictions"],
+        relations=found["relations"],
+        changed_predictions=sum(p.get("changed") or 0 for p in found["predictions"]),
+        changed_slices=sum(
+            1 for r in found["relations"] if r["only_backfill"] or r["only_production"]
+        ),
+    )
