@@ -38,7 +38,8 @@ def snapshot_project(dest: Path, *, history: bool = False) -> Path:
     if not history:
         git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "snapshot of the working tree for tests")
+    # with history, the working tree may be the last commit itself: still one commit on top
+    git(dest, "commit", "-q", "--allow-empty", "-m", "snapshot of the working tree for tests")
     return dest
 
 

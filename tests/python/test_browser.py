@@ -118,13 +118,13 @@ def test_what_people_look_for_is_on_their_screens(built: Path, tmp_path: Path) -
         env=run_env(wh), cwd=PROJECT or REPO, check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     manifest = json.loads((site / "manifest.json").read_text())
-    source = manifest["sources"]["source.customer_ml.records.lineage.data_snapshots"]
+    source = manifest["sources"]["source.customer_ml.lineage.data_snapshots"]
     described = source["columns"]["content_hash"]["description"]
     port = _port()
     http = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
     with _serving(http, f"http://127.0.0.1:{port}/index.html", site):
         text = _look(
-            f"http://127.0.0.1:{port}/#!/source/source.customer_ml.records.lineage.data_snapshots",
+            f"http://127.0.0.1:{port}/#!/source/source.customer_ml.lineage.data_snapshots",
             "dbt_docs_lineage_source",
             profile,
         )
