@@ -1,4 +1,5 @@
-"""Score every customer at the latest as_of with the churn champion, or the rule baseline.
+"""Score the customers at the latest as_of whose model or input changed (invariant 11) with the
+churn champion, or the rule baseline.
 
 Does not depend on training in the DAG: the serving model comes from the registry records. Both
 feature versions are inputs; the serving model's feature version decides which one is read.

@@ -1,4 +1,7 @@
-"""CLV of every customer at the latest as_of, by the CLV champion or the rule baseline.
+"""CLV of the customers at the latest as_of whose model or summary changed (invariant 11), by the
+CLV champion or the rule baseline. A customer's summary holds T (as_of minus first purchase): a new
+as_of changes every row, so the first build at a new as_of scores everyone; within one as_of
+only customers with newly known transactions change.
 
 Does not depend on training in the DAG: the serving model comes from the registry records.
 """

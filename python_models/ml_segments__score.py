@@ -1,4 +1,5 @@
-"""Segment of every customer at the latest as_of, by the segments champion or the RFM rules.
+"""Segment of the customers at the latest as_of whose model or input changed (invariant 11), by
+the segments champion or the RFM rules (whose medians, over every customer, count as input).
 
 Does not depend on training in the DAG: the serving model comes from the registry records.
 """

@@ -36,7 +36,8 @@ final as (
         score,
         score_label,
         cast(as_of as date) as as_of,
-        scored_at
+        scored_at,
+        input_hash
     from all_predictions
 )
 

@@ -57,12 +57,26 @@ class ClvRule:
 
 
 class SegmentRules:
-    """RFM quantile rules (see segment_rules)."""
+    """RFM quantile rules (see segment_rules). The medians are the population's: fixed by
+    `of_population` on every customer at the as_of (scoring scores only the customers whose
+    input changed, and must not take the medians of those alone), else taken from the frame
+    predicted."""
 
     feature_version = 2
 
+    def __init__(self, medians: tuple[float, float] | None = None) -> None:
+        self.medians = medians
+
+    def of_population(self, features: pd.DataFrame) -> SegmentRules:
+        return SegmentRules(segment_medians(features))
+
+    @property
+    def population_key(self) -> str:
+        """What of the population the rules read: part of each scored row's input."""
+        return "" if self.medians is None else f"medians {self.medians[0]!r} {self.medians[1]!r}"
+
     def predict(self, features: pd.DataFrame) -> np.ndarray:
-        return segment_rules(features)
+        return segment_rules(features, self.medians)
 
     def name_of(self, segment_id: int) -> str:
         return SEGMENT_RULE_NAMES[int(segment_id)]
@@ -86,11 +100,27 @@ SEGMENT_RULE_NAMES = {
 }
 
 
-def segment_rules(features: pd.DataFrame) -> np.ndarray:
-    """RFM quantile rules: recent vs lapsed (days since last order vs its median) crossed with
-    high vs low value (trailing 365-day spend vs its median)."""
+def _recency_and_value(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     since = features["days_since_last_order"].fillna(np.inf).to_numpy(dtype=float)
     amount = features["amount_365d"].fillna(0).to_numpy(dtype=float)
-    lapsed = since > np.median(since[np.isfinite(since)]) if np.isfinite(since).any() else True
-    low = amount <= np.median(amount)
-    return (np.asarray(lapsed, dtype=int) * 2 + low.astype(int)).astype(int)
+    return since, amount
+
+
+def segment_medians(features: pd.DataFrame) -> tuple[float, float]:
+    """The medians of days since the last order (of those with one; -inf when nobody has one,
+    so that everyone is lapsed) and of trailing 365-day spend."""
+    since, amount = _recency_and_value(features)
+    finite = since[np.isfinite(since)]
+    median_since = float(np.median(finite)) if finite.size else float("-inf")
+    return median_since, float(np.median(amount)) if amount.size else 0.0
+
+
+def segment_rules(features: pd.DataFrame, medians: tuple[float, float] | None = None) -> np.ndarray:
+    """RFM quantile rules: recent vs lapsed (days since last order vs its median) crossed with
+    high vs low value (trailing 365-day spend vs its median); the medians of `features` unless
+    given."""
+    since, amount = _recency_and_value(features)
+    median_since, median_amount = medians if medians is not None else segment_medians(features)
+    lapsed = since > median_since
+    low = amount <= median_amount
+    return (lapsed.astype(int) * 2 + low.astype(int)).astype(int)

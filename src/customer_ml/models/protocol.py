@@ -10,6 +10,11 @@ served MLflow model (customer_ml.records.served_model) call a model only through
     score(model, frame, cfg) -> Scored;  describe(...) -> Described (report, record fields)
     scoring_rows(model, dataset) -> the latest rows as `score` reads them (customer impact
                                     in the report; the MLflow model's input example)
+    of_population(model, frame) -> model   # optional: a model whose score of one row reads
+                                           # the population (a rule's quantiles), fixed on it
+
+`score` must score each row of a frame as it would score it in the whole frame: scoring scores
+only the rows whose input changed (invariant 11).
 
 `ModelEntry` is what of a catalogue entry (customer_ml.catalogue.Entry) the evaluation reads.
 """

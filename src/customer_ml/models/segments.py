@@ -261,6 +261,17 @@ def baseline(cfg: dict[str, Any]) -> Any:
     return baselines.SegmentRules()
 
 
+def of_population(model: Any, features: pd.DataFrame) -> Any:
+    """The model fixed to score any subset of `features` as it scores all of them: the rule
+    baseline's medians taken over every customer with an order (a k-means model reads one row
+    at a time already)."""
+    from customer_ml.models import baselines
+
+    if isinstance(model, baselines.SegmentRules):
+        return model.of_population(_customers(features))
+    return model
+
+
 def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:
 
     df = _customers(features)

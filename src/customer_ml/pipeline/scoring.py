@@ -1,5 +1,6 @@
-"""Scoring runs, the same way for every model in the catalogue: every customer at the latest
-as_of, scored by the champion (its artifact, sha256 verified) or, when there is none, the model's
+"""Scoring runs, the same way for every model in the catalogue: the customers at the latest
+as_of whose model or input row changed since their standing prediction (invariant 11), scored by
+the champion (its artifact, sha256 verified) or, when there is none, the model's
 rule baseline; each prediction row carries its full lineage (invariant 8).
 
 Scoring never depends on training in the DAG: which model serves comes from the lineage records
@@ -62,15 +63,26 @@ def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Servin
 
 
 def prediction_id(
-    model_version: str, snapshot_id: str, customer_id: int, as_of: Any, *, servable: bool = True
+    model_version: str, input_hash: str, customer_id: int, as_of: Any, invocation_id: str
 ) -> str:
-    """The same model, input, customer and as_of give the same id (scoring is idempotent). A
-    build whose predictions are never served (a dirty tree or an experiment) gets ids of its own,
-    so that a later servable build records, and serves, its own rows for the same inputs."""
-    key = f"{model_version}|{snapshot_id}|{customer_id}|{pd.Timestamp(as_of).date()}"
-    if not servable:
-        key = f"unserved|{key}"
+    """A prediction's identity is its model version, input row (its content hash) and as_of
+    (invariant 11); the id adds the build that wrote it, so that the same input scored again
+    (after a killed build, or after the input changed and changed back) is a row of its own."""
+    key = f"{model_version}|{input_hash}|{customer_id}|{pd.Timestamp(as_of).date()}|{invocation_id}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def input_hashes(frame: pd.DataFrame, population_key: str = "") -> pd.Series:
+    """The content of each customer's input row, as 16 hex digits: every column (by name, so
+    column order does not matter, and the names themselves count) and, for a model whose score
+    of one row reads the population, what it reads of it (`population_key`)."""
+    columns = sorted(frame.columns)
+    salt = hashlib.sha256("|".join([population_key, *columns]).encode()).hexdigest()[:16]
+    # the names and the population key enter as a column of their own (a hash_key reaches
+    # text columns only)
+    salted = frame[columns].assign(_names_and_population=salt)
+    hashed = pd.util.hash_pandas_object(salted, index=False)
+    return pd.Series([f"{h:016x}" for h in hashed.to_numpy()], index=frame.index)
 
 
 def _now():
@@ -96,7 +108,13 @@ def run(
     else:
         model = module.MODEL.from_bytes(serving.artifact)
     feature_version = int(model.feature_version)
-    scored = module.score(model, latest(feature_version), entry.policy)
+    frame = latest(feature_version)
+    of_population = getattr(module, "of_population", None)
+    if of_population is not None:
+        model = of_population(model, frame)
+    hashes = input_hashes(frame, getattr(model, "population_key", ""))
+    changed = changed_rows(session, this, serving.model_version, frame["customer_id"], hashes)
+    scored = module.score(model, frame[changed], entry.policy) if changed.any() else None
     return prediction_frame(
         session,
         this=this,
@@ -105,8 +123,66 @@ def run(
         relation=entry.features(feature_version),
         feature_version=feature_version,
         scored=scored,
+        input_hash=dict(zip(frame["customer_id"], hashes, strict=True)),
         run_type=run_type or "production",
     )
+
+
+def changed_rows(
+    session: duckdb.DuckDBPyConnection,
+    this: str | None,
+    model_version: str,
+    customer_ids: pd.Series,
+    hashes: pd.Series,
+) -> pd.Series:
+    """Which customers to score: those whose standing prediction (the latest one of a finished,
+    servable build; a killed build's rows stand for nothing) was made by another model version
+    or from another input. A join in the warehouse on this build's rows, one per customer."""
+    if not this or not columns_of(session, this, "input_hash"):
+        return pd.Series(True, index=customer_ids.index)
+    session.register(
+        "_scoring_inputs",
+        pd.DataFrame({"customer_id": customer_ids.to_numpy(), "input_hash": hashes.to_numpy()}),
+    )
+    try:
+        standing = session.execute(
+            f"""
+            with standing as (
+                select p.customer_id, p.model_version, p.input_hash
+                from {this} as p
+                semi join _scoring_inputs as i on p.customer_id = i.customer_id
+                where p.invocation_id in (
+                    select invocation_id from lineage.builds
+                    where not is_dirty and coalesce(run_type, 'production') = 'production'
+                )
+                -- what serving would count (serving.fct_customer_scores, invariant 8)
+                and p.snapshot_id is not null and p.feature_version is not null
+                and p.training_run_id is not null and p.git_commit is not null
+                qualify row_number() over (
+                    partition by p.customer_id order by p.scored_at desc, p.prediction_id desc
+                ) = 1
+            )
+            select i.customer_id
+            from _scoring_inputs as i
+            inner join standing as s
+                on i.customer_id = s.customer_id and i.input_hash = s.input_hash
+            where s.model_version = ?
+            """,
+            [model_version],
+        ).fetchall()
+    finally:
+        session.unregister("_scoring_inputs")
+    unchanged = {r[0] for r in standing}
+    return ~customer_ids.isin(unchanged)
+
+
+def columns_of(session: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool:
+    """Whether `relation` (a predictions table of an earlier build) has `column` yet: tables of
+    builds before scoring by content lack `input_hash`, and are scored in full once."""
+    try:
+        return column in {c[0] for c in session.execute(f"describe {relation}").fetchall()}
+    except duckdb.Error:
+        return False
 
 
 def _register_baseline(
@@ -139,24 +215,6 @@ def _register_baseline(
     )
 
 
-def _already_recorded(
-    session: duckdb.DuckDBPyConnection, this: str | None, ids: list[str]
-) -> set[str]:
-    """Which prediction ids `this` holds already: a join in the warehouse on the new ids only,
-    not a fetch of every id ever recorded (which grows with each build)."""
-    if not this or not ids:
-        return set()
-    session.register("_candidates", pd.DataFrame({"value": ids}))
-    try:
-        found = session.execute(
-            f"select distinct t.prediction_id from {this} as t "
-            "inner join _candidates as c on t.prediction_id = c.value"
-        ).fetchall()
-    finally:
-        session.unregister("_candidates")
-    return {r[0] for r in found}
-
-
 def prediction_frame(
     session: duckdb.DuckDBPyConnection,
     *,
@@ -165,10 +223,12 @@ def prediction_frame(
     serving: Serving,
     relation: str,
     feature_version: int,
-    scored: Scored,
+    scored: Scored | None,
+    input_hash: dict[int, str],
     run_type: str = "production",
 ) -> pd.DataFrame:
-    """Prediction rows with full lineage; ids already in `this` are left out (idempotent)."""
+    """Prediction rows with full lineage, for the customers scored (none when no customer's
+    model or input changed: the serving decision is recorded all the same)."""
     invocation_id = lineage.current_invocation(session)
     snapshot_id = lineage.build_snapshot_ids(session, invocation_id, [relation])[relation]
     store.append(
@@ -185,12 +245,14 @@ def prediction_frame(
     )
     if serving.kind == "baseline":
         _register_baseline(session, model_name, serving, invocation_id)
+    if scored is None:
+        return store.frame([], tables.PREDICTION_COLUMNS)
     git = lineage.git_state()
     as_of = pd.Series(pd.to_datetime(scored.as_of.to_numpy()))
-    servable = run_type == "production" and not git.is_dirty
+    hashes = [input_hash[int(c)] for c in scored.customer_ids]
     ids = [
-        prediction_id(serving.model_version, snapshot_id, c, a, servable=servable)
-        for c, a in zip(scored.customer_ids, as_of, strict=True)
+        prediction_id(serving.model_version, h, c, a, invocation_id)
+        for h, c, a in zip(hashes, scored.customer_ids, as_of, strict=True)
     ]
     out = pd.DataFrame(
         {
@@ -208,9 +270,7 @@ def prediction_frame(
             "score_label": scored.labels,
             "as_of": as_of,
             "scored_at": _now(),
+            "input_hash": hashes,
         }
     )
-    seen = _already_recorded(session, this, ids)
-    if seen:
-        out = out[~out["prediction_id"].isin(seen)]
     return store.frame(out, tables.PREDICTION_COLUMNS)

@@ -311,4 +311,5 @@ PREDICTION_COLUMNS: dict[str, str] = {
     "score": "float64",
     "as_of": "datetime64[us]",
     "scored_at": "datetime64[us]",
+    "input_hash": "string",
 }

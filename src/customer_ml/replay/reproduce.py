@@ -283,10 +283,13 @@ def reproduce_prediction(
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
         try:
-            again = store.read(
+            # the replayed build's row for the same customer, as_of and model (its id names
+            # the replayed build, not the recorded one: prediction_id)
+            same_customer = store.read(
                 rebuilt,
-                "select * from lineage.predictions where prediction_id = ?",
-                [prediction_id],
+                "select * from lineage.predictions where customer_id = ? and as_of = ? "
+                "and model_name = ?",
+                [prediction["customer_id"], prediction["as_of"], prediction["model_name"]],
             )
         except duckdb.CatalogException:
             report.checks.append(Check("replayed scoring build produced predictions", True, False))
@@ -295,12 +298,6 @@ def reproduce_prediction(
             rebuilt,
             "select * from lineage.data_snapshots where snapshot_id = ?",
             [prediction["snapshot_id"]],
-        )
-        same_customer = store.read(
-            rebuilt,
-            "select * from lineage.predictions where customer_id = ? and as_of = ? "
-            "and model_name = ?",
-            [prediction["customer_id"], prediction["as_of"], prediction["model_name"]],
         )
     finally:
         rebuilt.close()
@@ -320,7 +317,15 @@ def reproduce_prediction(
             rebuilt_input,
         )
     )
-    reproduced = again[0] if again else (same_customer[0] if same_customer else None)
+    reproduced = same_customer[0] if same_customer else None
+    if prediction.get("input_hash"):
+        report.checks.append(
+            Check(
+                "input row (content hash)",
+                prediction["input_hash"],
+                reproduced and reproduced.get("input_hash"),
+            )
+        )
     report.checks.append(
         Check(
             "model version", prediction["model_version"], reproduced and reproduced["model_version"]
