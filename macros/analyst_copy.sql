@@ -1,5 +1,5 @@
 {#- Publish what analysts read (the lineage, serving and monitoring schemas) after each build
-    whose nodes all succeeded, as `<target>.analyst.duckdb` beside the warehouse: written to a
+    whose nodes all succeeded and that ran a node analysts read (analyst_relevant), as `<target>.analyst.duckdb` beside the warehouse: written to a
     new file, then renamed over the old one in one step. A reader holding the old copy keeps a
     consistent view of it, any number of readers can open it read-only while the next build
     runs, and no reader can block a build: the build never opens the published file, and the
@@ -19,7 +19,7 @@
 {% macro publish_for_analysts(results) -%}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
         {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
-        {%- if failed | length == 0 -%}
+        {%- if failed | length == 0 and analyst_relevant(results) -%}
             {%- set published = target.path[:-7] ~ '.analyst.duckdb' -%}
             {%- set staging = published ~ '.' ~ invocation_id -%}
             {%- set relations = analyst_relations('current_database()') -%}
@@ -55,6 +55,20 @@
             select customer_ml_publish('{{ staging }}', '{{ published }}')
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- Whether the build ran a node whose relation analysts read or that appends records (schemas
+    lineage, serving, monitoring and ml): a build of staging views or features alone publishes
+    nothing new, so it spends nothing on a publication (its build record reaches analysts with
+    the next one). -#}
+{% macro analyst_relevant(results) -%}
+    {%- set relevant = [] -%}
+    {%- for result in results
+        if result.node.resource_type in ('model', 'snapshot', 'seed')
+        and result.node.schema in ('lineage', 'serving', 'monitoring', 'ml') -%}
+        {%- do relevant.append(result.node.unique_id) -%}
+    {%- endfor -%}
+    {{ return(relevant | length > 0) }}
 {%- endmacro %}
 
 {#- (schema.table, table_type) of the analysts' schemas in `catalog` (a SQL expression). -#}

@@ -56,12 +56,13 @@ def test_each_publication_equals_the_warehouse_and_is_read_only(built: Path, tmp
     assert _differences(wh) == {}
     before = _value(analyst, "select count(*) from lineage.predictions")
 
-    # a new day: a new watermark, so the scoring build appends a new set of predictions
+    # a late order, known before the last as_of: that customer's input changes, so the scoring
+    # build appends their new predictions (invariant 11)
     customer = _value(wh / "ci.duckdb", "select min(customer_id) from raw.orders")
     orders = tmp_path / "orders.csv"
     orders.write_text(
         "order_id,customer_id,ordered_at,amount,_available_at\n"
-        f"990000101,{customer},2025-12-20 10:00:00,25.00,2025-12-20 10:00:00\n"
+        f"990000101,{customer},2025-03-20 10:00:00,25.00,2025-11-20 10:00:00\n"
     )
     done = cli(wh, "load", "--target", "ci", "--orders", str(orders))
     assert done.returncode == 0, done.stderr
@@ -118,3 +119,24 @@ def test_a_damaged_publication_is_replaced_whole(built: Path, tmp_path: Path):
     assert _differences(wh) == {}
     assert not leftover.exists()
     assert (wh / "ci.analyst.duckdb.keep").exists()
+
+
+def test_a_build_of_nothing_analysts_read_publishes_nothing_and_is_still_recorded(
+    built: Path, tmp_path: Path
+):
+    """The fixed cost of an invocation (issue 33): a build of one staging view writes no
+    publication; its build record is kept and sealed, and the next publication carries it."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    analyst = wh / "ci.analyst.duckdb"
+    published = analyst.stat()
+    builds = "select count(*) from lineage.builds"
+    before = _value(wh / "ci.duckdb", builds)
+    dbt_build(wh, "--select", "stg_shop__orders")
+    assert _value(wh / "ci.duckdb", builds) == before + 1
+    again = analyst.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (published.st_ino, published.st_mtime_ns)
+    assert cli(wh, "verify-lineage", "--target", "ci").returncode == 0  # sealed all the same
+    dbt_build(wh, "--select", "fct_customer_scores")  # a node analysts read: published
+    assert analyst.stat().st_ino != published.st_ino
+    assert _value(analyst, builds) == before + 2

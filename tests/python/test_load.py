@@ -130,6 +130,24 @@ def _generic_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]
         ),
         (
             table,
+            "misspelled column (it would take the default)",
+            f"{header},available_at\n{line},2025-01-01\n",
+            f"bad.csv: column 'available_at' not in the contract of raw.{table} (expected names: ",
+        ),
+        (
+            table,
+            "a column the contract does not have",
+            f"#{header}\n{line}\n",
+            f"bad.csv: column '#{first}' not in the contract of raw.{table}",
+        ),
+        (
+            table,
+            "a 10,000-digit id is named, not echoed",
+            _edit(table, ID[table], "9" * 10_000),
+            f"bad.csv: column '{ID[table]}', row 1: '{'9' * 80}... (10,000 characters)' is not",
+        ),
+        (
+            table,
             "available far in the future",
             f"{header},_available_at\n{line},9999-12-31\n",
             "bad.csv: column '_available_at', row 1: 9999-12-31 00:00:00 is after the load time",
@@ -224,7 +242,7 @@ def test_bad_file_is_refused_and_changes_nothing(
         # A good file comes first: it must not be left behind either.
         load(warehouse, files)
     assert message in str(caught.value), str(caught.value)
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 500
     assert _state(warehouse) == before
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -120,6 +121,13 @@ def _read_error(path: Path, error: duckdb.Error) -> LoadError:
     return LoadError(f"{path.name}: cannot be read: {first}")
 
 
+def _cut(value: object, limit: int = 80) -> str:
+    """A value as a message shows it: at most `limit` characters (a refused 10,000-digit id is
+    named, not echoed whole)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _first(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
     rows = con.execute(sql + " order by 1 limit 1", params or []).fetchall()
     return rows[0] if rows else None
@@ -153,6 +161,39 @@ def _invalid(column: Column, raw: str, limits: Limits) -> tuple[str, str] | None
     return f"{parsed} is null", f"is not a valid {kind}"
 
 
+def _typed_select(
+    contract: Contract, present: set[str], source: str, row: str
+) -> tuple[str, list[str]]:
+    """One SELECT from the scanned file to the contract's typed columns, defaults included:
+    streamed by DuckDB in one pass (no UPDATE of a staged copy). A default may refer to an
+    earlier column (order_id to customer_id, ordered_at, amount and the line's occurrence), so
+    each absent column is a layer over the ones before it, in contract order."""
+    typed = [f"{row} as _row"]
+    for column in (c for c in contract.columns if c.name in present):
+        raw = f'cast("{column.name}" as varchar)'
+        typed.append(f"{_parse(column, raw)} as {column.name}")
+    layers = [f"select {', '.join(typed)} from {source}"]
+    absent = [c for c in contract.columns if c.name not in present]
+    if contract.identity and any("_occurrence" in (c.default or "") for c in absent):
+        layers.append(
+            "select *, row_number() over (partition by "
+            f"{', '.join(contract.identity)} order by _row) as _occurrence from layer"
+        )
+    for column in absent:
+        layers.append(
+            f"select *, cast({column.default} as {column.type}) as {column.name} from layer"
+        )
+    if "_available_at" in present:
+        layers.append(
+            "select * replace (coalesce(_available_at, "
+            f"{contract.event_time}) as _available_at) from layer"
+        )
+    sql = layers[0]
+    for layer in layers[1:]:
+        sql = f"with layer as ({sql}) {layer}"
+    return sql, [c.name for c in contract.columns]
+
+
 def _stage(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
@@ -161,65 +202,56 @@ def _stage(
     loaded_at: datetime,
     limits: Limits,
 ) -> int:
-    """Validate `path` against the contract into temp table `temp`; raise LoadError on bad input."""
+    """Validate `path` against the contract into temp table `temp`; raise LoadError on bad input.
+
+    The file is scanned once into a staged copy, each check streams over it, and one statement
+    types it: memory is DuckDB's (`memory_limit`, spilling to the warehouse's temp folder), so
+    the peak stays within the configured limit whatever the file's size."""
     where = f"{path.name}"
     if path.stat().st_size == 0:
         raise LoadError(f"{where}: empty file")
     try:
-        # A table created from a scan keeps the file's order (insertion order is preserved), so
-        # rowid order is the file's; inside a transaction rowids do not start at 0.
-        con.execute(f"create or replace temp table {temp}_scan as select * from {_reader(path)}")
+        # A table created from a scan keeps the file's order (insertion order is preserved on
+        # this connection), so rowid order is the file's; inside a transaction rowids do not
+        # start at 0, hence the offset.
+        con.execute(f"create or replace temp table {temp}_in as select * from {_reader(path)}")
     except duckdb.Error as e:
         raise _read_error(path, e) from None
-    con.execute(
-        f"create or replace temp table {temp}_in as "
-        f"select row_number() over (order by rowid) as _row, * from {temp}_scan"
-    )
-    if con.execute(f"select count(*) from {temp}_in").fetchall()[0][0] == 0:
+    count, first = con.execute(f"select count(*), min(rowid) from {temp}_in").fetchall()[0]
+    if count == 0:
         return 0  # a header or schema and no rows: a day without changes; nothing to load
-    present = {r[0] for r in con.execute(f"describe {temp}_in").fetchall()} - {"_row"}
+    row = f"(rowid - {first} + 1)"
+    present = [r[0] for r in con.execute(f"describe {temp}_in").fetchall()]
+    expected = [c.name for c in contract.columns]
+    unknown = [name for name in present if name not in expected]
+    if unknown:
+        hint = ""
+        if len(present) == 1 and any(sep in present[0] for sep in ";\t|"):
+            hint = "; the header has one field: this loader reads comma-separated files"
+        raise LoadError(
+            f"{where}: column{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(_cut(n)) for n in unknown)} not in the contract of raw."
+            f"{contract.table} (expected names: {', '.join(expected)}){hint}"
+        )
     for column in contract.columns:
         if column.required and column.name not in present:
-            hint = ""
-            if len(present) == 1 and any(sep in next(iter(present)) for sep in ";\t|"):
-                hint = "; the header has one field: this loader reads comma-separated files"
             raise LoadError(
-                f"{where}: column {column.name!r}: missing (required in {contract.table}){hint}"
+                f"{where}: column {column.name!r}: missing (required in {contract.table})"
             )
 
-    typed = []
     for column in (c for c in contract.columns if c.name in present):
         raw = f'cast("{column.name}" as varchar)'
         condition, problem = _invalid(column, raw, limits)
         bad = _first(
-            con, f"select _row, {raw} from {temp}_in where {raw} is not null and ({condition})"
+            con, f"select {row}, {raw} from {temp}_in where {raw} is not null and ({condition})"
         )
         if bad:
-            raise LoadError(f"{where}: column {column.name!r}, row {bad[0]}: {bad[1]!r} {problem}")
-        typed.append(f"{_parse(column, raw)} as {column.name}")
-    con.execute(
-        f"create or replace temp table {temp}_typed as "
-        f"select _row, {', '.join(typed)} from {temp}_in"
-    )
-    if contract.identity:
-        con.execute(f"alter table {temp}_typed add column _occurrence BIGINT")
-        con.execute(
-            f"update {temp}_typed t set _occurrence = o.n from (select _row, row_number() over "
-            f"(partition by {', '.join(contract.identity)} order by _row) as n "
-            f"from {temp}_typed) o where o._row = t._row"
-        )
-    # Absent optional columns take their defaults, in contract order, since a default may
-    # refer to an earlier column (order_id from customer_id, ordered_at and amount).
-    for column in (c for c in contract.columns if c.name not in present):
-        con.execute(f"alter table {temp}_typed add column {column.name} {column.type}")
-        con.execute(
-            f"update {temp}_typed set {column.name} = cast({column.default} as {column.type})"
-        )
-    if "_available_at" in present:
-        con.execute(
-            f"update {temp}_typed set _available_at = {contract.event_time} "
-            "where _available_at is null"
-        )
+            raise LoadError(
+                f"{where}: column {column.name!r}, row {bad[0]}: {_cut(bad[1])!r} {problem}"
+            )
+    select, _ = _typed_select(contract, set(present), f"{temp}_in", row)
+    con.execute(f"create or replace temp table {temp}_typed as {select}")
+    con.execute(f"drop table {temp}_in")  # its memory (or spilled blocks) back before the checks
 
     for name in contract.ids:
         null = _first(con, f"select _row from {temp}_typed where {name} is null")
@@ -271,6 +303,29 @@ def _stage(
     return con.execute(f"select count(*) from {temp}_typed").fetchall()[0][0]
 
 
+MEMORY_DEFAULT = "4GB"
+
+
+def _bound_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB's memory for the load: CUSTOMER_ML_DUCKDB_MEMORY (default 4GB) and
+    CUSTOMER_ML_DUCKDB_THREADS, as for a build; past it DuckDB spills the staged rows to the
+    warehouse's temp folder (`<file>.tmp`) instead of holding the file in memory."""
+    settings = {
+        "memory_limit": os.environ.get("CUSTOMER_ML_DUCKDB_MEMORY", MEMORY_DEFAULT),
+        "threads": os.environ.get("CUSTOMER_ML_DUCKDB_THREADS", "2"),
+    }
+    for name, value in settings.items():
+        try:
+            con.execute(f"set {name} = {_q(value)}")
+        except duckdb.Error:
+            variable = "MEMORY" if name == "memory_limit" else "THREADS"
+            raise LoadError(
+                f"CUSTOMER_ML_DUCKDB_{variable}={_cut(value)!r}: not a value DuckDB's {name} "
+                f"accepts (e.g. {'4GB' if variable == 'MEMORY' else '2'})"
+            ) from None
+    con.execute("set preserve_insertion_order = true")  # rowid order is the file's (_stage)
+
+
 def load(
     warehouse: Path,
     files: dict[str, Path],
@@ -303,6 +358,7 @@ def load(
     outcome: dict[str, str] = {}
     try:
         con.execute("set TimeZone = 'UTC'")  # never the loading machine's zone
+        _bound_memory(con)
         con.execute("begin transaction")
         ensure_raw_schema(con)
         for table, path in files.items():

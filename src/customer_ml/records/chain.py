@@ -101,26 +101,32 @@ def seal_rows(
     con: duckdb.DuckDBPyConnection, table: str, rows_sql: str, invocation_id: str | None
 ) -> int:
     """Seal the rows `rows_sql` selects (rows of `table`, with its columns) that no seal covers
-    yet, as one seal. Returns the number of rows sealed."""
+    yet, as one seal. Returns the number of rows sealed. Work proportional to the rows
+    selected: a table the build wrote nothing to costs the scan of `rows_sql` alone, not a look
+    through every row ever sealed."""
+    con.execute(
+        f"create or replace temp table _present as select {row_hash_sql(con, table)} as row_hash, "
+        f"count(*) as n from ({rows_sql}) group by 1"
+    )
+    if not con.execute("select count(*) from _present").fetchall()[0][0]:
+        con.execute("drop table _present")
+        return 0
     con.execute(
         f"""
         create or replace temp table _to_seal as
-        with present as (
-            select {row_hash_sql(con, table)} as row_hash, count(*) as n
-            from ({rows_sql}) group by 1
-        ),
-        sealed as (
+        with sealed as (
             select row_hash, count(*) as n from lineage.sealed_rows
-            where table_name = '{table}' and row_hash in (select row_hash from present)
+            where table_name = '{table}' and row_hash in (select row_hash from _present)
             group by 1
         )
         select row_hash from (
-            select row_hash, unnest(range(present.n - coalesce(sealed.n, 0))) as copy
-            from present left join sealed using (row_hash)
-            where present.n > coalesce(sealed.n, 0)
+            select row_hash, unnest(range(_present.n - coalesce(sealed.n, 0))) as copy
+            from _present left join sealed using (row_hash)
+            where _present.n > coalesce(sealed.n, 0)
         )
         """
     )
+    con.execute("drop table _present")
     [(n_rows, rows_hash)] = con.execute(
         "select count(*), sha256(coalesce(string_agg(row_hash, '' order by row_hash), '')) "
         "from _to_seal"
