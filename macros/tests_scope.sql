@@ -15,12 +15,70 @@
     {%- if written -%}
         {%- do conditions.append(written) -%}
     {%- endif -%}
-    {%- if conditions -%}
+    {%- set source_relation = relation -%}
+    {%- set loaded = rows_loaded_since_this_test_passed(relation) -%}
+    {%- if loaded -%}
+        {%- set source_relation = loaded -%}
+    {%- endif -%}
+    {%- if conditions or loaded -%}
         {%- do return(
-            '(select * from ' ~ relation ~ ' where (' ~ conditions | join(') and (')
+            '(select * from ' ~ source_relation ~ ' where (' ~ (conditions or ['true']) | join(') and (')
             ~ ')) dbt_subquery') -%}
     {%- endif -%}
     {%- do return(relation) -%}
+{%- endmacro %}
+
+{#- SQL relation: in a `dbt build`, what a test on a relation of loaded rows (one with
+    `_loaded_at`: the staging views over raw, the known-as-of facts) must read to check the rows
+    loaded since the last build in which this test passed. A test of keys (unique,
+    unique_combination_of_columns) reads every row, old or new, whose key a new row has: the new
+    keys are checked against all history, through a semi join, not a group over history. Any
+    other test reads the new rows (its check is per row). None when the test ran in no finished
+    build yet, outside `dbt build`, or on another relation: then everything is tested, as
+    `dbt test` (the weekly schedule) always does. Rows written into raw by hand with an old
+    `_loaded_at` are therefore found by `dbt test`, not by the daily build. -#}
+{% macro rows_loaded_since_this_test_passed(relation) -%}
+    {%- if not execute or flags.WHICH != 'build' or relation.identifier is not defined
+        or model.resource_type != 'test' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {%- if '_loaded_at' not in columns -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set builds = api.Relation.create(
+        database=relation.database, schema='lineage', identifier='builds') -%}
+    {%- set last_pass -%}
+        select max(run_started_at) from {{ builds }} as b
+        where exists (
+            select 1
+            from (
+                select unnest(
+                    from_json(b.results, '[{"unique_id": "VARCHAR", "status": "VARCHAR"}]'),
+                    recursive := true
+                )
+            ) as n
+            where n.unique_id = '{{ model.unique_id }}' and n.status = 'pass'
+        )
+    {%- endset -%}
+    {%- set passed = run_query(last_pass).columns[0].values()[0] -%}
+    {%- if passed is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set new_rows = "_loaded_at > timestamp '" ~ passed ~ "'" -%}
+    {%- set kwargs = model.test_metadata.kwargs if model.test_metadata else {} -%}
+    {%- set keys = kwargs.get('combination') or ([kwargs.get('column_name')] if
+        model.test_metadata.name == 'unique' else []) -%}
+    {%- if keys -%}
+        {%- set on = [] -%}
+        {%- for key in keys -%}
+            {%- do on.append('t.' ~ key ~ ' is not distinct from n.' ~ key) -%}
+        {%- endfor -%}
+        {{ return('(select t.* from ' ~ relation ~ ' as t semi join (select distinct '
+            ~ keys | join(', ') ~ ' from ' ~ relation ~ ' where ' ~ new_rows ~ ') as n on '
+            ~ on | join(' and ') ~ ')') }}
+    {%- endif -%}
+    {{ return('(select * from ' ~ relation ~ ' where ' ~ new_rows ~ ')') }}
 {%- endmacro %}
 
 {#- SQL condition: the row's partition was written by this `dbt build`, when `relation` is a

@@ -61,3 +61,40 @@ def test_a_build_that_writes_a_bad_partition_fails(built, tmp_path):
     failed = dbt_build(wh, "--select", "customer_features.v1", project=project, check=False)
     assert failed.returncode != 0
     assert re.search(rf"FAIL \d+ {UNIQUE}", failed.stdout), failed.stdout[-3000:]
+
+
+ORDERS_KEY = "unique_combination_of_columns_stg_shop__orders_order_id___available_at"
+
+
+def _raw(wh: Path, sql: str) -> None:
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def test_a_build_checks_the_rows_loaded_since_its_tests_passed_against_history(built, tmp_path):
+    """Checks that grow with the day (issue 33): a build's tests of loaded rows read the rows
+    loaded since the test last passed; a key test checks their keys against all history."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    copy_of_an_old_order = (
+        "insert into raw.orders select * replace ({loaded} as _loaded_at) from raw.orders "
+        "order by order_id limit 1"
+    )
+    # an old order's key again, with an old load time: not this build's rows (`dbt test` finds it)
+    _raw(wh, copy_of_an_old_order.format(loaded="_loaded_at"))
+    done = dbt_build(wh, "--select", "stg_shop__orders")
+    assert f"PASS {ORDERS_KEY}" in done.stdout, done.stdout[-3000:]
+    compiled = wh / "target" / "compiled" / "customer_ml" / "models" / "staging" / "shop"
+    [sql] = (compiled / "stg_shop__orders.yml").glob("unique_combination_of_columns_*.sql")
+    assert "semi join" in sql.read_text()  # the new keys, checked against all history
+    failed = dbt(wh, "test", "--select", ORDERS_KEY, check=False)
+    assert re.search(rf"FAIL \d+ {ORDERS_KEY}", failed.stdout), failed.stdout[-3000:]
+
+    # the same key loaded now (by hand: the loader refuses it) collides with history: found
+    _raw(wh, copy_of_an_old_order.format(loaded="now()::timestamp"))
+    failed = dbt_build(wh, "--select", "stg_shop__orders", check=False)
+    assert failed.returncode != 0
+    assert re.search(rf"FAIL \d+ {ORDERS_KEY}", failed.stdout), failed.stdout[-3000:]
