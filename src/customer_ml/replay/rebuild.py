@@ -123,16 +123,21 @@ def copy_raw(production: Path, inputs: dict[str, dict], dest: Path) -> None:
         con.close()
 
 
-def replay_build(code: Path, warehouse_dir: Path, target: str, vars_: dict) -> list[str]:
-    """`dbt build` in the working copy against the throwaway warehouse, with recorded vars.
+def replay_build(
+    code: Path, warehouse_dir: Path, target: str, vars_: dict, node: str | None = None
+) -> list[str]:
+    """`dbt build` in the working copy against the throwaway warehouse, with recorded vars:
+    of `node` and what it is built from (`+node`, the tests whose parents are all selected),
+    or of everything when no node is named.
 
     Returns the failures of the replayed build (nodes the comparison does not need may fail,
     as they may have in the original build); the comparison decides.
     """
     from customer_ml import dbt_runner
 
+    selection = ["--select", f"+{node}", "--indirect-selection", "cautious"] if node else []
     status, lines = dbt_runner.run(
-        "build", "--target", target, "--vars", json.dumps(vars_),
+        "build", "--target", target, "--vars", json.dumps(vars_), *selection,
         project=code, warehouse_dir=warehouse_dir,
     )  # fmt: skip
     if status == 0:
@@ -190,8 +195,10 @@ def replay(
     progress: Progress,
     run_type: str | None = None,
     prepare: Callable[[Path], None] | None = None,
+    node: str | None = None,
 ) -> tuple[Path, dict[str, dict], list[str]]:
-    """Rebuild build `invocation_id` from its records: its warehouse, inputs and failures."""
+    """Rebuild build `invocation_id` from its records: its warehouse, inputs and failures. With
+    `node`, only what that node is built from is replayed (a record depends on nothing else)."""
     invocation = build_invocation(production, invocation_id)
     inputs = build_inputs(production, invocation_id)
     target = invocation["target_name"]
@@ -206,5 +213,5 @@ def replay(
     if "retrain:" in (code / "dbt_project.yml").read_text():  # commits since retraining decisions
         vars_["retrain"] = "force"  # recreate the run, whatever the retraining policy says now
     progress(f"replaying dbt build {invocation_id[:8]} (target {target}) at the recorded commit")
-    failures = replay_build(code, warehouse_dir, target, vars_)
+    failures = replay_build(code, warehouse_dir, target, vars_, node)
     return warehouse_dir / f"{target}.duckdb", inputs, failures

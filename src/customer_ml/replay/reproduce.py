@@ -166,6 +166,7 @@ def reproduce_training_run(
             prepare=(lambda warehouse: seed_champion(warehouse, champion, production_path))
             if champion
             else None,
+            node=f"ml_{run['model_name']}__train",
         )
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
@@ -274,6 +275,7 @@ def reproduce_prediction(
             prepare=(lambda warehouse: seed_champion(warehouse, champion_record, rebuilt))
             if champion_record
             else None,
+            node=f"ml_{prediction['model_name']}__score",
         )
         if failures:
             report.notes.append("the replayed build had failures: " + "; ".join(failures[:5]))
