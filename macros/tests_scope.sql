@@ -34,12 +34,15 @@
     unique_combination_of_columns) reads every row, old or new, whose key a new row has: the new
     keys are checked against all history, through a semi join, not a group over history. Any
     other test reads the new rows (its check is per row). None when the test ran in no finished
-    build yet, outside `dbt build`, or on another relation: then everything is tested, as
+    build yet, outside `dbt build`, for a test that compares rows with each other otherwise than
+    by key (validity ranges: row_or_key_tests lists the tests scoped), or on another relation:
+    then everything is tested, as
     `dbt test` (the weekly schedule) always does. Rows written into raw by hand with an old
     `_loaded_at` are therefore found by `dbt test`, not by the daily build. -#}
 {% macro rows_loaded_since_this_test_passed(relation) -%}
     {%- if not execute or flags.WHICH != 'build' or relation.identifier is not defined
-        or model.resource_type != 'test' -%}
+        or model.resource_type != 'test' or not model.test_metadata
+        or model.test_metadata.name not in row_or_key_tests() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
@@ -66,7 +69,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set new_rows = "_loaded_at > timestamp '" ~ passed ~ "'" -%}
-    {%- set kwargs = model.test_metadata.kwargs if model.test_metadata else {} -%}
+    {%- set kwargs = model.test_metadata.kwargs -%}
     {%- set keys = kwargs.get('combination') or ([kwargs.get('column_name')] if
         model.test_metadata.name == 'unique' else []) -%}
     {%- if keys -%}
@@ -100,4 +103,11 @@
         'cast(' ~ key ~ ' as varchar) in (select partition_key from ' ~ records
         ~ " where invocation_id = '" ~ invocation_id ~ "' and relation_name = '"
         ~ relation.schema ~ '.' ~ relation.identifier ~ "')") }}
+{%- endmacro %}
+
+{#- The generic tests whose check is per row, or per key: what rows_loaded_since_this_test_passed
+    may scope to new rows (and, for keys, the rows sharing their keys). -#}
+{% macro row_or_key_tests() -%}
+    {{ return(['unique', 'unique_combination_of_columns', 'not_null', 'accepted_values',
+               'relationships']) }}
 {%- endmacro %}

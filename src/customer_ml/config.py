@@ -175,3 +175,27 @@ class OperatorError(RuntimeError):
     """The build was invoked or configured wrongly (a bad var, a selection that left out what a
     node needs): one line naming what and how to fix it. Not a training failure, so it never
     counts toward a model's consecutive failures."""
+
+
+DUCKDB_MEMORY_DEFAULT = "4GB"
+
+
+def set_duckdb_resources(con: Any, memory_default: str = DUCKDB_MEMORY_DEFAULT) -> None:
+    """DuckDB's memory and threads for a process: CUSTOMER_ML_DUCKDB_MEMORY (default
+    `memory_default`) and CUSTOMER_ML_DUCKDB_THREADS (default 2); past the memory DuckDB spills
+    to disk. Read here, when a connection opens, not in profiles.yml: a profile that renders
+    differently (a daily build with 4GB, a weekly one with 8GB) makes dbt parse the project
+    again from nothing. A value DuckDB refuses is one OperatorError line."""
+    settings = {
+        "memory_limit": ("CUSTOMER_ML_DUCKDB_MEMORY", memory_default, "4GB"),
+        "threads": ("CUSTOMER_ML_DUCKDB_THREADS", "2", "2"),
+    }
+    for name, (variable, default, example) in settings.items():
+        value = os.environ.get(variable, default)
+        try:
+            con.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
+        except Exception:  # duckdb.Error; duckdb is not imported by this module
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise OperatorError(
+                f"{variable}={shown!r}: not a value DuckDB's {name} accepts (e.g. {example})"
+            ) from None

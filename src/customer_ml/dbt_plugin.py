@@ -19,6 +19,7 @@ import duckdb
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
+from customer_ml import config
 from customer_ml.records import alerts, chain, lineage, store
 
 NODE_OK = {"success"}
@@ -97,6 +98,9 @@ class Plugin(BasePlugin):
             settings.connect(path).close()
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        config.set_duckdb_resources(
+            conn, self.plugin_config.get("memory_default", config.DUCKDB_MEMORY_DEFAULT)
+        )
         warehouse = lineage.warehouse_file(conn)
         # The lineage tables come from their one declaration, before any hook writes to them.
         store.create_all(conn)

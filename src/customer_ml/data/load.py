@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import os
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -303,29 +302,6 @@ def _stage(
     return con.execute(f"select count(*) from {temp}_typed").fetchall()[0][0]
 
 
-MEMORY_DEFAULT = "4GB"
-
-
-def _bound_memory(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB's memory for the load: CUSTOMER_ML_DUCKDB_MEMORY (default 4GB) and
-    CUSTOMER_ML_DUCKDB_THREADS, as for a build; past it DuckDB spills the staged rows to the
-    warehouse's temp folder (`<file>.tmp`) instead of holding the file in memory."""
-    settings = {
-        "memory_limit": os.environ.get("CUSTOMER_ML_DUCKDB_MEMORY", MEMORY_DEFAULT),
-        "threads": os.environ.get("CUSTOMER_ML_DUCKDB_THREADS", "2"),
-    }
-    for name, value in settings.items():
-        try:
-            con.execute(f"set {name} = {_q(value)}")
-        except duckdb.Error:
-            variable = "MEMORY" if name == "memory_limit" else "THREADS"
-            raise LoadError(
-                f"CUSTOMER_ML_DUCKDB_{variable}={_cut(value)!r}: not a value DuckDB's {name} "
-                f"accepts (e.g. {'4GB' if variable == 'MEMORY' else '2'})"
-            ) from None
-    con.execute("set preserve_insertion_order = true")  # rowid order is the file's (_stage)
-
-
 def load(
     warehouse: Path,
     files: dict[str, Path],
@@ -358,7 +334,13 @@ def load(
     outcome: dict[str, str] = {}
     try:
         con.execute("set TimeZone = 'UTC'")  # never the loading machine's zone
-        _bound_memory(con)
+        try:
+            # within CUSTOMER_ML_DUCKDB_MEMORY: past it the staged rows spill to the
+            # warehouse's temp folder (`<file>.tmp`) instead of the file being held in memory
+            config.set_duckdb_resources(con)
+        except config.OperatorError as e:
+            raise LoadError(str(e)) from None
+        con.execute("set preserve_insertion_order = true")  # rowid order is the file's
         con.execute("begin transaction")
         ensure_raw_schema(con)
         for table, path in files.items():
