@@ -101,12 +101,13 @@ def snapshots(con: duckdb.DuckDBPyConnection, ids: Mapping[str, str]) -> dict[st
     return out
 
 
-def training_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict[str, Any] | None:
-    """A training run as a whole record: its row of lineage.training_runs, with `snapshots`
-    (relation -> data snapshot record of every input). None when unknown."""
-    found = read(
-        con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
-    )
+def training_run(
+    con: duckdb.DuckDBPyConnection, training_run_id: str, relation: str = "lineage.training_runs"
+) -> dict[str, Any] | None:
+    """A training run as a whole record: its row of `relation` (lineage.training_runs, or one
+    model's training table), with `snapshots` (relation -> data snapshot record of every input).
+    None when unknown."""
+    found = read(con, f"select * from {relation} where training_run_id = ?", [training_run_id])
     if not found:
         return None
     run = found[0]

@@ -94,13 +94,17 @@ def _snapshot_checks(
         )
 
 
-def _latest_run(con: duckdb.DuckDBPyConnection, model_version: str) -> dict | None:
+def _latest_run(con: duckdb.DuckDBPyConnection, model_name: str, model_version: str) -> dict | None:
+    """The latest run of `model_version` in a rebuilt warehouse, with its `snapshots`: read from
+    the training node's own table (the replay builds that node and its upstream, not the
+    lineage views below it)."""
+    relation = f"ml.ml_{model_name}__train"
     rows = store.read(
         con,
-        "select * from lineage.training_runs where model_version = ? order by started_at desc",
+        f"select * from {relation} where model_version = ? order by started_at desc",
         [model_version],
     )
-    return rows[0] if rows else None
+    return store.training_run(con, rows[0]["training_run_id"], relation) if rows else None
 
 
 def _environment(report: Report, code: Path, recorded_lock_hash: str | None) -> None:
@@ -176,10 +180,8 @@ def reproduce_training_run(
     progress("comparing")
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
-        again = _latest_run(rebuilt, run["model_version"])
-        rebuilt_snapshots = (
-            store.training_run(rebuilt, again["training_run_id"])["snapshots"] if again else {}
-        )
+        again = _latest_run(rebuilt, run["model_name"], run["model_version"])
+        rebuilt_snapshots = again["snapshots"] if again else {}
     finally:
         rebuilt.close()
     _snapshot_checks(report, recorded_snapshots, rebuilt_snapshots)
@@ -253,7 +255,7 @@ def reproduce_prediction(
         report.checks.extend(training.checks)
         report.notes.extend(training.notes)
         con = duckdb.connect(str(rebuilt), read_only=True)
-        champion_record = _latest_run(con, prediction["model_version"])
+        champion_record = _latest_run(con, prediction["model_name"], prediction["model_version"])
         con.close()
         if champion_record is None:
             report.checks.append(Check("model retrained", True, False))
@@ -285,13 +287,14 @@ def reproduce_prediction(
     rebuilt = duckdb.connect(str(rebuilt_path), read_only=True)
     try:
         try:
-            # the replayed build's row for the same customer, as_of and model (its id names
-            # the replayed build, not the recorded one: prediction_id)
+            # the replayed node's row for the same customer and as_of (its id names the
+            # replayed build, not the recorded one: prediction_id); the replay builds the
+            # scoring node and its upstream, not lineage.predictions below it
             same_customer = store.read(
                 rebuilt,
-                "select * from lineage.predictions where customer_id = ? and as_of = ? "
-                "and model_name = ?",
-                [prediction["customer_id"], prediction["as_of"], prediction["model_name"]],
+                f"select * from ml.ml_{prediction['model_name']}__score "
+                "where customer_id = ? and cast(as_of as date) = ?",
+                [prediction["customer_id"], prediction["as_of"]],
             )
         except duckdb.CatalogException:
             report.checks.append(Check("replayed scoring build produced predictions", True, False))
