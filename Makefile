@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: lock install run test test-e2e reliability browser ui lint format pytest dbt-ci bench bench-feast-env clean clean-warehouse
+.PHONY: lock install run test test-e2e reliability browser ui lint format pytest dbt-ci bench bench-curve bench-feast-env clean clean-warehouse
 
 # Every package from the lock, each file checked against its recorded sha256; then the project
 # itself (local source, no dependencies to resolve), and `pip check` that nothing is missing.
@@ -122,6 +122,12 @@ SCALE ?= tiny
 bench: $(STAMP) $(FEAST_STAMP)
 	$(BIN)/customer-ml bench --scale $(SCALE) --out bench/out/$(SCALE) \
 		--feast-python $(FEAST_VENV)/bin/python
+
+## bench-curve: the bench at 200k, 1M and 3M customers (same per-customer density, backfills
+## left out) and the scaling curve in bench/out/curve/curve.md (+ .png)
+bench-curve: $(STAMP) $(FEAST_STAMP)
+	$(BIN)/customer-ml bench --curve bench-200k,bench,bench-3m --out bench/out/curve \
+		--skip-backfills --feast-python $(FEAST_VENV)/bin/python
 
 ## bench-feast-env: Feast (DuckDB offline store) in its own environment, pinned in
 ## bench/feast-requirements.txt, so the project's pins stay as they are

@@ -199,3 +199,15 @@ def set_duckdb_resources(con: Any, memory_default: str = DUCKDB_MEMORY_DEFAULT) 
             raise OperatorError(
                 f"{variable}={shown!r}: not a value DuckDB's {name} accepts (e.g. {example})"
             ) from None
+
+
+# Data scales of the generator (customer_ml.data.generate) and the bench: customers, and the
+# intensity of their activity (the bench scales share one per-customer density).
+SCALES: dict[str, tuple[int, float]] = {
+    "tiny": (1_000, 1.0),
+    "demo": (20_000, 1.0),
+    "bench": (1_000_000, 2.0),
+    # the scaling curve (customer-ml bench --curve): the bench's per-customer density
+    "bench-200k": (200_000, 2.0),
+    "bench-3m": (3_000_000, 2.0),
+}

@@ -28,3 +28,28 @@ def test_the_harness_runs_and_the_three_ways_agree(
     files = (out / "warehouse" / "backfills").glob("bench-*.duckdb")
     assert len({f.name.split(".")[0] for f in files}) == 2
     assert (out / "results.png").stat().st_size > 0
+
+
+def test_the_curve_reads_each_scales_steps_and_gives_the_growth_exponent(tmp_path: Path) -> None:
+    import json
+
+    from customer_ml import config
+    from customer_ml.bench import curve
+
+    for scale, factor in (("tiny", 1.0), ("demo", 1.0), ("bench", 2.0)):
+        n = config.SCALES[scale][0]
+        (tmp_path / scale).mkdir()
+        steps = [
+            {"name": "dbt build, full, from raw data", "wall_s": n * 0.01 * factor,
+             "cpu_s": 1.0, "peak_rss_mb": 100.0, "rows": None, "note": ""},
+            {"name": "generate", "wall_s": 1.0, "cpu_s": 1.0, "peak_rss_mb": 1.0,
+             "rows": None, "note": ""},
+        ]  # fmt: skip
+        (tmp_path / scale / "steps.json").write_text(json.dumps(steps))
+    found = curve.points(tmp_path, ["tiny", "demo", "bench"])
+    assert list(found) == ["dbt build, full"]  # generate is not on the curve
+    table = "\n".join(curve.lines(found))
+    # linear from tiny to demo; from demo to bench the time per customer doubles
+    k = curve.exponent(20_000, 200.0, 1_000_000, 20_000.0)
+    assert "| 1.00 |" in table and f"| {k:.2f} |" in table and k > 1.1
+    assert curve.exponent(1, 0.0, 2, 1.0) is None

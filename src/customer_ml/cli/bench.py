@@ -15,7 +15,7 @@ from customer_ml.cli.base import fail, main
 
 
 @main.command()
-@click.option("--scale", type=click.Choice(["tiny", "demo", "bench"]), default="tiny")
+@click.option("--scale", type=click.Choice(list(config.SCALES)), default="tiny")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="work folder")
 @click.option(
     "--pandas-customers",
@@ -35,6 +35,12 @@ from customer_ml.cli.base import fail, main
     type=click.Choice(["features", "backfills", "daily"]),
     help="only that step, on the warehouse a bench run built in OUT (writes OUT/<step>.md)",
 )
+@click.option("--skip-backfills", is_flag=True, help="leave out the two backfills")
+@click.option(
+    "--curve",
+    help="comma-separated scales (e.g. bench-200k,bench,bench-3m): the bench at each in "
+    "OUT/<scale> (kept when measured already), then OUT/curve.md and OUT/curve.png",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the files written as JSON")
 def bench(
     scale: str,
@@ -43,13 +49,32 @@ def bench(
     exclude: tuple[str, ...],
     feast_python: Path | None,
     only: str | None,
+    skip_backfills: bool,
+    curve: str | None,
     as_json: bool,
 ) -> None:
-    """Measure generate, load, full and incremental dbt builds, point-in-time features three
-    ways and backfills at SCALE; writes OUT/results.md and OUT/results.png."""
+    """Measure generate, load, full and incremental dbt builds, the fixed cost of an
+    invocation, one reproduction, point-in-time features three ways and backfills at SCALE;
+    writes OUT/results.md and OUT/results.png (with --curve: the scaling curve)."""
     from customer_ml.bench import harness as harness
 
     try:
+        if curve:
+            from customer_ml.bench import curve as scaling
+
+            scales = [s.strip() for s in curve.split(",") if s.strip()]
+            unknown = [s for s in scales if s not in config.SCALES]
+            if unknown or len(scales) < 2:
+                fail(
+                    f"--curve {curve!r}: give two or more of {', '.join(config.SCALES)}"
+                    + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                )
+            written = scaling.run(
+                scales, out, config.project_dir(), pandas_customers=pandas_customers,
+                exclude=exclude, feast_python=feast_python, skip_backfills=skip_backfills,
+            )  # fmt: skip
+            click.echo(json.dumps({"results": str(written)}) if as_json else written.read_text())
+            return
         if only:
             if not (out / "warehouse" / "dev.duckdb").is_file():
                 fail(f"{out}/warehouse/dev.duckdb: no warehouse built by a bench run there")
@@ -73,6 +98,7 @@ def bench(
             pandas_customers=pandas_customers,
             exclude=exclude,
             feast_python=feast_python,
+            skip_backfills=skip_backfills,
         )
     except RuntimeError as e:
         fail(str(e))

@@ -14,7 +14,7 @@ from customer_ml.cli.base import fail, main
 
 
 @main.command()
-@click.option("--scale", type=click.Choice(["tiny", "demo", "bench"]), default="demo")
+@click.option("--scale", type=click.Choice(list(config.SCALES)), default="demo")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="output folder")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")

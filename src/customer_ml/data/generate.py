@@ -23,17 +23,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from customer_ml import config
 from customer_ml.data.knobs import Knobs
 from customer_ml.data.tables import WINDOW_END, WINDOW_START, Tables
 
 # scale -> (customers, intensity): intensity multiplies every customer's purchase rate and
 # divides their dropout probability per purchase, so bench customers buy about twice as often
 # (≈50 orders each, ≈50M in all) while tiny and demo stay as they were.
-SCALES: dict[str, tuple[int, float]] = {
-    "tiny": (1_000, 1.0),
-    "demo": (20_000, 1.0),
-    "bench": (1_000_000, 2.0),
-}
+SCALES = config.SCALES
 CHUNK_CUSTOMERS = 50_000
 
 SECONDS_PER_DAY = 86_400

@@ -1,0 +1,93 @@
+"""The scaling curve (`customer-ml bench --curve`): the bench at several scales of one
+per-customer density (customer_ml.config.SCALES), each in OUT/<scale>, then per step the wall
+time and peak memory against customers on log-log axes, and the growth exponent between
+consecutive scales (time ∝ customers^k: k = 1 is linear). Measured, never asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from customer_ml import config
+
+# the steps the curve follows, by the start of their names in the harness
+CURVE_STEPS = (
+    "load (all but",
+    "dbt build, full",
+    "dbt build, incremental",
+    "dbt build, one view",
+    "reproduce one",
+)
+
+
+def exponent(n1: int, t1: float, n2: int, t2: float) -> float | None:
+    """k in t ∝ n^k between two points; None when a value is not positive."""
+    if min(n1, n2, t1, t2) <= 0 or n1 == n2:
+        return None
+    return math.log(t2 / t1) / math.log(n2 / n1)
+
+
+def points(out: Path, scales: list[str]) -> dict[str, list[tuple[int, float, float]]]:
+    """Step -> [(customers, wall s, peak RSS MB)] over the scales measured in OUT/<scale>."""
+    found: dict[str, list[tuple[int, float, float]]] = {}
+    for scale in scales:
+        for step in json.loads((out / scale / "steps.json").read_text()):
+            name = next((s for s in CURVE_STEPS if step["name"].startswith(s)), None)
+            if name:
+                found.setdefault(name, []).append(
+                    (config.SCALES[scale][0], step["wall_s"], step["peak_rss_mb"])
+                )
+    return found
+
+
+def lines(found: dict[str, list[tuple[int, float, float]]]) -> list[str]:
+    out = [
+        "## Scaling curve",
+        "",
+        "| step | customers | wall s | peak RSS MB | exponent of time from the previous scale |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, series in found.items():
+        previous = None
+        for n, wall, rss in sorted(series):
+            k = exponent(previous[0], previous[1], n, wall) if previous else None
+            shown = "" if k is None else f"{k:.2f}"
+            out.append(f"| {name}… | {n:,} | {wall:.1f} | {rss:,.0f} | {shown} |")
+            previous = (n, wall)
+    return [*out, ""]
+
+
+def chart(path: Path, found: dict[str, list[tuple[int, float, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, series in found.items():
+        series = sorted(series)
+        n = [p[0] for p in series]
+        left.plot(n, [p[1] for p in series], marker="o", label=name)
+        right.plot(n, [p[2] for p in series], marker="o", label=name)
+    left.set(xscale="log", yscale="log", xlabel="customers", ylabel="wall s", title="time")
+    right.set(xscale="log", yscale="log", xlabel="customers", ylabel="peak RSS MB",
+              title="memory")  # fmt: skip
+    left.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(scales: list[str], out: Path, project: Path, **bench: object) -> Path:
+    """The bench at each scale (a scale already measured in OUT/<scale> is kept), then
+    OUT/curve.md and OUT/curve.png."""
+    from customer_ml.bench import harness
+
+    for scale in scales:
+        if not (out / scale / "steps.json").exists():
+            harness.run(scale, out / scale, project, **bench)  # type: ignore[arg-type]
+    found = points(out, scales)
+    (out / "curve.md").write_text("\n".join(lines(found)))
+    chart(out / "curve.png", found)
+    return out / "curve.md"
