@@ -146,6 +146,31 @@ def _generic_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]
             _edit(table, ID[table], "9" * 10_000),
             f"bad.csv: column '{ID[table]}', row 1: '{'9' * 80}... (10,000 characters)' is not",
         ),
+        *[
+            (
+                table,
+                f"id {value} (DuckDB's cast would take it)",
+                _edit(table, ID[table], value),
+                f"bad.csv: column '{ID[table]}', row 1: '{value}' is not an integer",
+            )
+            for value in ("0x2A", "4_2", "1e3")
+        ],
+        (
+            table,
+            "an offset beyond +14:00 would shift the time by a day",
+            _edit(table, TIME[table], "2025-03-01 10:00:00+25:00"),
+            f"bad.csv: column '{TIME[table]}', row 1: '2025-03-01 10:00:00+25:00' has a UTC "
+            "offset beyond",
+        ),
+        *[
+            (
+                table,
+                f"a date before the earliest ({value})",
+                _edit(table, TIME[table], value),
+                f"bad.csv: column '{TIME[table]}', row 1: '{value}' is before 1990-01-01",
+            )
+            for value in ("0044-03-15 (BC)", "0001-01-01")
+        ],
         (
             table,
             "available far in the future",
@@ -185,6 +210,18 @@ def _fact_cases(table: str) -> list[tuple[str, str, bytes | str | None, str]]:
     ]
 
 
+def _business_event_cases() -> list[tuple[str, str, bytes | str | None, str]]:
+    header, line = GOOD_LINES["business_events"]
+    return [
+        (
+            "business_events",
+            "a model the catalogue does not have",
+            f"{header},affected_models\n{line},\"churn, churnn\"\n",
+            "bad.csv: column 'affected_models', row 1: 'churnn' is not a model of the catalogue",
+        )
+    ]
+
+
 def _amount_cases() -> list[tuple[str, str, bytes | str | None, str]]:
     message = "bad.csv: column 'amount', row 1: '{}' is not an amount"
     return [
@@ -214,6 +251,7 @@ BAD_FILES = [
         for case in _fact_cases(table)
     ),
     *_amount_cases(),
+    *_business_event_cases(),
 ]
 
 
@@ -418,3 +456,18 @@ def test_load_tells_each_step_as_it_starts(tmp_path: Path, tiny_data: Path) -> N
     assert steps[1].startswith("appending ") and steps[1].endswith(" rows to raw.orders")
     assert steps[2] == "checking customers.parquet for raw.customers"
     assert steps[-1] == "committing" and len(steps) == 5
+
+
+def test_what_the_stricter_checks_still_accept(tmp_path: Path, warehouse: Path) -> None:
+    """The edges of the refusals above: a Parquet-style float id, the widest real offsets, the
+    earliest date, catalogue models with spaces and an empty list."""
+    events = _write(
+        tmp_path,
+        "events.csv",
+        "event_id,event_type,name,starts_at,affected_models\n"
+        '1,campaign,a,1990-01-01 14:00:00+14:00,"churn, segments"\n'
+        "2.0,campaign,b,2025-03-01 10:00:00-12:00,\n",
+    )
+    assert load(warehouse, {"business_events": events})["business_events"].startswith(
+        "loaded 2 rows"
+    )

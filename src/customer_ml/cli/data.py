@@ -3,6 +3,7 @@ warehouse's raw schema, and say where a target's warehouse, records and MLflow s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -88,9 +89,10 @@ def load(
     wh = warehouse or config.warehouse_path(target)
     try:
         limits = Limits.from_project()
-        limits = Limits(
-            limits.max_amount if max_amount is None else max_amount,
-            limits.future_tolerance
+        limits = dataclasses.replace(
+            limits,
+            max_amount=limits.max_amount if max_amount is None else max_amount,
+            future_tolerance=limits.future_tolerance
             if future_tolerance_hours is None
             else timedelta(hours=future_tolerance_hours),
         )

@@ -140,24 +140,68 @@ def _parse(column: Column, raw: str) -> str:
     return f"try_cast({raw} as {column.type})"
 
 
-def _invalid(column: Column, raw: str, limits: Limits) -> tuple[str, str] | None:
-    """(SQL true for a non-NULL value the column cannot hold, what the message says), if any."""
+# A time's UTC offset, when it has one: hours and minutes after the clock time.
+OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*[+-](\d{2}):?(\d{2})?\s*$"
+
+
+def _invalid(column: Column, raw: str, limits: Limits) -> list[tuple[str, str]]:
+    """[(SQL true for a non-NULL value the column cannot hold, what the message says)], checked
+    in order: the first that a row fails names it."""
     parsed = _parse(column, raw)
     if column.type == "BIGINT":
-        # try_cast rounds 16.5 to 17; an id is an integer or it is refused.
-        return (
-            f"{parsed} is null or try_cast({raw} as DOUBLE) <> {parsed}",
-            "is not an integer",
-        )
+        # the contract's integers, not DuckDB's casts: plain decimal digits (a Parquet float id
+        # such as 42.0 included); 0x2A, 4_2 and 1e3 are refused, and 16.5 is never rounded
+        return [
+            (
+                f"not regexp_full_match(trim({raw}), '[+-]?[0-9]+(\\.0*)?') or {parsed} is null",
+                "is not an integer (plain decimal digits)",
+            )
+        ]
     if column.name == "amount":
-        return (
-            f"{parsed} is null or not isfinite({parsed}) or {parsed} < 0 "
-            f"or {parsed} > {limits.max_amount!r}",
-            f"is not an amount (a finite number from 0 to {limits.max_amount:,.0f}, the "
-            "maximum set by --max-amount)",
+        return [
+            (
+                f"{parsed} is null or not isfinite({parsed}) or {parsed} < 0 "
+                f"or {parsed} > {limits.max_amount!r}",
+                f"is not an amount (a finite number from 0 to {limits.max_amount:,.0f}, the "
+                "maximum set by --max-amount)",
+            )
+        ]
+    if column.type == "TIMESTAMP":
+        hours = f"try_cast(regexp_extract({raw}, '{OFFSET}', 1) as integer)"
+        minutes = f"coalesce(try_cast(regexp_extract({raw}, '{OFFSET}', 2) as integer), 0)"
+        return [
+            (f"{parsed} is null", "is not a valid date/time"),
+            (
+                f"coalesce({hours} * 60 + {minutes}, 0) > 14 * 60",
+                "has a UTC offset beyond ±14:00 (no time zone has one)",
+            ),
+            (
+                f"{parsed} < timestamp '{limits.earliest:%Y-%m-%d}'",
+                f"is before {limits.earliest:%Y-%m-%d} (var earliest_event_date: no shop's "
+                "data is older; a BC or year-1 date is a mistake)",
+            ),
+        ]
+    return [(f"{parsed} is null", f"is not a valid {column.type}")]
+
+
+def _known_models(con: duckdb.DuckDBPyConnection, where: str, staged: str, row: str) -> None:
+    """A business event names catalogue models only (a misspelled name would store an event
+    whose trigger can never fire)."""
+    from customer_ml import catalogue
+
+    known = sorted(catalogue.names())
+    bad = _first(
+        con,
+        f"select {row}, name from (select rowid, trim(unnest(string_split("
+        f"cast(affected_models as varchar), ','))) as name from {staged}) "
+        "where name <> '' and not list_contains(?, name)",
+        [known],
+    )
+    if bad:
+        raise LoadError(
+            f"{where}: column 'affected_models', row {bad[0]}: {_cut(bad[1])!r} is not a model "
+            f"of the catalogue ({', '.join(known)})"
         )
-    kind = "date/time" if column.type == "TIMESTAMP" else column.type
-    return f"{parsed} is null", f"is not a valid {kind}"
 
 
 def _typed_select(
@@ -240,14 +284,17 @@ def _stage(
 
     for column in (c for c in contract.columns if c.name in present):
         raw = f'cast("{column.name}" as varchar)'
-        condition, problem = _invalid(column, raw, limits)
-        bad = _first(
-            con, f"select {row}, {raw} from {temp}_in where {raw} is not null and ({condition})"
-        )
-        if bad:
-            raise LoadError(
-                f"{where}: column {column.name!r}, row {bad[0]}: {_cut(bad[1])!r} {problem}"
+        for condition, problem in _invalid(column, raw, limits):
+            bad = _first(
+                con,
+                f"select {row}, {raw} from {temp}_in where {raw} is not null and ({condition})",
             )
+            if bad:
+                raise LoadError(
+                    f"{where}: column {column.name!r}, row {bad[0]}: {_cut(bad[1])!r} {problem}"
+                )
+    if contract.table == "business_events" and "affected_models" in present:
+        _known_models(con, where, f"{temp}_in", row)
     select, _ = _typed_select(contract, set(present), f"{temp}_in", row)
     con.execute(f"create or replace temp table {temp}_typed as {select}")
     con.execute(f"drop table {temp}_in")  # its memory (or spilled blocks) back before the checks

@@ -6,7 +6,7 @@ is required, what it means and its default; the keys; and the limits a loaded va
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from customer_ml import config
 
@@ -127,17 +127,22 @@ LOAD_COLUMNS = (("_loaded_at", "TIMESTAMP"), ("_load_id", "VARCHAR"))
 
 @dataclass(frozen=True)
 class Limits:
-    """What a loaded value may be. The defaults are dbt_project.yml's vars `max_amount` and
-    `future_tolerance_hours` (staging excludes by the same vars); `customer-ml load
-    --max-amount/--future-tolerance-hours` override them for one load."""
+    """What a loaded value may be. The defaults are dbt_project.yml's vars `max_amount`,
+    `future_tolerance_hours` (staging excludes by the same vars) and `earliest_event_date`;
+    `customer-ml load --max-amount/--future-tolerance-hours` override the first two for one
+    load."""
 
     max_amount: float
     # A time later than the load by more than this cannot be a fact yet (clocks drift a little).
     future_tolerance: timedelta
+    # A time before this is a mistake (a year 1 or BC date), not a shop's history.
+    earliest: date = date(1990, 1, 1)
 
     @classmethod
     def from_project(cls) -> Limits:
         found = config.project_vars()
         return cls(
-            float(found["max_amount"]), timedelta(hours=float(found["future_tolerance_hours"]))
+            float(found["max_amount"]),
+            timedelta(hours=float(found["future_tolerance_hours"])),
+            date.fromisoformat(str(found.get("earliest_event_date", "1990-01-01"))),
         )
