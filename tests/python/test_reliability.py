@@ -706,3 +706,30 @@ def test_a_build_waits_for_a_held_warehouse(built: Path, tmp_path: Path) -> None
         outcomes.append((done.returncode == 0, f"(PID {holder.pid})" in done.stdout))
     assert outcomes == [(True, False), (False, True)], done.stdout[-3000:]
     assert "waited 2 s" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["/hooks/Sekr1tPath?token=Sekr1tToken withspace", "/hooks/x?token=Sekr1tToken\r\nX-Evil: 1",
+     "/hooks/x?token=Sekr1tToken\tand%20more", "/h?token=Sekr1tToken#frag\u00e9ment"],
+)  # fmt: skip
+def test_a_malformed_webhook_url_keeps_its_secrets(
+    tail: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """http.client quotes only part of a URL it refuses (a space, CR/LF): whatever the URL holds,
+    no part of it beyond scheme, host and port reaches stderr or the record (issue 35)."""
+    from customer_ml.records import alerts, store
+
+    url = f"http://user:Sekr1tPass@127.0.0.1:{_down_port()}{tail}"
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, url)
+    con = duckdb.connect()
+    store.create_all(con)
+    alerts.raise_alert(con, model_name="churn", kind="training_failed", severity="warning",
+                       message="boom")  # fmt: skip
+    [(delivery, detail)] = con.execute(
+        "select delivery, delivery_detail from lineage.alerts"
+    ).fetchall()
+    printed = capsys.readouterr()
+    assert delivery == "failed"
+    for secret in ("Sekr1t", "withspace", "Evil", "frag", "more"):
+        assert secret not in printed.out + printed.err + detail, (secret, detail)

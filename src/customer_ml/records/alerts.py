@@ -15,6 +15,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import sys
 import threading
 import urllib.parse
@@ -38,6 +39,41 @@ def redact(url: str) -> str:
         return "<unparseable URL>"
     tail = "/***" if (parts.path.strip("/") or parts.query or parts.fragment) else ""
     return f"{parts.scheme or '?'}://{host}{port}{tail}"
+
+
+def _secret_pieces(url: str) -> list[str]:
+    """What of `url` may be secret (all but scheme, host and port), as it may appear in an
+    error's text: whole, raw, percent-quoted or unquoted, and as repr() quotes it."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc_user = parts.netloc.rpartition("@")[0]
+    except ValueError:
+        return [url]
+    raw = [url, parts.path, parts.query, parts.fragment, netloc_user,
+           parts.path + ("?" + parts.query if parts.query else "")]  # fmt: skip
+    # urlsplit drops tab, CR and LF; an error may quote the text as given
+    raw += [url.split("://", 1)[-1].split("/", 1)[-1]] if "/" in url.split("://", 1)[-1] else []
+    pieces = set()
+    for piece in filter(None, raw):
+        for form in (piece, urllib.parse.quote(piece, safe="/?=&"), urllib.parse.unquote(piece)):
+            pieces.update({form, repr(form)[1:-1], form.encode("unicode_escape").decode()})
+    return sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (an error's message) without any part of `url` beyond scheme, host and port; when
+    a fragment of it would still show (a word of four or more characters of the secret parts),
+    the message gives way to what kind of error it was."""
+    kind = text.split(":", 1)[0]
+    for piece in _secret_pieces(url):
+        text = text.replace(piece, "***")
+    secret = " ".join(p for p in _secret_pieces(url) if p != url)
+    words = {w for w in re.split(r"[^0-9A-Za-z]+", secret) if len(w) >= 4}
+    host = (urllib.parse.urlsplit(url).hostname or "") if "://" in url else ""
+    words -= set(re.split(r"[^0-9A-Za-z]+", host)) | {"http", "https"}
+    if any(w in text for w in words):
+        return f"{kind} (its message would show part of the URL; left out)"
+    return text.replace(url, redact(url))
 
 
 def check_webhook() -> str | None:
@@ -88,7 +124,7 @@ def deliver(url: str, alert: dict, deadline_s: float = DEADLINE_S) -> tuple[str,
             else:
                 outcome.append(("failed", f"HTTP {status}"))
         except Exception as e:  # noqa: BLE001 - alerting must never fail the run
-            outcome.append(("failed", f"{type(e).__name__}: {e}".replace(url, redact(url))))
+            outcome.append(("failed", scrub(f"{type(e).__name__}: {e}", url)))
 
     sender = threading.Thread(target=post, daemon=True)
     sender.start()
