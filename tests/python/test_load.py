@@ -216,7 +216,7 @@ def _business_event_cases() -> list[tuple[str, str, bytes | str | None, str]]:
         (
             "business_events",
             "a model the catalogue does not have",
-            f"{header},affected_models\n{line},\"churn, churnn\"\n",
+            f'{header},affected_models\n{line},"churn, churnn"\n',
             "bad.csv: column 'affected_models', row 1: 'churnn' is not a model of the catalogue",
         )
     ]
