@@ -53,7 +53,9 @@
         database=relation.database, schema='lineage', identifier='builds') -%}
     {%- set last_pass -%}
         select max(run_started_at) from {{ builds }} as b
-        where exists (
+        -- a text search first: the JSON of only the builds that ran this test is parsed
+        where contains(cast(b.results as varchar), '{{ model.unique_id }}')
+        and exists (
             select 1
             from (
                 select unnest(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +191,19 @@ def set_duckdb_resources(con: Any, memory_default: str = DUCKDB_MEMORY_DEFAULT) 
         "memory_limit": ("CUSTOMER_ML_DUCKDB_MEMORY", memory_default, "4GB"),
         "threads": ("CUSTOMER_ML_DUCKDB_THREADS", "2", "2"),
     }
+    # what an operator means: a positive size with its unit, a positive count (DuckDB itself
+    # would take "-1GB" as no limit at all)
+    forms = {
+        "memory_limit": r"\s*[0-9]*\.?[0-9]+\s*(K|M|G|T)i?B\s*",
+        "threads": r"\s*[1-9][0-9]*\s*",
+    }
     for name, (variable, default, example) in settings.items():
         value = os.environ.get(variable, default)
         try:
-            con.execute(f"set {name} = '{value.replace(chr(39), chr(39) * 2)}'")
-        except Exception:  # duckdb.Error; duckdb is not imported by this module
+            if not re.fullmatch(forms[name], value, flags=re.IGNORECASE):
+                raise ValueError(value)
+            con.execute(f"set {name} = '{value}'")
+        except Exception:  # ValueError, duckdb.Error (duckdb is not imported by this module)
             shown = value if len(value) <= 40 else value[:40] + "..."
             raise OperatorError(
                 f"{variable}={shown!r}: not a value DuckDB's {name} accepts (e.g. {example})"

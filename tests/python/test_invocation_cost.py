@@ -29,14 +29,35 @@ def test_the_resources_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert memory.replace(" ", "").lower() in ("512mb", "488.2mib")
 
 
-@pytest.mark.parametrize("variable", ["CUSTOMER_ML_DUCKDB_MEMORY", "CUSTOMER_ML_DUCKDB_THREADS"])
-def test_a_value_duckdb_refuses_is_one_line(monkeypatch: pytest.MonkeyPatch, variable) -> None:
-    monkeypatch.setenv(variable, "lots" * 50)
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("CUSTOMER_ML_DUCKDB_MEMORY", "lots" * 50), ("CUSTOMER_ML_DUCKDB_MEMORY", "-1GB"),
+     ("CUSTOMER_ML_DUCKDB_MEMORY", "4"), ("CUSTOMER_ML_DUCKDB_THREADS", "0"),
+     ("CUSTOMER_ML_DUCKDB_THREADS", "two")],
+)  # fmt: skip
+def test_a_value_duckdb_refuses_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """-1GB would be no limit at all to DuckDB, 4 four bytes: not what an operator meant."""
+    monkeypatch.setenv(variable, value)
     with pytest.raises(config.OperatorError) as caught:
         config.set_duckdb_resources(duckdb.connect())
     message = str(caught.value)
-    assert message.startswith(f"{variable}='lotslots") and "\n" not in message
+    assert message.startswith(f"{variable}={value[:8]!r}"[:-1]) and "\n" not in message
     assert len(message) < 200
+
+
+def test_a_refused_value_stops_a_load_in_its_own_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Refused before the load's transaction opens: not a failed rollback hiding the cause."""
+    from customer_ml.data.load import LoadError, load
+
+    orders = tmp_path / "o.csv"
+    orders.write_text("customer_id,ordered_at,amount\n1,2025-01-01,3\n")
+    monkeypatch.setenv("CUSTOMER_ML_DUCKDB_THREADS", "0")
+    with pytest.raises(LoadError, match="^CUSTOMER_ML_DUCKDB_THREADS='0': not a value"):
+        load(tmp_path / "w.duckdb", {"orders": orders})
 
 
 def test_another_memory_setting_keeps_partial_parsing(built: Path, tmp_path: Path) -> None:

@@ -471,3 +471,18 @@ def test_what_the_stricter_checks_still_accept(tmp_path: Path, warehouse: Path) 
     assert load(warehouse, {"business_events": events})["business_events"].startswith(
         "loaded 2 rows"
     )
+
+
+def test_a_bad_earliest_event_date_var_is_one_line(tmp_path: Path) -> None:
+    from conftest import snapshot_project
+
+    project = snapshot_project(tmp_path / "project")
+    settings = project / "dbt_project.yml"
+    settings.write_text(settings.read_text().replace('"1990-01-01"', '"1990-13-01"'))
+    orders = _write(tmp_path, "o.csv", "customer_id,ordered_at,amount\n1,2025-01-01,3\n")
+    done = cli(tmp_path / "wh", "load", "--target", "ci", "--orders", str(orders), project=project)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "var earliest_event_date='1990-13-01' (dbt_project.yml): not a date (YYYY-MM-DD)"
+    ), done.stderr
+    assert done.stderr.count("\n") == 1

@@ -261,3 +261,15 @@ def test_new_orders_for_one_customer_rescore_that_customer_only(
     assert stood[-1] == (served, stood[-1][1], None)
     assert stood[-2][2] == stood[-1][1]  # the earlier one stood until the new one
     assert open_ended == 1000  # one standing prediction per customer
+
+
+def test_the_standing_builds_are_the_macros_finished_servable_builds() -> None:
+    """One rule, two languages: the Python SQL scoring reads equals the macro views use."""
+    from conftest import REPO
+
+    from customer_ml.records import lineage
+
+    macro = (REPO / "macros" / "build_records.sql").read_text()
+    body = macro.split("macro finished_servable_builds() -%}", 1)[1].split("{%- endmacro", 1)[0]
+    rendered = " ".join(body.replace("{{ source('lineage', 'builds') }}", "lineage.builds").split())
+    assert rendered == " ".join(lineage.FINISHED_SERVABLE_BUILDS.split())

@@ -286,15 +286,17 @@ def load(
         con = config.connect(warehouse)
     except config.OperatorError as e:
         raise LoadError(str(e)) from None
+    try:
+        # within CUSTOMER_ML_DUCKDB_MEMORY: past it the staged rows spill to the warehouse's
+        # temp folder (`<file>.tmp`) instead of the file being held in memory. Before the
+        # transaction: a refused value is its own one line, not a failed rollback.
+        config.set_duckdb_resources(con)
+    except config.OperatorError as e:
+        con.close()
+        raise LoadError(str(e)) from None
     outcome: dict[str, str] = {}
     try:
         con.execute("set TimeZone = 'UTC'")  # never the loading machine's zone
-        try:
-            # within CUSTOMER_ML_DUCKDB_MEMORY: past it the staged rows spill to the
-            # warehouse's temp folder (`<file>.tmp`) instead of the file being held in memory
-            config.set_duckdb_resources(con)
-        except config.OperatorError as e:
-            raise LoadError(str(e)) from None
         con.execute("set preserve_insertion_order = true")  # rowid order is the file's
         con.execute("begin transaction")
         ensure_raw_schema(con)

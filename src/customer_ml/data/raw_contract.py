@@ -144,5 +144,16 @@ class Limits:
         return cls(
             float(found["max_amount"]),
             timedelta(hours=float(found["future_tolerance_hours"])),
-            date.fromisoformat(str(found.get("earliest_event_date", "1990-01-01"))),
+            _earliest(found.get("earliest_event_date", "1990-01-01")),
         )
+
+
+def _earliest(value: object) -> date:
+    """Var earliest_event_date as a date; a value that is not one is one line naming it."""
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise config.OperatorError(
+            f"var earliest_event_date={str(value)[:40]!r} (dbt_project.yml): not a date "
+            "(YYYY-MM-DD)"
+        ) from None

@@ -23,7 +23,7 @@ import pandas as pd
 from customer_ml import catalogue, config
 from customer_ml.models import baselines
 from customer_ml.models.protocol import Scored
-from customer_ml.records import lineage, registry, store, tables
+from customer_ml.records import chain, lineage, registry, store, tables
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def changed_rows(
     """Which customers to score: those whose standing prediction (the latest one of a finished,
     servable build; a killed build's rows stand for nothing) was made by another model version
     or from another input. A join in the warehouse on this build's rows, one per customer."""
-    if not this or not columns_of(session, this, "input_hash"):
+    if not this or "input_hash" not in chain.columns_of(session, this):
         return pd.Series(True, index=customer_ids.index)
     session.register(
         "_scoring_inputs",
@@ -151,10 +151,7 @@ def changed_rows(
                 select p.customer_id, p.model_version, p.input_hash
                 from {this} as p
                 semi join _scoring_inputs as i on p.customer_id = i.customer_id
-                where p.invocation_id in (
-                    select invocation_id from lineage.builds
-                    where not is_dirty and coalesce(run_type, 'production') = 'production'
-                )
+                where p.invocation_id in ({lineage.FINISHED_SERVABLE_BUILDS})
                 -- what serving would count (serving.fct_customer_scores, invariant 8)
                 and p.snapshot_id is not null and p.feature_version is not null
                 and p.training_run_id is not null and p.git_commit is not null
@@ -174,15 +171,6 @@ def changed_rows(
         session.unregister("_scoring_inputs")
     unchanged = {r[0] for r in standing}
     return ~customer_ids.isin(unchanged)
-
-
-def columns_of(session: duckdb.DuckDBPyConnection, relation: str, column: str) -> bool:
-    """Whether `relation` (a predictions table of an earlier build) has `column` yet: tables of
-    builds before scoring by content lack `input_hash`, and are scored in full once."""
-    try:
-        return column in {c[0] for c in session.execute(f"describe {relation}").fetchall()}
-    except duckdb.Error:
-        return False
 
 
 def _register_baseline(

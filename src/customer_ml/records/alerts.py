@@ -65,9 +65,10 @@ def scrub(text: str, url: str) -> str:
     a fragment of it would still show (a word of four or more characters of the secret parts),
     the message gives way to what kind of error it was."""
     kind = text.split(":", 1)[0]
-    for piece in _secret_pieces(url):
+    pieces = _secret_pieces(url)
+    for piece in pieces:
         text = text.replace(piece, "***")
-    secret = " ".join(p for p in _secret_pieces(url) if p != url)
+    secret = " ".join(p for p in pieces if p != url)
     words = {w for w in re.split(r"[^0-9A-Za-z]+", secret) if len(w) >= 4}
     host = (urllib.parse.urlsplit(url).hostname or "") if "://" in url else ""
     words -= set(re.split(r"[^0-9A-Za-z]+", host)) | {"http", "https"}

@@ -55,13 +55,16 @@ def chained_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    schema, name = table.split(".")
+    """The columns of `table` (a name in `main`, schema.table, or as dbt renders a relation:
+    "db"."schema"."t") in the current database; none when there is no such table."""
+    *schema, name = [part.strip('"') for part in table.split(".")][-2:]
+    schema = schema or ["main"]
     return [
         r[0]
         for r in con.execute(
             "select column_name from information_schema.columns where table_catalog = "
             "current_database() and table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, name],
+            [schema[0], name],
         ).fetchall()
     ]
 

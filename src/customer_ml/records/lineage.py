@@ -181,3 +181,13 @@ def rows_hash(*frames: Any) -> str:
         rows = pd.util.hash_pandas_object(frame, index=False).to_numpy()
         digest.update(np.sort(rows).tobytes())
     return digest.hexdigest()
+
+
+# The builds whose rows may be served or stand (invariant 8): finished (a lineage.builds row; a
+# killed build has none), from a clean tree, as a production run. The SQL twin of the macro
+# finished_servable_builds (macros/build_records.sql), for Python reading outside dbt's Jinja;
+# tests/python/test_scoring_by_content.py holds them equal.
+FINISHED_SERVABLE_BUILDS = (
+    "select invocation_id from lineage.builds "
+    "where not is_dirty and coalesce(run_type, 'production') = 'production'"
+)
