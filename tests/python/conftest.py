@@ -78,14 +78,13 @@ def run_env(warehouse_dir: Path, project: Path | None = None) -> dict[str, str]:
 
 
 def cli(
-    warehouse_dir: Path, *args: str, project: Path | None = None, user: str | None = None
+    warehouse_dir: Path, *args: str, project: Path | None = None, user: str = "ben@example.com"
 ) -> subprocess.CompletedProcess:
     """`customer-ml ARGS` against a warehouse dir, from `project` (default: the session's clean
-    snapshot), as `user` when given (CUSTOMER_ML_USER)."""
+    snapshot), signing governance actions as `user` (their demo key, config/demo_keys)."""
     project = project or PROJECT or REPO
     env = run_env(warehouse_dir, project)
-    if user:
-        env["CUSTOMER_ML_USER"] = user
+    env["CUSTOMER_ML_SIGNING_KEY"] = str(REPO / "config" / "demo_keys" / user)
     return subprocess.run(
         [str(BIN / "customer-ml"), *args],
         env=env,

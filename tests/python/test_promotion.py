@@ -28,7 +28,7 @@ class World:
     def __init__(self, project: Path, wh: Path) -> None:
         self.project, self.wh = project, wh
 
-    def cli(self, *args: str, user: str | None = None):
+    def cli(self, *args: str, user: str = "ben@example.com"):
         return cli(self.wh, *args, "--target", "ci", project=self.project, user=user)
 
     def build(self, *extra: str, check: bool = True):
@@ -104,7 +104,11 @@ def two_listed_people_must_approve(world: World) -> None:
     assert json.loads(opened.stdout)["needs_approval_by"] == ["ml_owner", "business_stakeholder"]
     # unlisted person
     done = world.cli("approve", request, "--role", "ml_owner", user="mallory@example.com")
-    assert done.returncode == 1 and "not listed as ml_owner" in done.stderr
+    assert done.returncode == 1 and "lists for no one" in done.stderr
+    assert "verify-snapshots" not in done.stderr  # refused before the slow check
+    done = world.cli("approve", "req-mistyped", "--role", "ml_owner", user="ana@example.com")
+    assert done.returncode == 1 and "unknown promotion request" in done.stderr
+    assert "verify-snapshots" not in done.stderr
     # ben is listed for both roles, but one person cannot fill both
     assert (
         world.cli("approve", request, "--role", "ml_owner", user="ben@example.com").returncode == 0

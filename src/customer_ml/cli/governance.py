@@ -43,6 +43,20 @@ def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
     return verified
 
 
+def _checked_first(target: str, warehouse: Path | None, check) -> None:
+    """Run the cheap checks `check(con)` (the id exists, the person is listed, the signature
+    verifies) before the slow snapshot verification: a refusal is one line, in seconds."""
+    from customer_ml.governance.errors import PromotionError
+
+    con = _warehouse_rw(target, warehouse)
+    try:
+        check(con)
+    except PromotionError as e:
+        fail(str(e))
+    finally:
+        con.close()
+
+
 def _warehouse_rw(target: str, warehouse: Path | None):
     wh = _warehouse_file(target, warehouse)
     if not wh.exists():
@@ -105,6 +119,22 @@ TARGET = click.option(
 WAREHOUSE = click.option(
     "--warehouse", type=click.Path(path_type=Path), help="overrides --target's file"
 )
+KEY = click.option(
+    "--key",
+    type=click.Path(path_type=Path),
+    help="the SSH private key you sign with, whose public half config/owners.yml lists for you "
+    "(default: $CUSTOMER_ML_SIGNING_KEY, else git config user.signingkey)",
+)
+
+
+def _key(key: Path | None) -> Path:
+    from customer_ml.governance import signing
+    from customer_ml.governance.errors import PromotionError
+
+    try:
+        return signing.key_path(key)
+    except PromotionError as e:
+        fail(str(e))
 
 
 @main.command()
@@ -148,18 +178,30 @@ def compare(
 @click.option("--run", "training_run", required=True, help="the training run to promote")
 @TARGET
 @WAREHOUSE
+@KEY
 @JSON
 def promote(
-    model: str, training_run: str, target: str, warehouse: Path | None, as_json: bool
+    model: str,
+    training_run: str,
+    target: str,
+    warehouse: Path | None,
+    key: Path | None,
+    as_json: bool,
 ) -> None:
-    """Check the gates and open a promotion request for MODEL's training run."""
+    """Check the gates and open a promotion request for MODEL's training run, signed with your
+    key."""
     from customer_ml.governance import promotion
 
+    signing_key = _key(key)
+    _checked_first(
+        target, warehouse, lambda con: promotion.check_requester(con, model, training_run,
+                                                                 signing_key)
+    )  # fmt: skip
     verified = _verified(target, warehouse)
 
     def action(con) -> str:
         request_id, checked = promotion.open_request(
-            con, model, training_run, snapshot_check=verified
+            con, model, training_run, key=signing_key, snapshot_check=verified
         )
         lines = [f"  pass  {gate}: {detail}" for gate, _, detail in checked]
         roles = list(catalogue.entry(model).approver_roles)
@@ -199,16 +241,29 @@ def promote(
 @click.option("--role", required=True, help="one of the approver_roles in config/models.yml")
 @TARGET
 @WAREHOUSE
+@KEY
 @JSON
-def approve(request_id: str, role: str, target: str, warehouse: Path | None, as_json: bool) -> None:
-    """Approve a promotion request in ROLE (identity: CUSTOMER_ML_USER, git, OS user). Every gate
-    is checked again, at approval and when the promotion is carried out."""
+def approve(
+    request_id: str,
+    role: str,
+    target: str,
+    warehouse: Path | None,
+    key: Path | None,
+    as_json: bool,
+) -> None:
+    """Approve a promotion request in ROLE, signed with your key (who you are is the signer
+    config/owners.yml lists for it). Every gate is checked again, at approval and when the
+    promotion is carried out."""
     from customer_ml.governance import promotion
 
+    signing_key = _key(key)
+    _checked_first(
+        target, warehouse, lambda con: promotion.check_approval(con, request_id, role, signing_key)
+    )
     verified = _verified(target, warehouse)
 
     def action(con):
-        message = promotion.approve(con, request_id, role, snapshot_check=verified)
+        message = promotion.approve(con, request_id, role, key=signing_key, snapshot_check=verified)
         return message, {**_request_facts(con, request_id), "role": role}
 
     _promotion_action(target, warehouse, action, as_json)
@@ -219,15 +274,23 @@ def approve(request_id: str, role: str, target: str, warehouse: Path | None, as_
 @click.option("--reason", required=True)
 @TARGET
 @WAREHOUSE
+@KEY
 @JSON
 def reject(
-    request_id: str, reason: str, target: str, warehouse: Path | None, as_json: bool
+    request_id: str,
+    reason: str,
+    target: str,
+    warehouse: Path | None,
+    key: Path | None,
+    as_json: bool,
 ) -> None:
-    """Reject a promotion request."""
+    """Reject a promotion request, signed with your key."""
     from customer_ml.governance import promotion
 
+    signing_key = _key(key)
+
     def action(con):
-        message = promotion.reject(con, request_id, reason)
+        message = promotion.reject(con, request_id, reason, key=signing_key)
         return message, {"request_id": request_id, "rejected": True}
 
     _promotion_action(target, warehouse, action, as_json)
@@ -237,15 +300,20 @@ def reject(
 @click.argument("model", callback=_catalogued_model)
 @TARGET
 @WAREHOUSE
+@KEY
 @JSON
-def rollback(model: str, target: str, warehouse: Path | None, as_json: bool) -> None:
-    """Open a request to make MODEL's previous champion serve again (needs approvals)."""
+def rollback(
+    model: str, target: str, warehouse: Path | None, key: Path | None, as_json: bool
+) -> None:
+    """Open a request, signed with your key, to make MODEL's previous champion serve again
+    (needs approvals)."""
     from customer_ml.governance import promotion
 
+    signing_key = _key(key)
     verified = _verified(target, warehouse)
 
     def action(con):
-        request_id = promotion.rollback(con, model, verified)
+        request_id = promotion.rollback(con, model, verified, key=signing_key)
         return f"opened {request_id}: rollback of {model}", {
             "request_id": request_id,
             "model": model,
@@ -259,13 +327,19 @@ def rollback(model: str, target: str, warehouse: Path | None, as_json: bool) -> 
 @click.option("--note", required=True, help="the root cause of the repeated failures")
 @TARGET
 @WAREHOUSE
+@KEY
 @JSON
-def rca(model: str, note: str, target: str, warehouse: Path | None, as_json: bool) -> None:
-    """Record a root-cause note: lifts the suppression of MODEL's training."""
+def rca(
+    model: str, note: str, target: str, warehouse: Path | None, key: Path | None, as_json: bool
+) -> None:
+    """Record a root-cause note, signed with your key: lifts the suppression of MODEL's
+    training."""
     from customer_ml.governance import promotion
 
+    signing_key = _key(key)
+
     def action(con):
-        return promotion.rca(con, model, note), {"model": model, "noted": True}
+        return promotion.rca(con, model, note, key=signing_key), {"model": model, "noted": True}
 
     _promotion_action(target, warehouse, action, as_json)
 

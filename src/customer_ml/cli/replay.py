@@ -230,16 +230,23 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
 
 @backfill_group.command("publish")
 @click.argument("backfill_id")
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path),
+    help="the SSH private key you sign the requests with (default: $CUSTOMER_ML_SIGNING_KEY, "
+    "else git config user.signingkey)",
+)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def publish_backfill(backfill_id: str, as_json: bool) -> None:
+def publish_backfill(backfill_id: str, key: Path | None, as_json: bool) -> None:
     """Open the requests that publish BACKFILL_ID's rescored past predictions into production:
     one per model whose predictions it changes, carried out when the model's approver roles
     have approved (customer-ml approve REQUEST --role ROLE), as a promotion is. The originals
     are kept; serving shows the published rows from the next build."""
-    from customer_ml.governance import backfill_publish
+    from customer_ml.governance import backfill_publish, signing
     from customer_ml.governance.promotion import PromotionError
 
     try:
+        signing_key = signing.key_path(key)
         backfill_publish.succeeded(backfill_id)  # refused before any progress is shown
         with steps("rescoring past predictions") as progress:
             progress(f"scoring production's past predictions again on backfill {backfill_id}")
@@ -248,7 +255,7 @@ def publish_backfill(backfill_id: str, as_json: bool) -> None:
         con = config.connect(prepared.production)
         try:
             store.create_all(con)
-            opened = backfill_publish.open_requests(con, prepared)
+            opened = backfill_publish.open_requests(con, prepared, signing_key)
         finally:
             con.close()
     except PromotionError as e:

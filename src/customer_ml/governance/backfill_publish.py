@@ -28,7 +28,8 @@ import duckdb
 import pandas as pd
 
 from customer_ml import catalogue, config
-from customer_ml.governance.approvers import PromotionError, identity
+from customer_ml.governance.errors import PromotionError
+from customer_ml.governance.requests import append_request, read_request
 from customer_ml.records import lineage, registry, store
 from customer_ml.replay import backfill, backfill_diff
 
@@ -135,10 +136,11 @@ def _write_once(folder: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def open_requests(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> list[dict[str, Any]]:
-    """One request per model the backfill changes, on production opened for writing."""
-    from customer_ml.governance.requests import read_request
-
+def open_requests(
+    con: duckdb.DuckDBPyConnection, prepared: Prepared, key: Path
+) -> list[dict[str, Any]]:
+    """One request per model the backfill changes, on production opened for writing, signed
+    with `key` (customer_ml.governance.requests.append_request)."""
     production = lineage.warehouse_file(con)
     if Path(production).resolve() != prepared.production.resolve():
         raise PromotionError(
@@ -181,14 +183,12 @@ def open_requests(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> list[di
             {"gate": "predictions changed", "passed": True,
              "detail": f"{len(rows)} at as_of {', '.join(as_ofs)}"},
         ]  # fmt: skip
-        store.append(
+        append_request(
             con,
-            "promotion_requests",
             {
                 "request_id": request_id,
                 "model_name": model_name,
                 "request_kind": KIND,
-                "requested_by": identity(),
                 "required_roles": json.dumps(roles),
                 "gates": json.dumps(gates),
                 "requested_at": at,
@@ -198,6 +198,7 @@ def open_requests(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> list[di
                 "predictions_path": config.recorded_path(production, path),
                 "predictions_sha256": hashlib.sha256(data).hexdigest(),
             },
+            key,
         )
         opened.append({"model": model_name, "request_id": request_id,
                        "predictions": len(rows), "as_of": as_ofs, "roles": roles})  # fmt: skip

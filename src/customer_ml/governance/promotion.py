@@ -3,8 +3,13 @@ listed people, and the champion change, every state change an appended record.
 
 A request is opened only when every gate passes; it is carried out when each required role of
 the model (config/owners.yml) has approved, by people listed for that role, two different people
-where two roles are required. Carrying it out appends a `lineage.promotions` row (the source of
-truth scoring reads) and moves the MLflow registry alias `champion` (the mirror).
+where two roles are required, and never by the requester alone. Every request, approval,
+rejection and root-cause note is signed with its author's SSH key (customer_ml.governance.signing):
+the key says who acted. An approval counts only the records the chain sealed whose signatures
+verify. The cheap checks (the request exists and is open, the role, the signature, the person)
+come first: `check_approval`, which the CLI runs before the slow snapshot verification.
+Carrying a request out appends a `lineage.promotions` row (the source of truth scoring reads) and
+moves the MLflow registry alias `champion` (the mirror).
 """
 
 from __future__ import annotations
@@ -12,23 +17,20 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
 from customer_ml import catalogue
-from customer_ml.governance import compare
-from customer_ml.governance.approvers import (
-    PromotionError,
-    identity,
-    owners,
-    roles_of,
-)
+from customer_ml.governance import compare, signing
+from customer_ml.governance.approvers import Owners, owners_in_force
+from customer_ml.governance.errors import PromotionError
 from customer_ml.governance.gates import (  # noqa: F401 - cli_promotion uses it
     gates,
     verify_snapshots_gate,
 )
-from customer_ml.governance.requests import read_request
-from customer_ml.records import lineage, store
+from customer_ml.governance.requests import append_request, read_request, request_text, signed_by
+from customer_ml.records import chain, lineage, store
 
 
 def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
@@ -47,6 +49,25 @@ def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
     )
 
 
+def _run_of(con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str) -> dict:
+    run = _run(con, training_run_id)
+    if run["model_name"] != model_name:
+        raise PromotionError(
+            f"training run {training_run_id} is a {run['model_name']} run, not {model_name}"
+        )
+    return run
+
+
+def check_requester(
+    con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str, key: Path
+) -> str:
+    """The cheap checks of a request, before any gate: the run is MODEL's, and `key` signs as a
+    signer config/owners.yml lists. Returns who."""
+    _run_of(con, model_name, training_run_id)
+    text = signing.statement("whoami", {"model_name": model_name, "run": training_run_id})
+    return signed_by(owners_in_force(), text, signing.sign(text, key), "your signing key")
+
+
 def _request_id(model_name: str, training_run_id: str, at: datetime) -> str:
     return "req-" + hashlib.sha256(f"{model_name}|{training_run_id}|{at}".encode()).hexdigest()[:12]
 
@@ -57,14 +78,12 @@ def open_request(
     training_run_id: str,
     *,
     kind: str = "promote",
+    key: Path,
     snapshot_check: tuple[bool, str] | None,
 ) -> tuple[str, list[tuple[str, bool, str]]]:
-    """Check every gate and open a promotion request; PromotionError names the failing gate."""
-    run = _run(con, training_run_id)
-    if run["model_name"] != model_name:
-        raise PromotionError(
-            f"training run {training_run_id} is a {run['model_name']} run, not {model_name}"
-        )
+    """Check every gate and open a promotion request signed with `key` (its signer must be
+    listed in config/owners.yml); PromotionError names the failing gate."""
+    run = _run_of(con, model_name, training_run_id)
     checked = gates(con, run, snapshot_check=snapshot_check)
     failed = [(gate, detail) for gate, ok, detail in checked if not ok]
     if failed:
@@ -76,24 +95,90 @@ def open_request(
     comparison = (
         compare.for_request(con, model_name, training_run_id) if kind == "promote" else None
     )
-    store.append(
+    append_request(
         con,
-        "promotion_requests",
         {
             "request_id": request_id,
             "model_name": model_name,
             "training_run_id": training_run_id,
             "model_version": run["model_version"],
             "request_kind": kind,
-            "requested_by": identity(),
             "required_roles": json.dumps(roles),
             "gates": json.dumps([{"gate": g, "passed": ok, "detail": d} for g, ok, d in checked]),
             "requested_at": at,
             "comparison_path": comparison[0] if comparison else None,
             "comparison_sha256": comparison[1] if comparison else None,
         },
+        key,
     )
     return request_id, checked
+
+
+def _sealed(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list, what: str):
+    if chain.unsealed(con, f"lineage.{table}", where, params):
+        raise PromotionError(
+            f"{what} is not sealed in the lineage chain (written by hand, or by a build that "
+            "never finished): not honoured"
+        )
+
+
+def _approval_text(request: dict, role: str) -> str:
+    return signing.statement("approve", {"request": request_text(request), "role": role})
+
+
+def check_approval(
+    con: duckdb.DuckDBPyConnection, request_id: str, role: str, key: Path
+) -> tuple[dict, str, str, Owners]:
+    """The cheap checks of an approval, before any gate: the request exists, is open, sealed and
+    signed by its requester; ROLE is required; the signature of `key` says who approves, listed
+    in ROLE; every approval already counted is sealed and signed by its approver; two roles need
+    two people; the requester is never the only approver. Returns (request, who, signature,
+    owners); PromotionError, one line, otherwise."""
+    request = read_request(con, request_id)
+    if request["state"] != "open":
+        raise PromotionError(f"request {request_id} is {request['state']}, not open")
+    model_name = request["model_name"]
+    required = list(catalogue.entry(model_name).approver_roles)
+    if role not in required:
+        raise PromotionError(
+            f"role {role!r} is not required for {model_name} (required: {', '.join(required)})"
+        )
+    owners = owners_in_force()
+    text = _approval_text(request, role)
+    signature = signing.sign(text, key)
+    who = signed_by(owners, text, signature, f"approval of {request_id}")
+    listed = owners.models.get(model_name, {})
+    if who not in (listed.get(role) or []):
+        raise PromotionError(f"{who} is not listed as {role} for {model_name} in config/owners.yml")
+    _sealed(con, "promotion_requests", "request_id = ?", [request_id], f"request {request_id}")
+    if signed_by(owners, request_text(request), request.get("signature"),
+               f"request {request_id}") != request["requested_by"]:  # fmt: skip
+        raise PromotionError(f"request {request_id}: signed by someone else than its requester")
+    approvals = [d for d in request["decisions"] if d["decision"] == "approve"]
+    for d in approvals:
+        what = f"the {d['approver_role']} approval of {request_id} by {d['approver']}"
+        _sealed(con, "approvals", "request_id = ? and approver = ? and decision = 'approve'",
+                [request_id, d["approver"]], what)  # fmt: skip
+        text = _approval_text(request, d["approver_role"])
+        by = signed_by(owners, text, d.get("signature"), what)
+        if by != d["approver"]:
+            raise PromotionError(f"{what}: signed by {by}, not by its approver")
+        if by not in (listed.get(d["approver_role"]) or []):
+            raise PromotionError(f"{what}: {by} is no longer listed as {d['approver_role']}")
+    if any(d["approver_role"] == role for d in approvals):
+        raise PromotionError(f"request {request_id} already has a {role} approval")
+    if any(d["approver"] == who for d in approvals):
+        raise PromotionError(
+            f"{who} already approved request {request_id} in another role: "
+            "two roles need two different people"
+        )
+    waiting = [r for r in required if r not in {d["approver_role"] for d in approvals} | {role}]
+    if not waiting and {d["approver"] for d in approvals} | {who} == {request["requested_by"]}:
+        raise PromotionError(
+            f"{who} opened request {request_id} and may not be its only approver: another "
+            f"{role} approves it"
+        )
+    return request, who, signature, owners
 
 
 def _recheck(
@@ -134,30 +219,16 @@ def approve(
     request_id: str,
     role: str,
     *,
+    key: Path,
     snapshot_check: tuple[bool, str] | None,
 ) -> str:
-    """Record an approval after re-checking every gate; carry the request out when every role the
-    catalogue requires has approved (checking the gates once more, as the change is made)."""
-    request = read_request(con, request_id)
-    if request["state"] != "open":
-        raise PromotionError(f"request {request_id} is {request['state']}, not open")
+    """Record an approval signed with `key` after the cheap checks (check_approval) and every
+    gate again; carry the request out when every role the catalogue requires has approved
+    (checking the gates once more, as the change is made)."""
+    request, who, signature, owners = check_approval(con, request_id, role, key)
     model_name = request["model_name"]
     required = list(catalogue.entry(model_name).approver_roles)
-    who = identity()
-    if role not in required:
-        raise PromotionError(
-            f"role {role!r} is not required for {model_name} (required: {', '.join(required)})"
-        )
-    if role not in roles_of(model_name, who):
-        raise PromotionError(f"{who} is not listed as {role} for {model_name} in config/owners.yml")
     approvals = [d for d in request["decisions"] if d["decision"] == "approve"]
-    if any(d["approver_role"] == role for d in approvals):
-        raise PromotionError(f"request {request_id} already has a {role} approval")
-    if any(d["approver"] == who for d in approvals):
-        raise PromotionError(
-            f"{who} already approved request {request_id} in another role: "
-            "two roles need two different people"
-        )
     _recheck(con, request, snapshot_check, "at approval")
     store.append(
         con,
@@ -168,6 +239,8 @@ def approve(
             "approver_role": role,
             "approver": who,
             "decided_at": lineage.utc_now(),
+            "signature": signature,
+            "owners_commit": owners.commit,
         },
     )
     approved_roles = {d["approver_role"] for d in approvals} | {role}
@@ -225,14 +298,24 @@ def _carry_out(
         print(f"customer-ml: MLflow alias not moved ({type(e).__name__}: {e})")
 
 
-def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
-    """Reject a request: only someone who may approve it (listed in one of its model's roles)."""
+def _listed_in_any_role(owners: Owners, model_name: str, who: str) -> bool:
+    required = catalogue.entry(model_name).approver_roles
+    return any(who in (owners.models.get(model_name, {}).get(r) or []) for r in required)
+
+
+def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str, *, key: Path) -> str:
+    """Reject a request, signed with `key`: only someone who may approve it (listed in one of its
+    model's roles)."""
     request = read_request(con, request_id)
     if request["state"] != "open":
         raise PromotionError(f"request {request_id} is {request['state']}, not open")
-    if not roles_of(request["model_name"], identity()):
+    owners = owners_in_force()
+    text = signing.statement("reject", {"request": request_text(request), "reason": reason})
+    signature = signing.sign(text, key)
+    who = signed_by(owners, text, signature, f"rejection of {request_id}")
+    if not _listed_in_any_role(owners, request["model_name"], who):
         raise PromotionError(
-            f"{identity()} may not reject request {request_id}: not listed in any approver role "
+            f"{who} may not reject request {request_id}: not listed in any approver role "
             f"of {request['model_name']} in config/owners.yml"
         )
     store.append(
@@ -241,16 +324,22 @@ def reject(con: duckdb.DuckDBPyConnection, request_id: str, reason: str) -> str:
         {
             "request_id": request_id,
             "decision": "reject",
-            "approver": identity(),
+            "approver": who,
             "reason": reason,
             "decided_at": lineage.utc_now(),
+            "signature": signature,
+            "owners_commit": owners.commit,
         },
     )
-    return f"request {request_id} rejected by {identity()}"
+    return f"request {request_id} rejected by {who}"
 
 
 def rollback(
-    con: duckdb.DuckDBPyConnection, model_name: str, snapshot_check: tuple[bool, str] | None
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    snapshot_check: tuple[bool, str] | None,
+    *,
+    key: Path,
 ) -> str:
     """Open a request to make the previous champion serve again (approved like any other)."""
     history = store.read(
@@ -266,18 +355,24 @@ def rollback(
     if previous is None:
         raise PromotionError(f"{model_name} has no previous champion to roll back to")
     request_id, _ = open_request(
-        con, model_name, previous, kind="rollback", snapshot_check=snapshot_check
+        con, model_name, previous, kind="rollback", key=key, snapshot_check=snapshot_check
     )
     return request_id
 
 
-def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str) -> str:
-    """A root-cause note lifting a training suppression: only by the model's ml_owner."""
+def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str, *, key: Path) -> str:
+    """A root-cause note lifting a training suppression, signed with `key`: only by the model's
+    ml_owner."""
     if not note.strip():
         raise PromotionError("rca: the note is empty")
-    if identity() not in (owners(model_name).get("ml_owner") or []):
+    owners = owners_in_force()
+    at = lineage.utc_now()
+    text = signing.statement("rca", {"model_name": model_name, "note": note, "noted_at": at})
+    signature = signing.sign(text, key)
+    who = signed_by(owners, text, signature, f"root-cause note for {model_name}")
+    if who not in (owners.models.get(model_name, {}).get("ml_owner") or []):
         raise PromotionError(
-            f"{identity()} may not file the root-cause note for {model_name}: not listed as its "
+            f"{who} may not file the root-cause note for {model_name}: not listed as its "
             "ml_owner in config/owners.yml"
         )
     store.append(
@@ -286,8 +381,9 @@ def rca(con: duckdb.DuckDBPyConnection, model_name: str, note: str) -> str:
         {
             "model_name": model_name,
             "note": note,
-            "author": identity(),
-            "noted_at": lineage.utc_now(),
+            "author": who,
+            "noted_at": at,
+            "signature": signature,
         },
     )
     return f"root-cause note recorded for {model_name}; training resumes at the next build"

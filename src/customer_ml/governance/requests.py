@@ -1,13 +1,18 @@
 """A promotion request as the records say it stands: its row in `lineage.promotion_requests`,
 the approvals and rejections decided on it, and its state (open, rejected, carried out, or stale
 because a later promotion or rollback of the model came after it). Read by promotion, by a
-backfill's publication and by `customer-ml status`."""
+backfill's publication and by `customer-ml status`. Requests are opened here too, signed by their
+requester (`append_request`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
-from customer_ml.governance.approvers import PromotionError
+from customer_ml.governance import signing
+from customer_ml.governance.approvers import Owners, owners_in_force
+from customer_ml.governance.errors import PromotionError
 from customer_ml.records import store
 
 
@@ -42,3 +47,30 @@ def read_request(con: duckdb.DuckDBPyConnection, request_id: str) -> dict:
         else "open"
     )
     return request
+
+
+SIGNED_REQUEST_FIELDS = (
+    "request_id", "model_name", "training_run_id", "model_version", "request_kind",
+    "requested_at", "comparison_sha256", "backfill_id", "predictions_sha256",
+)  # fmt: skip
+
+
+def request_text(request: dict) -> str:
+    return signing.statement("request", {f: request.get(f) for f in SIGNED_REQUEST_FIELDS})
+
+
+def signed_by(owners: Owners, text: str, signature: str | None, what: str) -> str:
+    """Who signed `text` among the owners file's signers; PromotionError naming `what`."""
+    try:
+        return signing.signer(text, signature, owners.signers)
+    except PromotionError as e:
+        raise PromotionError(f"{what}: {e}") from None
+
+
+def append_request(con: duckdb.DuckDBPyConnection, row: dict, key: Path) -> str:
+    """Append a request row signed with `key` by a signer config/owners.yml lists; returns who."""
+    text = request_text(row)
+    signature = signing.sign(text, key)
+    who = signed_by(owners_in_force(), text, signature, f"request {row['request_id']}")
+    store.append(con, "promotion_requests", {**row, "requested_by": who, "signature": signature})
+    return who

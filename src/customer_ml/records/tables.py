@@ -91,6 +91,8 @@ TABLES: dict[str, dict[str, str]] = {
         "backfill_id": "varchar",
         "predictions_path": "varchar",
         "predictions_sha256": "varchar",
+        # the requester's SSH signature (customer_ml.governance.signing): who opened it
+        "signature": "varchar",
     },
     "approvals": {
         "request_id": "varchar",
@@ -99,6 +101,10 @@ TABLES: dict[str, dict[str, str]] = {
         "approver": "varchar",
         "reason": "varchar",
         "decided_at": "timestamp",
+        # the approver's SSH signature over the request and role, and the commit of
+        # config/owners.yml in force when it was checked
+        "signature": "varchar",
+        "owners_commit": "varchar",
     },
     "baseline_runs": {
         "training_run_id": "varchar",
@@ -175,6 +181,7 @@ TABLES: dict[str, dict[str, str]] = {
         "note": "varchar",
         "author": "varchar",
         "noted_at": "timestamp",
+        "signature": "varchar",
     },
     "promotions": {
         "promotion_id": "varchar",
