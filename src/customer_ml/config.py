@@ -220,3 +220,17 @@ SCALES: dict[str, tuple[int, float]] = {
     "bench-200k": (200_000, 2.0),
     "bench-3m": (3_000_000, 2.0),
 }
+
+
+KILL_AT = "CUSTOMER_ML_KILL_AT"
+
+
+def fault_point(name: str) -> None:
+    """Where the kill tests of `make reliability` stop a build as `kill -9` would: with
+    CUSTOMER_ML_KILL_AT=<name> this process kills itself here with SIGKILL. The points: `record`
+    (on-run-end, every node written, nothing recorded: a build killed after scoring and
+    training) and `seal` (inside the seal hook, after its first seal)."""
+    if os.environ.get(KILL_AT) == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

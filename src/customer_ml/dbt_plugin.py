@@ -110,6 +110,7 @@ class Plugin(BasePlugin):
             backfill.prepare(conn, self.backfill)
 
         def log_build(payload: str, snapshot_ids: str) -> str:
+            config.fault_point("record")
             build = json.loads(payload)
             git = lineage.git_state()
             record = {
@@ -179,12 +180,27 @@ class Plugin(BasePlugin):
             return published
 
         def seal(invocation_id: str) -> str:
-            """At the build's end: seal the rows this build wrote (customer_ml.records.chain)."""
+            """At the build's end: seal the rows this build wrote (customer_ml.records.chain) and
+            anchor the new head on the build's MLflow run."""
+            from customer_ml.records import tracking
+
             cursor = conn.cursor()
             try:
-                return f"sealed {chain.seal_build(cursor, invocation_id)} rows"
+                interrupted = [i for i in chain.interrupted_seals(cursor) if i != invocation_id]
+                if interrupted:  # rare: MLflow is asked only then
+                    anchored = {i for i, _ in tracking.chain_anchors(warehouse)}
+                    interrupted = [i for i in interrupted if i in anchored]
+                n = chain.seal_build(cursor, invocation_id, interrupted)
+                head = chain.head(cursor)
+                run = cursor.execute(
+                    "select mlflow_run_id from lineage.builds where invocation_id = ?",
+                    [invocation_id],
+                ).fetchall()
             finally:
                 cursor.close()
+            if n and run and run[0][0]:
+                tracking.anchor_sealed_head(warehouse, run[0][0], head)
+            return f"sealed {n} rows"
 
         def verify_sealed(_: str) -> list[str]:
             """The chain's problems among sealed rows (a build's own rows are not sealed yet)."""

@@ -512,6 +512,33 @@ def test_a_chain_rewritten_consistently_fails_on_its_mlflow_anchor(
     assert "is not the one build" in done.stdout and "anchored in MLflow" in done.stdout
 
 
+@pytest.mark.parametrize("rows_too", [False, True])
+def test_deleting_the_newest_seals_fails_verify_lineage(
+    built: Path, tmp_path: Path, rows_too: bool
+) -> None:
+    """The newest seals deleted (with or without the sealed_rows that point at them) leave a
+    chain that verifies inside the warehouse; the head the last build anchored in MLflow after
+    its seals, and the dangling sealed rows, name it."""
+    from conftest import cli
+
+    from customer_ml.records import chain
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    assert cli(wh, "verify-lineage", "--target", "ci").returncode == 0
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    [(last,)] = con.execute("select max(seal_seq) from lineage.seals").fetchall()
+    con.execute("delete from lineage.seals where seal_seq >= ?", [last - 1])
+    if rows_too:
+        con.execute("delete from lineage.sealed_rows where seal_seq >= ?", [last - 1])
+    else:
+        assert any("point at seal" in p for p in chain.verify(con))
+    con.close()
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 1
+    assert f"seal {last}, which build" in done.stdout and "were deleted" in done.stdout, done.stdout
+
+
 def test_artifact_folders_of_no_training_run_are_named(built: Path, tmp_path: Path) -> None:
     """A build killed after writing a run's artifacts and before recording the run leaves a
     folder no record points at (or a staging folder): verify-lineage names each, and passes."""
@@ -628,6 +655,88 @@ def test_kill_9_during_builds_loses_and_duplicates_nothing(built: Path, tmp_path
     for command in ("verify-snapshots", "verify-lineage"):
         done = cli(wh, command, "--target", "ci")
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _served(wh: Path) -> list[tuple]:
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            "select model_name, customer_id, score, invocation_id from "
+            "serving.fct_customer_scores order by 1, 2"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.reliability  # two builds from an empty warehouse: `make reliability`
+def test_a_build_killed_after_scoring_and_training_changes_nothing_later(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """A first build killed (kill -9, CUSTOMER_ML_KILL_AT=record) after every model trained and
+    scored, before it was recorded: the next build trains every model again (the killed runs are
+    not "trained already") and scores and serves every customer (the killed predictions are not
+    "already there"); verify-lineage passes and names the killed build as unfinished."""
+    from conftest import cli, load_tiny
+
+    wh = tmp_path / "wh"
+    load_tiny(wh, tiny_data)
+    killed = dbt_build(wh, check=False, env={"CUSTOMER_ML_KILL_AT": "record"})
+    assert killed.returncode == -9, killed.stdout[-2000:]
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    [(trained_killed,)] = con.execute(
+        "select count(*) from ml.ml_churn__train where status = 'success'"
+    ).fetchall()
+    [(scored_killed,)] = con.execute("select count(*) from ml.ml_churn__score").fetchall()
+    con.close()
+    assert trained_killed == 1 and scored_killed > 0  # the kill came after training and scoring
+    dbt_build(wh)
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    for model in ("churn", "clv", "segments"):
+        [(runs, versions, finished)] = con.execute(
+            f"select count(*), count(distinct model_version), count(*) filter (where "
+            f"invocation_id in (select invocation_id from lineage.builds)) "
+            f"from ml.ml_{model}__train where status = 'success'"
+        ).fetchall()
+        assert (runs, versions, finished) == (2, 1, 1), model  # trained again, same version
+    [(scored, customers)] = con.execute(
+        "select count(*), count(distinct customer_id) from ml.ml_churn__score where "
+        "invocation_id in (select invocation_id from lineage.builds)"
+    ).fetchall()
+    con.close()
+    assert scored == customers == scored_killed  # everyone the killed build scored, scored again
+    served = _served(wh)
+    assert served and not any(i is None for *_, i in served)
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "UNFINISHED build" in done.stdout
+
+
+@pytest.mark.reliability  # two builds: `make reliability`
+def test_a_build_killed_inside_the_seal_hook_is_sealed_by_the_next(
+    built: Path, tmp_path: Path
+) -> None:
+    """A build killed inside its seal hook (CUSTOMER_ML_KILL_AT=seal, after its first seal) has
+    finished (a lineage.builds row) with rows never sealed: verify-lineage passes and names it as
+    stopped while sealing (not "inserted by hand"); the next build seals its rows; a builds row
+    forged with SQL (no MLflow run) gets no such pass."""
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    killed = dbt_build(wh, "--select", "fct_customer_scores", check=False,
+                       env={"CUSTOMER_ML_KILL_AT": "seal"})  # fmt: skip
+    assert killed.returncode == -9, killed.stdout[-2000:]
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "UNSEALED build" in done.stdout and "stopped while sealing" in done.stdout
+    dbt_build(wh, "--select", "fct_customer_scores")
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 0 and "UNSEALED" not in done.stdout, done.stdout + done.stderr
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute("insert into lineage.builds (invocation_id, target_name) values ('forged', 'ci')")
+    con.close()
+    done = cli(wh, "verify-lineage", "--target", "ci")
+    assert done.returncode == 1 and "never sealed (inserted by hand)" in done.stdout
 
 
 def test_a_build_leaves_no_temporary_relations(built: Path) -> None:

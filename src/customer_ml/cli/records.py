@@ -54,8 +54,11 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
     anchors = tracking.chain_anchors(wh)
     con = config.connect(wh, read_only=True)
     try:
-        problems = chain.verify(con) + chain.check_anchors(con, anchors)
+        interrupted = chain.interrupted_seals(con, {i for i, _ in anchors})
+        problems = chain.verify(con, interrupted=interrupted) + chain.check_anchors(con, anchors)
         killed = chain.killed_builds(con)
+        listed = ", ".join("'" + i.replace("'", "''") + "'" for i in interrupted) or "null"
+        unsealed = chain.killed_builds(con, listed) if interrupted else []
         known = registry.training_run_ids(con)
         [(seals, rows)] = con.execute(
             "select count(*), coalesce(sum(n_rows), 0) from lineage.seals"
@@ -73,6 +76,9 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
                     "unfinished_builds": [
                         {"invocation_id": i, "table": t, "rows": n} for i, t, n in killed
                     ],
+                    "interrupted_seals": [
+                        {"invocation_id": i, "table": t, "rows": n} for i, t, n in unsealed
+                    ],
                     "orphan_artifacts": [str(p) for p in orphans],
                     "orphan_mlflow_runs": orphan_runs,
                 },
@@ -84,6 +90,11 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
             click.echo(
                 f"UNFINISHED build {invocation} (killed, or running now): {n} row(s) in {table}, "
                 "never served or promotable"
+            )
+        for invocation, table, n in unsealed:
+            click.echo(
+                f"UNSEALED build {invocation} finished but was stopped while sealing: {n} row(s) "
+                f"in {table}; the next build seals them"
             )
         for folder in orphans:
             click.echo(

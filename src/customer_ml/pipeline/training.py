@@ -41,8 +41,12 @@ def _now() -> datetime:
 def _trained_already(session: duckdb.DuckDBPyConnection, this: str | None, version: str) -> bool:
     if not this:
         return False
+    # only a run of a build that finished counts: a build killed after training left a run that
+    # can never be promoted, and must not stop the next build from training this version again
     found = session.execute(
-        f"select 1 from {this} where model_version = ? and status = 'success' limit 1", [version]
+        f"select 1 from {this} where model_version = ? and status = 'success' and invocation_id "
+        "in (select invocation_id from lineage.builds) limit 1",
+        [version],
     ).fetchall()
     return bool(found)
 

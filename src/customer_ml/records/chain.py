@@ -20,18 +20,20 @@ names them. During a build its own rows are not sealed yet; the build's dbt test
 checks the sealed part only (`include_unsealed=False`).
 
 The chain's head is anchored outside the warehouse: each build's MLflow run carries the head as
-the build ended (before its own seals), and `verify-lineage` checks every anchor against
-`lineage.seals` (`check_anchors`), so a chain rewritten consistently inside the warehouse fails.
-What the last build sealed is anchored by the next build only.
+the build ended (before its own seals) and after its seals, and `verify-lineage` checks every
+anchor against `lineage.seals` (`check_anchors`), so a chain rewritten consistently inside the
+warehouse, or its newest seals deleted, fails. Sealed rows pointing at a seal that is gone are
+named too. Seals made by CLI actions after the last build are anchored by the next build.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import duckdb
 
-from customer_ml import catalogue
+from customer_ml import catalogue, config
 from customer_ml.records import lineage
 
 CHAIN_TABLES = ("seals", "sealed_rows")  # the chain itself, declared in tables.TABLES
@@ -162,15 +164,40 @@ def seal_rows(
     return n_rows
 
 
-def seal_build(con: duckdb.DuckDBPyConnection, invocation_id: str) -> int:
-    """At a build's end: seal every chained table's rows written by this build."""
+SEALED_LAST = "lineage.builds"  # its row sealed means the build's seal completed
+
+
+def seal_build(
+    con: duckdb.DuckDBPyConnection, invocation_id: str, interrupted: Sequence[str] = ()
+) -> int:
+    """At a build's end: seal every chained table's rows written by this build, its
+    lineage.builds row last, after those of the finished builds whose own seal was `interrupted`
+    (killed inside the seal hook; `interrupted_seals`)."""
     total = 0
-    for table in chained_tables(con):
-        if "invocation_id" in columns_of(con, table):
-            quoted = invocation_id.replace("'", "''")
-            rows = f"select * from {table} where invocation_id = '{quoted}'"
-            total += seal_rows(con, table, rows, invocation_id)
+    tables = sorted(chained_tables(con), key=lambda t: t == SEALED_LAST)
+    for invocation in [*interrupted, invocation_id]:
+        quoted = invocation.replace("'", "''")
+        for table in tables:
+            if "invocation_id" in columns_of(con, table):
+                rows = f"select * from {table} where invocation_id = '{quoted}'"
+                total += seal_rows(con, table, rows, invocation)
+                if total:
+                    config.fault_point("seal")
     return total
+
+
+def interrupted_seals(
+    con: duckdb.DuckDBPyConnection, anchored: set[str] | None = None
+) -> list[str]:
+    """Finished builds whose seal never completed (their lineage.builds row, sealed last, is not
+    sealed) and that MLflow knows (`anchored`: a build run recorded them; a builds row forged
+    with SQL has none, so its rows stay "inserted by hand"; None: all of them)."""
+    found = con.execute(
+        f"select invocation_id from (select invocation_id, {row_hash_sql(con, SEALED_LAST)} "
+        f"as row_hash from {SEALED_LAST}) where row_hash not in (select row_hash from "
+        f"lineage.sealed_rows where table_name = '{SEALED_LAST}') order by 1"
+    ).fetchall()
+    return [i for (i,) in found if anchored is None or i in anchored]
 
 
 KILLED = (
@@ -179,11 +206,15 @@ KILLED = (
 )
 
 
-def _unsealed_not_killed(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, tuple]:
+def _unsealed_not_killed(
+    con: duckdb.DuckDBPyConnection, table: str, interrupted: Sequence[str]
+) -> tuple[int, tuple]:
     """Rows of `table` no seal covers, leaving out those of builds that never finished (they
-    are never served or promoted; `killed_builds` lists them): (how many, the first)."""
+    are never served or promoted; `killed_builds` lists them) and of builds whose seal was
+    interrupted (the next build seals them): (how many, the first)."""
+    listed = ", ".join("'" + i.replace("'", "''") + "'" for i in interrupted) or "null"
     killed = (
-        "invocation_id in (" + KILLED + ")"
+        f"invocation_id in ({KILLED}) or invocation_id in ({listed})"
         if "invocation_id" in columns_of(con, table)
         else "false"
     )
@@ -208,23 +239,32 @@ def _unsealed_not_killed(con: duckdb.DuckDBPyConnection, table: str) -> tuple[in
     return (rows[0][-1], rows[0][:-1]) if rows else (0, ())
 
 
-def killed_builds(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]]:
-    """Builds that started and never finished (killed, or running now), with the unsealed rows
-    they left per table: (invocation_id, table, rows). Their rows are never served."""
+def killed_builds(
+    con: duckdb.DuckDBPyConnection, invocations_sql: str = KILLED
+) -> list[tuple[str, str, int]]:
+    """Builds that started and never finished (killed, or running now), or those
+    `invocations_sql` selects (or lists as SQL literals), with their rows per table:
+    (invocation_id, table, rows). The rows of a build that never finished are never served."""
     out = []
     for table in chained_tables(con):
         if "invocation_id" not in columns_of(con, table) or table == "lineage.invocations":
             continue
         out += con.execute(
             f"select invocation_id, '{table}', count(*) from {table} "
-            f"where invocation_id in ({KILLED}) group by 1 order by 1"
+            f"where invocation_id in ({invocations_sql}) group by 1 order by 1"
         ).fetchall()
     return out
 
 
-def verify(con: duckdb.DuckDBPyConnection, *, include_unsealed: bool = True) -> list[str]:
+def verify(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    include_unsealed: bool = True,
+    interrupted: Sequence[str] = (),
+) -> list[str]:
     """One line per problem, the first found per table: a broken seal, a sealed row deleted or
-    altered, rows never sealed (when `include_unsealed`). Empty when the chain holds."""
+    altered, rows never sealed (when `include_unsealed`; rows of builds that never finished, or
+    whose seal was `interrupted`, are not problems). Empty when the chain holds."""
     problems: list[str] = []
     seals = con.execute(
         "select s.seal_seq, s.table_name, s.n_rows, s.rows_hash, s.prev_hash, s.seal_hash, "
@@ -248,6 +288,16 @@ def verify(con: duckdb.DuckDBPyConnection, *, include_unsealed: bool = True) -> 
             )
             break
         prev = seal_hash
+    [(dangling, first_missing)] = con.execute(
+        "select count(*), min(seal_seq) from lineage.sealed_rows "
+        "where seal_seq not in (select seal_seq from lineage.seals)"
+    ).fetchall()
+    if dangling:
+        problems.append(
+            f"lineage.sealed_rows: {dangling} row(s) point at seal {first_missing} or later, which "
+            "lineage.seals does not have: seals were deleted (or one was stopped as it was "
+            "written)"
+        )
     sealed_tables = {row[1] for row in seals}
     for table in chained_tables(con):
         if table not in sealed_tables and not include_unsealed:
@@ -265,7 +315,7 @@ def verify(con: duckdb.DuckDBPyConnection, *, include_unsealed: bool = True) -> 
             )
         extra = [d for d in diff if d[1] > d[2]]
         if extra and include_unsealed:
-            n_unsealed, first = _unsealed_not_killed(con, table)
+            n_unsealed, first = _unsealed_not_killed(con, table, interrupted)
             if n_unsealed:
                 text = ", ".join(str(v) for v in first[:4])
                 problems.append(
@@ -320,7 +370,12 @@ def check_anchors(con: duckdb.DuckDBPyConnection, anchors: list[tuple[str, str]]
     problems = []
     for invocation, anchor in anchors:
         seq, _, hash_ = anchor.partition(":")
-        if int(seq) and seals.get(int(seq)) != hash_:
+        if int(seq) and int(seq) not in seals:
+            problems.append(
+                f"lineage.seals: seal {seq}, which build {invocation} anchored in MLflow, is "
+                f"missing (the newest {int(seq) - max(seals, default=0)} seal(s) were deleted)"
+            )
+        elif int(seq) and seals.get(int(seq)) != hash_:
             problems.append(
                 f"lineage.seals: seal {seq} is not the one build {invocation} anchored in MLflow "
                 "(the chain was rewritten from there)"

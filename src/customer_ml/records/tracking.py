@@ -274,7 +274,8 @@ def _dataset_input(snapshot: dict[str, Any]):
 
 
 def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:
-    """(invocation id, chain head "seq:hash") of every build run that recorded one."""
+    """(invocation id, chain head "seq:hash") of every build run: the head when it ended, before
+    its own seals, and after them."""
     if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
         return []
     client = _client(warehouse)
@@ -283,10 +284,20 @@ def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:
         return []
     runs = _all_runs(client, [experiment.experiment_id])
     return sorted(
-        (r.data.tags.get("dbt.invocation_id", ""), r.data.tags["lineage.chain_head"])
+        (r.data.tags.get("dbt.invocation_id", ""), r.data.tags[tag])
         for r in runs
-        if ":" in r.data.tags.get("lineage.chain_head", "")
+        for tag in ("lineage.chain_head", SEALED_HEAD)
+        if ":" in r.data.tags.get(tag, "")
     )
+
+
+SEALED_HEAD = "lineage.chain_head_sealed"
+
+
+def anchor_sealed_head(warehouse: Path, run_id: str, head: str) -> None:
+    """Keep the chain's head after a build sealed its rows on the build's MLflow run, outside
+    the warehouse: deleting the newest seals then fails verify-lineage (chain.check_anchors)."""
+    _client(warehouse).set_tag(run_id, SEALED_HEAD, head)
 
 
 def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
