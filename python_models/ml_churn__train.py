@@ -25,6 +25,9 @@ def model(dbt, session):
     dbt.source("lineage", "rca_notes")
 
     run_type = dbt.config.get("run_type")
+    # read here, in model() itself: dbt passes a Python model only the config keys it finds
+    # in dbt.config.get calls of this body (one inside a lambda was silently never passed)
+    retrain = dbt.config.get("retrain")
     feature_version = int(dbt.config.get("churn_feature_version"))
     label_version = int(dbt.config.get("churn_label_version"))
     dataset, scanned = costs.read(session, dbt.ref("churn_training_dataset"))
@@ -39,7 +42,7 @@ def model(dbt, session):
             session,
             this=this,
             run_type=run_type,
-            retrain=dbt.config.get("retrain"),
+            retrain=retrain,
             feature_version=feature_version,
             label_version=label_version,
             bytes_scanned=scanned,

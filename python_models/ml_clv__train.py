@@ -30,6 +30,9 @@ def model(dbt, session):
     dbt.source("lineage", "rca_notes")
 
     run_type = dbt.config.get("run_type")
+    # read here, in model() itself: dbt passes a Python model only the config keys it finds
+    # in dbt.config.get calls of this body (one inside a lambda was silently never passed)
+    retrain = dbt.config.get("retrain")
     dbt_vars = {
         "clv_time_unit": dbt.config.get("clv_time_unit"),
         "clv_penalizer": dbt.config.get("clv_penalizer"),
@@ -50,7 +53,7 @@ def model(dbt, session):
             session,
             this=this,
             run_type=run_type,
-            retrain=dbt.config.get("retrain"),
+            retrain=retrain,
             feature_version=1,
             label_version=1,
             dbt_vars=dbt_vars,

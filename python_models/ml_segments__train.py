@@ -21,6 +21,9 @@ def model(dbt, session):
     dbt.source("lineage", "rca_notes")
 
     run_type = dbt.config.get("run_type")
+    # read here, in model() itself: dbt passes a Python model only the config keys it finds
+    # in dbt.config.get calls of this body (one inside a lambda was silently never passed)
+    retrain = dbt.config.get("retrain")
     features = dbt.ref("customer_features", v=2)
     as_of = features.aggregate("max(as_of)").fetchall()[0][0]
     latest, scanned = costs.read(session, features.filter(f"as_of = DATE '{as_of}'"))
@@ -36,7 +39,7 @@ def model(dbt, session):
             this=this,
             run_type=run_type,
             feature_version=2,
-            retrain=dbt.config.get("retrain"),
+            retrain=retrain,
             bytes_scanned=scanned,
         ),
     )

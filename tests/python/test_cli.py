@@ -97,3 +97,42 @@ def test_an_error_with_json_is_json_on_stdout_too(tmp_path) -> None:
     assert done.stderr.startswith("customer-ml: runs: unknown model 'nope'")
     plain = cli(tmp_path, "runs", "--model", "nope")
     assert plain.returncode == 1 and plain.stdout == ""
+
+
+def test_decisions_lists_every_decision_with_its_reasons(tmp_path) -> None:
+    """`customer-ml decisions [MODEL] [--since DATE]`: why a model did or did not retrain, from
+    lineage.retraining_decisions, oldest first; a decision of a build that never finished says so."""
+    import json
+    from datetime import datetime
+
+    import duckdb
+
+    from customer_ml.records import store
+
+    wh = tmp_path / "ci.duckdb"
+    con = duckdb.connect(str(wh))
+    store.create_all(con)
+    for day, model, action, reasons, build in (
+        (1, "churn", "train", ["first training run of churn"], "b1"),
+        (8, "churn", "skip", ["no trigger; next due 2026-01-08"], "b2"),
+        (8, "clv", "suppressed", ["feature freshness SLA: ..."], "b2"),
+        (9, "churn", "train", ["forced with --vars '{retrain: force}'"], "killed"),
+    ):
+        store.append(con, "retraining_decisions", {
+            "model_name": model, "invocation_id": build, "run_type": "production",
+            "action": action, "reasons_json": json.dumps(reasons), "evidence_json": "{}",
+            "decided_at": datetime(2026, 1, day, 6),
+        })  # fmt: skip
+    for build in ("b1", "b2"):
+        store.append(con, "builds", {"invocation_id": build, "target_name": "ci"})
+    con.close()
+    args = ["decisions", "--warehouse", str(wh)]
+    done = CliRunner().invoke(main, [*args, "churn", "--since", "2026-01-02", "--json"])
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.output)
+    assert [(r["action"], r["build_finished"]) for r in rows] == [("skip", True), ("train", False)]
+    assert rows[0]["reasons"] == ["no trigger; next due 2026-01-08"]
+    table = CliRunner().invoke(main, args).output
+    assert "suppressed" in table and "feature freshness SLA" in table
+    assert "train (build never finished)" in table
+    assert CliRunner().invoke(main, [*args, "churnn"]).exit_code == 2  # a typo: usage error

@@ -76,3 +76,32 @@ def test_a_bad_var_fails_naming_it_and_retries_do_not_suppress_training(
         assert again.returncode != 0 and "var clv_penalizer" in again.stdout, again.stdout[-3000:]
     assert _q(wh, failures) == [(0,)]
     assert _q(wh, "select count(*) from lineage.training_runs where model_name = 'clv'") == [(1,)]
+
+
+def test_retrain_force_trains_an_unchanged_model_and_a_skip_says_why(
+    built: Path, tmp_path: Path
+) -> None:
+    """Issue 34: `--vars '{retrain: force}'` was silently ignored (dbt never passed the key to
+    the Python model, and an unchanged model_version was skipped before the policy was asked).
+    Unchanged, a build skips with the run that trained the version as evidence; forced, it
+    trains the same model_version again, saying so."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    decisions = (
+        "select action, reasons_json, evidence_json from lineage.retraining_decisions "
+        "where model_name = 'segments' order by decided_at desc limit 1"
+    )
+    dbt_build(wh, "--select", "ml_segments__train")
+    [(action, reasons, evidence)] = _q(wh, decisions)
+    [(first_run, version)] = _q(wh, "select training_run_id, model_version from "
+                                    "ml.ml_segments__train")  # fmt: skip
+    assert action == "skip" and "trained already in run " + first_run in reasons
+    assert json.loads(evidence) == {
+        "model_version": version, "trained_by": first_run,
+        "trained_at": json.loads(evidence)["trained_at"],
+    }  # fmt: skip
+    dbt_build(wh, "--select", "ml_segments__train", "--vars", "{retrain: force}")
+    [(action, reasons, _)] = _q(wh, decisions)
+    assert action == "train" and "forced with --vars" in reasons
+    runs = _q(wh, "select model_version from ml.ml_segments__train order by started_at")
+    assert runs == [(version,), (version,)]

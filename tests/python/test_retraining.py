@@ -117,6 +117,24 @@ def test_injected_drift_trains_naming_the_drifted_features(world) -> None:
     assert d.evidence["psi"]["amount_lifetime"] > 0.25 and d.evidence["psi"]["country"] < 0.1
 
 
+def test_drift_below_the_trigger_is_named_in_the_skip(world) -> None:
+    """One feature past the significant PSI, too few for the drifted share: a skip whose reason
+    names the feature, its PSI and the thresholds (issue 34), not only "no trigger"."""
+    con, ctx, last = world
+    con.execute(
+        "insert into features.customer_features_v1 select * replace (amount_30d * 10 as "
+        "amount_30d, cast(as_of + interval 1 month as date) as as_of) from "
+        "features.customer_features_v1 where as_of = (select max(as_of) from "
+        "features.customer_features_v1)"
+    )
+    d = _decide(con, ctx, last + timedelta(days=1))
+    assert d.action == "skip" and d.reasons[0].startswith("no trigger; next due")
+    [seen] = d.reasons[1:]
+    assert seen.startswith("seen, acted on when the cadence is due: moderate drift (PSI >= 0.1)")
+    assert f"amount_30d {d.evidence['psi']['amount_30d']:.3f}" in seen
+    assert "above PSI 0.25, under the" in seen
+
+
 def test_a_business_event_naming_the_model_trains(world) -> None:
     con, ctx, last = world
     con.execute(

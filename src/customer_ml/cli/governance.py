@@ -390,5 +390,45 @@ def status(target: str, warehouse: Path | None, as_json: bool) -> None:
             click.echo(f"    - {reason}")
 
 
+@main.command()
+@click.argument("model", required=False, callback=lambda c, p, v: v and _catalogued_model(c, p, v))
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="decided on or after (YYYY-MM-DD)"
+)
+@TARGET
+@WAREHOUSE
+@JSON
+def decisions(model: str | None, since, target: str, warehouse: Path | None, as_json: bool) -> None:
+    """List the retraining decisions (train, skip, suppressed) of MODEL, or of every model,
+    oldest first, with their reasons (and, with --json, the evidence they were taken on)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from customer_ml.pipeline import retraining
+
+    wh = _warehouse_file(target, warehouse)
+    if not wh.exists():
+        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+    con = config.connect(wh, read_only=True)
+    try:
+        rows = retraining.decisions(con, model, since.date() if since else None)
+    finally:
+        con.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if not rows:
+        click.echo("no retraining decisions" + (f" for {model}" if model else "")
+                   + (f" since {since:%Y-%m-%d}" if since else ""))  # fmt: skip
+        return
+    table = Table("decided (UTC)", "model", "action", "data as_of", "reasons", box=None)
+    for r in rows:
+        unfinished = "" if r["build_finished"] else " (build never finished)"
+        table.add_row(f"{r['decided_at']:%Y-%m-%d %H:%M}", r["model_name"],
+                      r["action"] + unfinished, str(r["data_as_of"] or ""),
+                      "\n".join(r["reasons"]))  # fmt: skip
+    Console(width=max(120, Console().width)).print(table)
+
+
 if __name__ == "__main__":
     main()

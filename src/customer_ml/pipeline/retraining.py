@@ -147,7 +147,11 @@ def decide(
             [f"cadence due ({since.days} days since the last run) but the data did not evolve"],
         )
     next_due = last["started_at"] + timedelta(days=rules["cadence_days"])
-    return decided("skip", [f"no trigger; next due {next_due:%Y-%m-%d}"])
+    return decided(
+        "skip",
+        [f"no trigger; next due {next_due:%Y-%m-%d}"]
+        + [f"seen, acted on when the cadence is due: {e}" for e in evolved],
+    )
 
 
 LOGIC_FIELDS = (
@@ -210,8 +214,16 @@ def _data_evolution(con, ctx, last, rules, relation, evidence) -> tuple[list[str
                 + ", ".join(f"{k} {scores[k]:.3f}" for k in significant)
             )
         elif moderate:
+            below = (
+                f" ({len(significant)} of {len(scores)} above PSI {rules['psi_significant']:g}, "
+                f"under the {rules['drifted_share']:.0%} share that triggers)"
+                if significant
+                else ""
+            )
             evolved.append(
-                "moderate drift in " + ", ".join(f"{k} {scores[k]:.3f}" for k in moderate)
+                f"moderate drift (PSI >= {rules['psi_moderate']:g}) in "
+                + ", ".join(f"{k} {scores[k]:.3f}" for k in moderate)
+                + below
             )
     labels = ctx.entry.labels(ctx.label_version)
     labelled_through = last.get("validation_as_of_max")
@@ -340,3 +352,24 @@ def record_skipped_by_failures(
         if skipped:
             evidence = {"failed_tests": tests, "failed_nodes": others}
             record(con, model, run_type, Decision("suppressed", [reason], evidence))
+
+
+def decisions(
+    con: duckdb.DuckDBPyConnection, model_name: str | None = None, since: Any = None
+) -> list[dict[str, Any]]:
+    """Every retraining decision (train, skip, suppressed), oldest first, of one model or all,
+    decided on or after `since` (a date), with its build, reasons and evidence: "why did or
+    didn't churn retrain last Tuesday?" (`customer-ml decisions`)."""
+    rows = store.read(
+        con,
+        "select d.decided_at, d.model_name, d.action, d.run_type, d.data_as_of, d.invocation_id, "
+        "d.reasons_json, d.evidence_json, b.invocation_id is not null as build_finished "
+        "from lineage.retraining_decisions d left join lineage.builds b using (invocation_id) "
+        "where (? is null or d.model_name = ?) and (? is null or d.decided_at >= ?) "
+        "order by d.decided_at, d.model_name",
+        [model_name, model_name, since, since],
+    )
+    for row in rows:
+        row["reasons"] = json.loads(row.pop("reasons_json") or "[]")
+        row["evidence"] = json.loads(row.pop("evidence_json") or "{}")
+    return rows

@@ -38,17 +38,23 @@ def _now() -> datetime:
     return lineage.utc_now().replace(microsecond=0)
 
 
-def _trained_already(session: duckdb.DuckDBPyConnection, this: str | None, version: str) -> bool:
+def _trained_already(
+    session: duckdb.DuckDBPyConnection, this: str | None, version: str
+) -> dict[str, Any] | None:
+    """The successful run of `version`, if one trained, as the evidence of a skip. Only a run of
+    a build that finished counts: a build killed after training left a run that can never be
+    promoted, and must not stop the next build from training this version again."""
     if not this:
-        return False
-    # only a run of a build that finished counts: a build killed after training left a run that
-    # can never be promoted, and must not stop the next build from training this version again
+        return None
     found = session.execute(
-        f"select 1 from {this} where model_version = ? and status = 'success' and invocation_id "
-        "in (select invocation_id from lineage.builds) limit 1",
+        f"select training_run_id, started_at from {this} where model_version = ? and status = "
+        "'success' and invocation_id in (select invocation_id from lineage.builds) "
+        "order by started_at limit 1",
         [version],
     ).fetchall()
-    return bool(found)
+    if not found:
+        return None
+    return {"model_version": version, "trained_by": found[0][0], "trained_at": str(found[0][1])}
 
 
 def begin(
@@ -60,8 +66,8 @@ def begin(
     feature_version: int,
     label_version: int | None,
     dbt_vars: dict[str, Any] | None = None,
-) -> Context | None:
-    """Name the run; None when its model_version already trained successfully."""
+) -> Context:
+    """Name the run: its inputs, code and config, hence its model_version."""
     run_type = str(build_vars.check_var("run_type", build_vars.RUN_TYPE, run_type or "production"))
     cfg = {**entry.policy, **build_vars.validate_vars(entry, dbt_vars or {})}
     cfg.pop("vars", None)
@@ -87,8 +93,6 @@ def begin(
         label_version=label_version,
         snapshot_ids=sorted(snapshots.values()),
     )
-    if _trained_already(session, this, version):
-        return None
     return Context(
         entry=entry,
         run_type=run_type,
@@ -143,15 +147,24 @@ def run(
         dbt_vars=dbt_vars,
     )
     run_type = str(build_vars.check_var("run_type", build_vars.RUN_TYPE, run_type or "production"))
-    if ctx is None:
+    retrain = str(build_vars.check_var("retrain", retraining_policy.RETRAIN, retrain or "policy"))
+    trained = _trained_already(session, this, ctx.version)
+    if trained and retrain != "force":
         retraining.record(
             session,
             model_name,
             run_type,
-            retraining.Decision("skip", ["nothing changed: this model_version trained already"]),
+            retraining.Decision(
+                "skip",
+                [
+                    f"nothing changed: model_version {ctx.version[:12]} trained already in run "
+                    f"{trained['trained_by']} ({trained['trained_at'][:16]}); --vars "
+                    "'{retrain: force}' trains it again"
+                ],
+                trained,
+            ),
         )
         return store.frame([], tables.TRAINING_RUN_COLUMNS)
-    retrain = str(build_vars.check_var("retrain", retraining_policy.RETRAIN, retrain or "policy"))
     decision = retraining.decide(session, ctx, this=this, retrain=retrain)
     retraining.record(session, model_name, run_type, decision)
     if decision.action != "train":
