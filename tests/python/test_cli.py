@@ -101,7 +101,8 @@ def test_an_error_with_json_is_json_on_stdout_too(tmp_path) -> None:
 
 def test_decisions_lists_every_decision_with_its_reasons(tmp_path) -> None:
     """`customer-ml decisions [MODEL] [--since DATE]`: why a model did or did not retrain, from
-    lineage.retraining_decisions, oldest first; a decision of a build that never finished says so."""
+    lineage.retraining_decisions, oldest first; a decision of a build that never finished says
+    so."""
     import json
     from datetime import datetime
 

@@ -9,10 +9,11 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
-from customer_ml import config
+from customer_ml import catalogue, config
 
 
 def fail(message: str) -> None:
@@ -72,3 +73,47 @@ class OneLineErrors(click.Group):
 )
 def main() -> None:
     """Reproducible customer ML on a dbt + DuckDB warehouse."""
+
+
+def warehouse_file(target: str, warehouse: Path | None) -> Path:
+    """The warehouse a command acts on: --warehouse when given (a <target>.duckdb file, so that
+    the gates dbt checks read that very file), else --target's."""
+    if warehouse is None:
+        return config.warehouse_path(target)
+    if warehouse.suffix != ".duckdb" or warehouse.stem not in config.TARGETS:
+        fail(
+            f"{warehouse}: --warehouse must be a file named <target>.duckdb "
+            f"({', '.join(config.TARGETS)}), as builds write them"
+        )
+    return warehouse.resolve()
+
+
+JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+
+
+def catalogued_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A model named in the catalogue (config/models.yml), else a usage error listing them."""
+    try:
+        catalogue.entry(value)
+    except (catalogue.CatalogueError, OSError) as e:
+        raise click.BadParameter(str(e).splitlines()[0]) from None
+    return value
+
+
+TARGET = click.option(
+    "--target", type=click.Choice(config.TARGETS), default="dev", show_default=True
+)
+WAREHOUSE = click.option(
+    "--warehouse", type=click.Path(path_type=Path), help="overrides --target's file"
+)
+
+
+def warehouse_rw(target: str, warehouse: Path | None):
+    wh = warehouse_file(target, warehouse)
+    if not wh.exists():
+        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+    con = config.connect(wh)
+    from customer_ml.records import store
+
+    store.create_all(con)
+    return con

@@ -1,4 +1,4 @@
-"""The promotion commands of `customer-ml`: promote, approve, reject, rollback, rca, status.
+"""The promotion commands of `customer-ml`: compare, promote, approve, reject, rollback, rca.
 
 Registered on `customer_ml.cli.base.main` when that module is imported; they open the warehouse for
 writing (creating missing lineage tables from customer_ml.records.store) and refuse with one line.
@@ -12,21 +12,17 @@ from pathlib import Path
 import click
 
 from customer_ml import catalogue, config
-from customer_ml.cli.base import fail, main
+from customer_ml.cli.base import (
+    JSON,
+    TARGET,
+    WAREHOUSE,
+    catalogued_model,
+    fail,
+    main,
+    warehouse_file,
+    warehouse_rw,
+)
 from customer_ml.records import lineage
-
-
-def _warehouse_file(target: str, warehouse: Path | None) -> Path:
-    """The warehouse a command acts on: --warehouse when given (a <target>.duckdb file, so that
-    the gates dbt checks read that very file), else --target's."""
-    if warehouse is None:
-        return config.warehouse_path(target)
-    if warehouse.suffix != ".duckdb" or warehouse.stem not in config.TARGETS:
-        fail(
-            f"{warehouse}: --warehouse must be a file named <target>.duckdb "
-            f"({', '.join(config.TARGETS)}), as builds write them"
-        )
-    return warehouse.resolve()
 
 
 def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
@@ -35,7 +31,7 @@ def _verified(target: str, warehouse: Path | None) -> tuple[bool, str]:
     from customer_ml.cli.base import steps
     from customer_ml.governance import promotion
 
-    wh = _warehouse_file(target, warehouse)
+    wh = warehouse_file(target, warehouse)
     with steps("verifying data snapshots") as progress:
         progress(f"verifying every data snapshot of {wh} (verify-snapshots)")
         verified = promotion.verify_snapshots_gate(wh.stem, wh.parent)
@@ -48,7 +44,7 @@ def _checked_first(target: str, warehouse: Path | None, check) -> None:
     verifies) before the slow snapshot verification: a refusal is one line, in seconds."""
     from customer_ml.governance.errors import PromotionError
 
-    con = _warehouse_rw(target, warehouse)
+    con = warehouse_rw(target, warehouse)
     try:
         check(con)
     except PromotionError as e:
@@ -57,24 +53,13 @@ def _checked_first(target: str, warehouse: Path | None, check) -> None:
         con.close()
 
 
-def _warehouse_rw(target: str, warehouse: Path | None):
-    wh = _warehouse_file(target, warehouse)
-    if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
-    con = config.connect(wh)
-    from customer_ml.records import store
-
-    store.create_all(con)
-    return con
-
-
 def _promotion_action(target: str, warehouse: Path | None, action, as_json: bool = False) -> None:
     """Run `action(con)` on the warehouse opened for writing; it returns its message, or its
     message and the facts a script needs (printed as JSON with --json). A refusal is one line on
     stderr and exit status 1, with or without --json."""
     from customer_ml.governance.promotion import PromotionError
 
-    con = _warehouse_rw(target, warehouse)
+    con = warehouse_rw(target, warehouse)
     try:
         result = action(con)
     except PromotionError as e:
@@ -101,24 +86,6 @@ def _request_facts(con, request_id: str) -> dict:
             "published": published}  # fmt: skip
 
 
-JSON = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-
-
-def _catalogued_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A model named in the catalogue (config/models.yml), else a usage error listing them."""
-    try:
-        catalogue.entry(value)
-    except (catalogue.CatalogueError, OSError) as e:
-        raise click.BadParameter(str(e).splitlines()[0]) from None
-    return value
-
-
-TARGET = click.option(
-    "--target", type=click.Choice(config.TARGETS), default="dev", show_default=True
-)
-WAREHOUSE = click.option(
-    "--warehouse", type=click.Path(path_type=Path), help="overrides --target's file"
-)
 KEY = click.option(
     "--key",
     type=click.Path(path_type=Path),
@@ -138,7 +105,7 @@ def _key(key: Path | None) -> Path:
 
 
 @main.command()
-@click.argument("model", callback=_catalogued_model)
+@click.argument("model", callback=catalogued_model)
 @click.option("--challenger", required=True, help="the training run to compare")
 @TARGET
 @WAREHOUSE
@@ -174,7 +141,7 @@ def compare(
 
 
 @main.command()
-@click.argument("model", callback=_catalogued_model)
+@click.argument("model", callback=catalogued_model)
 @click.option("--run", "training_run", required=True, help="the training run to promote")
 @TARGET
 @WAREHOUSE
@@ -297,7 +264,7 @@ def reject(
 
 
 @main.command()
-@click.argument("model", callback=_catalogued_model)
+@click.argument("model", callback=catalogued_model)
 @TARGET
 @WAREHOUSE
 @KEY
@@ -323,7 +290,7 @@ def rollback(
 
 
 @main.command()
-@click.argument("model", callback=_catalogued_model)
+@click.argument("model", callback=catalogued_model)
 @click.option("--note", required=True, help="the root cause of the repeated failures")
 @TARGET
 @WAREHOUSE
@@ -342,92 +309,6 @@ def rca(
         return promotion.rca(con, model, note, key=signing_key), {"model": model, "noted": True}
 
     _promotion_action(target, warehouse, action, as_json)
-
-
-@main.command()
-@TARGET
-@WAREHOUSE
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def status(target: str, warehouse: Path | None, as_json: bool) -> None:
-    """Per model: what serves, since when, open requests, recent failures, and the last
-    retraining decision (train, skip or suppressed) with its reasons and the next due date."""
-    from customer_ml.governance import champions
-    from customer_ml.pipeline import retraining
-
-    con = _warehouse_rw(target, warehouse)
-    try:
-        champions.check_registry_aliases(con)
-        rows = [{**r, **retraining.status(con, r["model"])} for r in champions.status(con)]
-    finally:
-        con.close()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
-        return
-    for row in rows:
-        age = f", {row['age_days']} days" if row["age_days"] is not None else ""
-        if row["serving"] is None:
-            click.echo(
-                f"{row['model']}: nothing serves yet (no clean production build has scored); "
-                f"champion {row['champion']}"
-            )
-        elif row["serving"] == row["champion"]:
-            click.echo(f"{row['model']}: serving {row['champion']}{age}")
-        else:
-            click.echo(
-                f"{row['model']}: champion {row['champion']}{age}; the last build served "
-                f"{row['served_by_last_build']}: the next build serves the champion"
-            )
-        if row["open_requests"]:
-            click.echo(f"  open requests: {', '.join(row['open_requests'])}")
-        for failure in row["recent_failures"]:
-            click.echo(f"  {failure['status']} {failure['failed_at']}: {failure['error'][:120]}")
-        decided = f" at {row['decided_at']:%Y-%m-%d %H:%M}" if row["decided_at"] else ""
-        click.echo(
-            f"  retraining: {row['retraining'] or 'no decision yet'}{decided}; "
-            f"next due {row['next_due']}"
-        )
-        for reason in row["retraining_reasons"]:
-            click.echo(f"    - {reason}")
-
-
-@main.command()
-@click.argument("model", required=False, callback=lambda c, p, v: v and _catalogued_model(c, p, v))
-@click.option(
-    "--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="decided on or after (YYYY-MM-DD)"
-)
-@TARGET
-@WAREHOUSE
-@JSON
-def decisions(model: str | None, since, target: str, warehouse: Path | None, as_json: bool) -> None:
-    """List the retraining decisions (train, skip, suppressed) of MODEL, or of every model,
-    oldest first, with their reasons (and, with --json, the evidence they were taken on)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from customer_ml.pipeline import retraining
-
-    wh = _warehouse_file(target, warehouse)
-    if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
-    con = config.connect(wh, read_only=True)
-    try:
-        rows = retraining.decisions(con, model, since.date() if since else None)
-    finally:
-        con.close()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
-        return
-    if not rows:
-        click.echo("no retraining decisions" + (f" for {model}" if model else "")
-                   + (f" since {since:%Y-%m-%d}" if since else ""))  # fmt: skip
-        return
-    table = Table("decided (UTC)", "model", "action", "data as_of", "reasons", box=None)
-    for r in rows:
-        unfinished = "" if r["build_finished"] else " (build never finished)"
-        table.add_row(f"{r['decided_at']:%Y-%m-%d %H:%M}", r["model_name"],
-                      r["action"] + unfinished, str(r["data_as_of"] or ""),
-                      "\n".join(r["reasons"]))  # fmt: skip
-    Console(width=max(120, Console().width)).print(table)
 
 
 if __name__ == "__main__":
