@@ -76,7 +76,8 @@
             cast(j ->> 'run_started_at' as timestamp),
             now(),
             j -> 'nodes',
-            j ->> 'run_type'
+            j ->> 'run_type',
+            cast(j ->> 'clock_at' as timestamp)
         from logged
     {%- endif -%}
 {%- endmacro %}

@@ -234,3 +234,35 @@ def fault_point(name: str) -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+CLOCK = "CUSTOMER_ML_NOW"
+CLOCK_EARLIEST = "1990-01-01"
+CLOCK_AHEAD_DAYS = 400
+
+
+def simulated_start() -> Any:
+    """The simulated time this process starts at: CUSTOMER_ML_NOW (ISO 8601; an offset is
+    converted to UTC, no offset means UTC), or None for the real clock. OperatorError, one line,
+    when it is not a time, or before 1990-01-01, or more than 400 days ahead of the real clock
+    (customer_ml.records.lineage.utc_now reads it; lineage.check_clock says where it may be
+    used)."""
+    from datetime import UTC, datetime, timedelta
+
+    text = os.environ.get(CLOCK, "").strip()
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperatorError(
+            f"{CLOCK}={text[:40]!r}: not a time; give ISO 8601, e.g. 2025-03-01T06:00:00Z"
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    real = datetime.now(UTC).replace(tzinfo=None)
+    if not datetime.fromisoformat(CLOCK_EARLIEST) <= when <= real + timedelta(CLOCK_AHEAD_DAYS):
+        raise OperatorError(
+            f"{CLOCK}={text[:40]!r}: outside {CLOCK_EARLIEST} .. {CLOCK_AHEAD_DAYS} days from now"
+        )
+    return when

@@ -57,6 +57,7 @@ class Plugin(BasePlugin):
         # whole): the webhook, not when the first alert fires mid-build; the --vars, not when a
         # training node reads them (an operator error, never a training failure).
         alerts.check_webhook()
+        config.simulated_start()  # a malformed CUSTOMER_ML_NOW is one line, before any node
         from dbt.flags import get_flags
 
         from customer_ml.pipeline import build_vars
@@ -104,6 +105,7 @@ class Plugin(BasePlugin):
         warehouse = lineage.warehouse_file(conn)
         # The lineage tables come from their one declaration, before any hook writes to them.
         store.create_all(conn)
+        lineage.check_clock(conn)
         if getattr(self, "backfill", None):
             from customer_ml.replay import backfill
 
@@ -123,6 +125,7 @@ class Plugin(BasePlugin):
                 "snapshot_ids": snapshot_ids,
                 "nodes": build["nodes"],
                 **summarize(build["nodes"]),
+                "clock_at": str(lineage.utc_now()) if config.simulated_start() else None,
             }
             cursor = conn.cursor()
             try:

@@ -113,7 +113,12 @@ def warehouse_rw(target: str, warehouse: Path | None):
     if not wh.exists():
         fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
     con = config.connect(wh)
-    from customer_ml.records import store
+    from customer_ml.records import lineage, store
 
     store.create_all(con)
+    try:
+        lineage.check_clock(con)  # a simulated clock never acts on a real warehouse
+    except config.OperatorError as e:
+        con.close()
+        fail(str(e))
     return con

@@ -291,6 +291,7 @@ def load(
         # temp folder (`<file>.tmp`) instead of the file being held in memory. Before the
         # transaction: a refused value is its own one line, not a failed rollback.
         config.set_duckdb_resources(con)
+        lineage.check_clock(con)  # _loaded_at is read by the clock: one kind per warehouse
     except config.OperatorError as e:
         con.close()
         raise LoadError(str(e)) from None

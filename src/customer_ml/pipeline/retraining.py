@@ -73,7 +73,11 @@ def decide(
     now = (now or lineage.utc_now()).replace(tzinfo=None)
     relation = drift_relation(rules, ctx.feature_version)
     data_as_of = monitoring.latest_as_of(session, relation)
-    evidence: dict[str, Any] = {"drift_relation": relation, "data_as_of": str(data_as_of)}
+    evidence: dict[str, Any] = {
+        "drift_relation": relation,
+        "data_as_of": str(data_as_of),
+        "now": str(now),  # the clock it was decided by (lineage.utc_now; CUSTOMER_ML_NOW)
+    }
 
     def decided(action: str, reasons: list[str]) -> Decision:
         return Decision(action, reasons, evidence, data_as_of)

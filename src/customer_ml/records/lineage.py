@@ -7,6 +7,7 @@ is read from the `lineage` tables the build's hooks write.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -23,8 +24,53 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def utc_now() -> datetime:
-    """Now in UTC as a naive timestamp, as every lineage table stores times."""
+    """Now, by the project's one clock, in UTC as a naive timestamp, as every lineage table
+    stores times: the real clock, or a simulated one (CUSTOMER_ML_NOW, the time this process
+    starts at; it ticks with the real clock from there, so records of one process keep their
+    order). Every decision that reads "now" (freshness, cadence, stabilization, champion age,
+    budgets, alerts) and every record's time read it; a warehouse runs on one kind of clock only
+    (`check_clock`)."""
+    start = config.simulated_start()
+    if start is None:
+        return datetime.now(UTC).replace(tzinfo=None)
+    started = _process_started(start)
+    return start + (datetime.now(UTC).replace(tzinfo=None) - started)
+
+
+@functools.cache
+def _process_started(simulated: datetime) -> datetime:
+    """When this process first read the simulated clock starting at `simulated` (real time)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def check_clock(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse runs on one kind of clock, and its clock never goes backwards. A simulated
+    clock (CUSTOMER_ML_NOW) is refused on a warehouse that has recorded a build on the real
+    clock: it would change what is due, fresh, stale or expired there, and what a promotion
+    waits for. It is for warehouses of their own (`customer-ml season`), whose builds record it
+    (lineage.builds.clock_at). OperatorError, one line."""
+    simulated = config.simulated_start() is not None
+    if not con.execute(
+        "select 1 from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'lineage' and table_name = 'builds'"
+    ).fetchall():
+        return  # no build yet: nothing to contradict
+    [(real_builds, first_real, latest)] = con.execute(
+        "select count(*) filter (where clock_at is null), min(finished_at) filter (where "
+        "clock_at is null), max(clock_at) from lineage.builds"
+    ).fetchall()
+    if simulated and real_builds:
+        raise config.OperatorError(
+            f"{config.CLOCK} is set, but this warehouse has run on the real clock since "
+            f"{first_real:%Y-%m-%d %H:%M}: a simulated clock is refused on it (it would change "
+            "what is due, stale or expired); use a warehouse of its own, as customer-ml season does"
+        )
+    now = utc_now()
+    if latest is not None and now < latest:
+        raise config.OperatorError(
+            f"the clock would go backwards: it says {now:%Y-%m-%d %H:%M}, and a build of this "
+            f"warehouse ran at {latest:%Y-%m-%d %H:%M} (simulated)"
+        )
 
 
 @dataclass(frozen=True)

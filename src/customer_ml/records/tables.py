@@ -33,6 +33,8 @@ TABLES: dict[str, dict[str, str]] = {
         "finished_at": "timestamp",
         "results": "json",
         "run_type": "varchar",
+        # the simulated time the build ran at (CUSTOMER_ML_NOW); null on the real clock
+        "clock_at": "timestamp",
     },
     "data_snapshots": {
         "snapshot_id": "varchar",
