@@ -89,7 +89,9 @@ def decide(
     last = (
         _one(
             session,
-            f"select * from {this} where status = 'success' order by started_at desc limit 1",
+            # a run of a build that never finished (killed) is no last run: never promotable
+            f"select * from {this} where status = 'success' and invocation_id in "
+            "(select invocation_id from lineage.builds) order by started_at desc limit 1",
         )
         if this
         else None
