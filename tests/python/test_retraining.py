@@ -66,8 +66,9 @@ def _decide(con, ctx, now, **kw):
 
 
 def _fresh_feed(con, last, days: int) -> None:
-    """Orders keep arriving: the newest load is `days` after the last run."""
-    con.execute(f"update raw.orders set _loaded_at = timestamp '{last}' + interval {days} day")
+    """Every feed keeps arriving: the newest load is `days` after the last run."""
+    for feed in ("orders", "customers", "engagement_events"):
+        con.execute(f"update raw.{feed} set _loaded_at = timestamp '{last}' + interval {days} day")
 
 
 def _new_as_of(con, scale: float) -> None:
@@ -172,7 +173,7 @@ def test_a_stale_feed_suppresses(world) -> None:
     changed = dataclasses.replace(ctx, code="another code hash")
     d = _decide(con, changed, last + timedelta(days=10))
     assert d.action == "suppressed"
-    assert d.reasons[0].startswith("feature freshness SLA: the newest orders were loaded")
+    assert d.reasons[0].startswith("feature freshness SLA (3 days): raw.orders: the newest load")
     assert d.reasons[1].startswith("would train: logic change")
 
 

@@ -110,10 +110,11 @@ def test_new_data_trains_when_due_with_matured_labels_and_a_stale_feed_suppresse
         ctx = training.begin(con, catalogue.entry("churn"), this=None, run_type="production",
                              feature_version=1, label_version=1)  # fmt: skip
         # the rest arrived a week after the last run (the loader stamps the time it ran)
-        con.execute(
-            "update raw.orders set _loaded_at = _loaded_at + interval 7 day "
-            "where _loaded_at > (select max(started_at) from ml.ml_churn__train)"
-        )
+        for feed in ("orders", "customers", "engagement_events"):
+            con.execute(
+                f"update raw.{feed} set _loaded_at = _loaded_at + interval 7 day "
+                "where _loaded_at > (select max(started_at) from ml.ml_churn__train)"
+            )
         [(last, loaded)] = con.execute(
             "select (select max(started_at) from ml.ml_churn__train), max(_loaded_at) "
             "from raw.orders"
@@ -134,7 +135,9 @@ def test_new_data_trains_when_due_with_matured_labels_and_a_stale_feed_suppresse
     assert "labels matured since the last run" in due.reasons[0]
     assert due.evidence["new_matured_labels"] >= 500
     assert stale.action == "suppressed"
-    assert stale.reasons[0].startswith("feature freshness SLA: the newest orders were loaded 4")
+    assert stale.reasons[0].startswith(
+        "feature freshness SLA (3 days): raw.orders: the newest load was 4 days ago"
+    )
 
 
 def test_injected_drift_trains_naming_the_drifted_features(

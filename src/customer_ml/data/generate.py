@@ -250,7 +250,9 @@ def _simulate_chunk(
 
 def business_events() -> pa.Table:
     rows = [
-        ("campaign", name, start, start + length, "churn,clv,segments")
+        # a campaign is a marketing fact, meant to move no model: it names none (a business
+        # event that should retrain a model names that model only)
+        ("campaign", name, start, start + length, "")
         for name, start, length, _ in CAMPAIGNS
     ] + [("product_change", name, start, start, models) for name, start, models in PRODUCT_CHANGES]
     starts = np.array([r[2] for r in rows], dtype=float)

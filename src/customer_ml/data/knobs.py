@@ -28,6 +28,9 @@ class Knobs:
       data-quality fault the loader refuses; it reaches raw only through another pipeline).
     - `forced_retrain`: (models, reason), a business event of type `forced_retrain` naming
       the models (comma-separated), available at `available_from` (or the window's end).
+    - `concept_shift_from`: from that day on, half of the customers (even ids) stop ordering,
+      whatever their history: what predicted churn before no longer does (a concept shift the
+      serving churn model gets worse at, over matured labels).
     """
 
     available_from: date | None = None
@@ -36,10 +39,15 @@ class Knobs:
     amount_factor: float = 1.0
     duplicate_orders: int = 0
     forced_retrain: tuple[str, str] | None = None
+    concept_shift_from: date | None = None
 
     def apply(self, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
         out = dict(tables)
         orders = out["orders"]
+        if self.concept_shift_from is not None:
+            after = pc.greater_equal(orders["ordered_at"], _at(self.concept_shift_from))
+            even = pc.equal(pc.bit_wise_and(orders["customer_id"], 1), 0)
+            orders = orders.filter(pc.invert(pc.and_(after, even)))
         if self.drift_from is not None and self.amount_factor != 1.0:
             placed = pc.greater_equal(orders["ordered_at"], _at(self.drift_from))
             scaled = pc.round(pc.multiply(orders["amount"], self.amount_factor), 2)

@@ -114,7 +114,7 @@ def decide(
         if events:
             evidence["business_events"] = [e["event_id"] for e in events]
 
-    suppress = _freshness(session, rules, now, evidence)
+    suppress = _freshness(session, entry, rules, now, data_as_of, evidence)
     if suppress:
         return decided("suppressed", suppress + [f"would train: {r}" for r in explicit])
     if explicit:
@@ -185,17 +185,44 @@ def _logic_changes(ctx: Any, last: dict[str, Any]) -> list[str]:
     return [f for f in LOGIC_FIELDS if str(now[f]) != str(last.get(f))]
 
 
-def _freshness(con, rules, now, evidence) -> list[str]:
-    [(loaded,)] = con.execute("select max(_loaded_at) from raw.orders").fetchall()
-    if loaded is None:
-        return ["no orders loaded"]
-    age = now - loaded.replace(tzinfo=None)
-    evidence["newest_orders_loaded_days_ago"] = round(age.total_seconds() / 86400, 2)
-    if age > timedelta(days=rules["freshness_sla_days"]):
-        return [
-            f"feature freshness SLA: the newest orders were loaded {age.days} days ago "
-            f"(SLA {rules['freshness_sla_days']:g} days)"
-        ]
+STALE = "feature freshness SLA"  # how a stale-feed reason starts
+
+# The raw feeds a model may read, with the event time that says how far each one's data reaches
+# (customers are a dimension: only their loads are timed).
+FEEDS = {"raw.orders": "ordered_at", "raw.engagement_events": "occurred_at", "raw.customers": None}
+
+
+def _freshness(con, entry, rules, now, data_as_of, evidence) -> list[str]:
+    """Why the data is too stale to train on, for every raw feed the model reads: its newest
+    load older than the SLA, or its data ending more than the SLA before the as_of being
+    built. Empty when every feed is fresh."""
+    sla_days = rules["freshness_sla_days"]
+    sla = timedelta(days=sla_days)
+    stale: list[str] = []
+    feeds: dict[str, Any] = {}
+    for feed in [f for f in entry.training_inputs if f in FEEDS]:
+        event = FEEDS[feed]
+        [(loaded, newest)] = con.execute(
+            f"select max(_loaded_at), {f'max({event})' if event else 'null'} from {feed}"
+        ).fetchall()
+        if loaded is None:
+            stale.append(f"{feed}: nothing loaded")
+            continue
+        age = now - loaded.replace(tzinfo=None)
+        feeds[feed] = {"loaded_days_ago": round(age.total_seconds() / 86400, 2),
+                       "data_through": str(newest) if newest is not None else None}  # fmt: skip
+        if age > sla:
+            stale.append(f"{feed}: the newest load was {age.days} days ago")
+        elif newest is not None and data_as_of is not None and newest.date() < data_as_of - sla:
+            stale.append(
+                f"{feed}: its data ends {newest:%Y-%m-%d}, {(data_as_of - newest.date()).days} "
+                f"days before the as_of being built ({data_as_of})"
+            )
+    evidence["feeds"] = feeds
+    if "raw.orders" in feeds:
+        evidence["newest_orders_loaded_days_ago"] = feeds["raw.orders"]["loaded_days_ago"]
+    if stale:
+        return [f"{STALE} ({sla_days:g} days): " + "; ".join(stale)]
     return []
 
 

@@ -167,6 +167,18 @@ def run(
         return store.frame([], tables.TRAINING_RUN_COLUMNS)
     decision = retraining.decide(session, ctx, this=this, retrain=retrain)
     retraining.record(session, model_name, run_type, decision)
+    stale = [r for r in decision.reasons if r.startswith(retraining.STALE)]
+    if decision.action == "suppressed" and stale and run_type == "production":
+        from customer_ml.records import alerts
+
+        alerts.raise_alert(  # a stale feed is never a silent, green skip
+            session,
+            model_name=model_name,
+            kind="training_suppressed_stale_feed",
+            severity="warning",
+            message=f"{model_name} did not train: {stale[0]}",
+            invocation_id=ctx.invocation_id,
+        )
     if decision.action != "train":
         return store.frame([], tables.TRAINING_RUN_COLUMNS)
     # The champion serving now (whatever its age) is measured on the candidate's holdout, and
