@@ -32,12 +32,12 @@ def status(target: str, warehouse: Path | None, as_json: bool) -> None:
     """Per model: what serves, since when, open requests, recent failures, and the last
     retraining decision (train, skip or suppressed) with its reasons and the next due date."""
     from customer_ml.governance import champions
-    from customer_ml.pipeline import retraining
+    from customer_ml.pipeline import retraining_history
 
     con = warehouse_rw(target, warehouse)
     try:
         champions.check_registry_aliases(con)
-        rows = [{**r, **retraining.status(con, r["model"])} for r in champions.status(con)]
+        rows = [{**r, **retraining_history.status(con, r["model"])} for r in champions.status(con)]
     finally:
         con.close()
     if as_json:
@@ -84,14 +84,14 @@ def decisions(model: str | None, since, target: str, warehouse: Path | None, as_
     from rich.console import Console
     from rich.table import Table
 
-    from customer_ml.pipeline import retraining
+    from customer_ml.pipeline import retraining_history
 
     wh = warehouse_file(target, warehouse)
     if not wh.exists():
         fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
     con = config.connect(wh, read_only=True)
     try:
-        rows = retraining.decisions(con, model, since.date() if since else None)
+        rows = retraining_history.decisions(con, model, since.date() if since else None)
     finally:
         con.close()
     if as_json:

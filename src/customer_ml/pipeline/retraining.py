@@ -337,30 +337,6 @@ def check_training_sla(
     return True
 
 
-def status(con: duckdb.DuckDBPyConnection, model_name: str) -> dict[str, Any]:
-    """The model's last production decision, its reasons, and when its cadence next makes it
-    due (for `customer-ml status`)."""
-    decision = _one(
-        con,
-        "select action, reasons_json, decided_at from lineage.retraining_decisions "
-        "where model_name = ? and run_type = 'production' order by decided_at desc limit 1",
-        [model_name],
-    )
-    trained = _one(
-        con,
-        "select started_at from lineage.training_runs where model_name = ? "
-        "and status = 'success' order by started_at desc limit 1",
-        [model_name],
-    ) if columns_of(con, "lineage.training_runs") else None  # fmt: skip
-    cadence = timedelta(days=policy(model_name)["cadence_days"])
-    return {
-        "retraining": decision["action"] if decision else None,
-        "retraining_reasons": json.loads(decision["reasons_json"]) if decision else [],
-        "decided_at": decision["decided_at"] if decision else None,
-        "next_due": (trained["started_at"] + cadence).date() if trained else "now",
-    }
-
-
 def record_skipped_by_failures(
     con: duckdb.DuckDBPyConnection, nodes: list[dict[str, Any]], run_type: str
 ) -> None:
@@ -385,24 +361,3 @@ def record_skipped_by_failures(
         if skipped:
             evidence = {"failed_tests": tests, "failed_nodes": others}
             record(con, model, run_type, Decision("suppressed", [reason], evidence))
-
-
-def decisions(
-    con: duckdb.DuckDBPyConnection, model_name: str | None = None, since: Any = None
-) -> list[dict[str, Any]]:
-    """Every retraining decision (train, skip, suppressed), oldest first, of one model or all,
-    decided on or after `since` (a date), with its build, reasons and evidence: "why did or
-    didn't churn retrain last Tuesday?" (`customer-ml decisions`)."""
-    rows = store.read(
-        con,
-        "select d.decided_at, d.model_name, d.action, d.run_type, d.data_as_of, d.invocation_id, "
-        "d.reasons_json, d.evidence_json, b.invocation_id is not null as build_finished "
-        "from lineage.retraining_decisions d left join lineage.builds b using (invocation_id) "
-        "where (? is null or d.model_name = ?) and (? is null or d.decided_at >= ?) "
-        "order by d.decided_at, d.model_name",
-        [model_name, model_name, since, since],
-    )
-    for row in rows:
-        row["reasons"] = json.loads(row.pop("reasons_json") or "[]")
-        row["evidence"] = json.loads(row.pop("evidence_json") or "{}")
-    return rows
