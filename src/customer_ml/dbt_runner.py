@@ -40,14 +40,17 @@ def env(project: Path | None = None, warehouse_dir: Path | None = None) -> dict[
 
 
 def run(
-    *args: str, project: Path | None = None, warehouse_dir: Path | None = None
+    *args: str,
+    project: Path | None = None,
+    warehouse_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[int, list[str]]:
-    """Run `dbt ARGS` in the project (or `project`, against `warehouse_dir`); returns the exit
-    status and the output lines, cleaned."""
+    """Run `dbt ARGS` in the project (or `project`, against `warehouse_dir`; `extra_env` set
+    besides); returns the exit status and the output lines, cleaned."""
     dbt = Path(sys.executable).parent / "dbt"
     done = subprocess.run(
         [str(dbt), "--no-use-colors", *args],
-        env=env(project, warehouse_dir),
+        env={**env(project, warehouse_dir), **(extra_env or {})},
         cwd=project or config.project_dir(),
         capture_output=True,
         text=True,

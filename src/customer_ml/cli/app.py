@@ -8,6 +8,7 @@ from customer_ml.cli import (  # noqa: F401 - registers
     operating,
     records,
     replay,
+    season,
 )
 from customer_ml.cli.base import main
 

@@ -124,11 +124,17 @@ def copy_raw(production: Path, inputs: dict[str, dict], dest: Path) -> None:
 
 
 def replay_build(
-    code: Path, warehouse_dir: Path, target: str, vars_: dict, node: str | None = None
+    code: Path,
+    warehouse_dir: Path,
+    target: str,
+    vars_: dict,
+    node: str | None = None,
+    clock: str | None = None,
 ) -> list[str]:
     """`dbt build` in the working copy against the throwaway warehouse, with recorded vars:
     of `node` and what it is built from (`+node`, the tests whose parents are all selected),
-    or of everything when no node is named.
+    or of everything when no node is named; at the simulated `clock` the build ran at, if any
+    (what is due, fresh or expired is decided by it).
 
     Returns the failures of the replayed build (nodes the comparison does not need may fail,
     as they may have in the original build); the comparison decides.
@@ -139,6 +145,7 @@ def replay_build(
     status, lines = dbt_runner.run(
         "build", "--target", target, "--vars", json.dumps(vars_), *selection,
         project=code, warehouse_dir=warehouse_dir,
+        extra_env={config.CLOCK: clock} if clock else None,
     )  # fmt: skip
     if status == 0:
         return []
@@ -213,5 +220,9 @@ def replay(
     if "retrain:" in (code / "dbt_project.yml").read_text():  # commits since retraining decisions
         vars_["retrain"] = "force"  # recreate the run, whatever the retraining policy says now
     progress(f"replaying dbt build {invocation_id[:8]} (target {target}) at the recorded commit")
-    failures = replay_build(code, warehouse_dir, target, vars_, node)
+    [clock] = production.execute(
+        "select max(clock_at) from lineage.builds where invocation_id = ?", [invocation_id]
+    ).fetchone()
+    failures = replay_build(code, warehouse_dir, target, vars_, node,
+                            clock=clock.isoformat() if clock else None)  # fmt: skip
     return warehouse_dir / f"{target}.duckdb", inputs, failures

@@ -27,9 +27,11 @@ ALLOWED: dict[str, set[str]] = {
     "replay": FOUNDATION | {"models", "records", "data"},
     "governance": FOUNDATION | {"models", "records", "replay"},
     "bench": FOUNDATION | {"data"},
+    "season": FOUNDATION | {"data"},
     "dbt_plugin": FOUNDATION | {"models", "records", "data", "pipeline", "replay", "governance"},
     "cli": FOUNDATION
-    | {"models", "records", "data", "pipeline", "replay", "governance", "bench", "dbt_plugin"},
+    | {"models", "records", "data", "pipeline", "replay", "governance", "bench", "season"}
+    | {"dbt_plugin"},
 }
 
 
