@@ -219,9 +219,10 @@ def test_status_shows_each_models_last_decision_and_next_due(built: Path, tmp_pa
 def test_an_input_data_quality_failure_suppresses_training_naming_the_test(
     built: Path, tmp_path: Path
 ) -> None:
-    """A duplicated order that reached raw some other way (not through the loader) fails the
-    staging uniqueness test; dbt skips everything downstream, and the build records segments'
-    training as suppressed, naming the test."""
+    """A duplicated order that reached raw some other way (not through the loader), loaded now,
+    fails the staging uniqueness test (a build checks the rows loaded since the test last
+    passed against all history: macros/tests_scope.sql); dbt skips everything downstream, and
+    the build records segments' training as suppressed, naming the test."""
     import json
 
     from conftest import dbt_build
@@ -229,7 +230,10 @@ def test_an_input_data_quality_failure_suppresses_training_naming_the_test(
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
     con = duckdb.connect(str(wh / "ci.duckdb"))
-    con.execute("insert into raw.orders select * from raw.orders order by order_id limit 1")
+    con.execute(
+        "insert into raw.orders select * replace (now() as _loaded_at) from raw.orders "
+        "order by order_id limit 1"
+    )
     con.close()
     done = dbt_build(wh, "--select", "+ml_segments__train", check=False)
     assert done.returncode != 0
