@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from customer_ml.season.year import Year
 
 BIN = Path(sys.executable).parent
 MARKER = ".customer-ml-season"
+AS_OF_START = "2024-01-01"
 TABLES = {"orders": "orders", "customers": "customers", "events": "engagement_events",
           "business-events": "business_events"}  # fmt: skip
 # who acts in the season: the requester, and the approver of each role (config/owners.yml)
@@ -114,8 +115,10 @@ class Season:
         return self.run(week, kind, [str(BIN / "customer-ml"), *args], user)
 
     def dbt(self, week: int, kind: str, selector: str) -> Step:
+        # monthly as_of dates from a year before the season (labels have matured for those by
+        # week 1) to the first of the week's month
         as_of_end = self.year.clock(week).date().replace(day=1)
-        vars_ = json.dumps({"as_of_end": str(max(as_of_end, date(2025, 1, 1)))})
+        vars_ = json.dumps({"as_of_start": AS_OF_START, "as_of_end": str(as_of_end)})
         return self.run(week, kind, [str(BIN / "dbt"), "build", "--target", "dev",
                                      "--selector", selector, "--vars", vars_])  # fmt: skip
 
