@@ -486,3 +486,13 @@ def test_a_bad_earliest_event_date_var_is_one_line(tmp_path: Path) -> None:
         "var earliest_event_date='1990-13-01' (dbt_project.yml): not a date (YYYY-MM-DD)"
     ), done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_a_week_without_orders_loads_the_other_feeds(tmp_path: Path, tiny_data: Path) -> None:
+    """A feed may deliver customers and events in a week no orders arrive (the season's stale
+    feed): they load alone; nothing at all is one line."""
+    wh = tmp_path / "ci.duckdb"
+    outcome = load(wh, {"customers": tiny_data / "customers.parquet"})
+    assert outcome["customers"].startswith("loaded ")
+    with pytest.raises(LoadError, match="nothing to load: give one file or more"):
+        load(wh, {})

@@ -43,7 +43,7 @@ def generate(scale: str, seed: int, out: Path, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--orders", type=click.Path(path_type=Path), required=True)
+@click.option("--orders", type=click.Path(path_type=Path))
 @click.option("--customers", type=click.Path(path_type=Path))
 @click.option("--events", type=click.Path(path_type=Path), help="engagement events")
 @click.option("--business-events", type=click.Path(path_type=Path))
@@ -62,7 +62,7 @@ def generate(scale: str, seed: int, out: Path, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def load(
-    orders: Path,
+    orders: Path | None,
     customers: Path | None,
     events: Path | None,
     business_events: Path | None,
@@ -72,14 +72,16 @@ def load(
     future_tolerance_hours: float | None,
     as_json: bool,
 ) -> None:
-    """Append CSV or Parquet files to the warehouse's raw schema as one batch each.
+    """Append CSV or Parquet files to the warehouse's raw schema as one batch each (any of
+    them: a feed may deliver customers or events in a week without orders).
 
     Times are UTC: an offset is honoured, a time without one is taken as UTC."""
     from customer_ml.data.load import Limits, LoadError
     from customer_ml.data.load import load as run
 
-    files = {"orders": orders}
+    files = {}
     for table, path in (
+        ("orders", orders),
         ("customers", customers),
         ("engagement_events", events),
         ("business_events", business_events),

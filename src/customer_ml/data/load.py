@@ -270,8 +270,11 @@ def load(
     Raises LoadError on bad input, before anything is written.
     """
     step = progress or (lambda _: None)
-    if "orders" not in files and not files:
-        raise LoadError("nothing to load: --orders is required")
+    if not files:
+        raise LoadError(
+            "nothing to load: give one file or more (--orders, --customers, --events, "
+            "--business-events)"
+        )
     for table, path in files.items():
         if table not in CONTRACTS:
             raise LoadError(f"{path}: unknown table {table!r}")
