@@ -1,5 +1,7 @@
 {#- Publish what analysts read (the lineage, serving and monitoring schemas) after each build
-    whose nodes all succeeded and that ran a node analysts read (analyst_relevant), as `<target>.analyst.duckdb` beside the warehouse: written to a
+    that ran a node analysts read (analyst_relevant), failed ones included (their failures,
+    alerts and costs are records analysts need; lineage.builds says the build's status), as
+    `<target>.analyst.duckdb` beside the warehouse: written to a
     new file, then renamed over the old one in one step. A reader holding the old copy keeps a
     consistent view of it, any number of readers can open it read-only while the next build
     runs, and no reader can block a build: the build never opens the published file, and the
@@ -18,8 +20,7 @@
 -#}
 {% macro publish_for_analysts(results) -%}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
-        {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
-        {%- if failed | length == 0 and analyst_relevant(results) -%}
+        {%- if analyst_relevant(results) -%}
             {%- set published = target.path[:-7] ~ '.analyst.duckdb' -%}
             {%- set staging = published ~ '.' ~ invocation_id -%}
             {%- set relations = analyst_relations('current_database()') -%}

@@ -154,7 +154,11 @@ def failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
     world.edit_config("objective: binary", "objective: no_such_objective", "inject a failure")
     for _attempt in (1, 2, 3):
         done = world.build(check=False)
-        assert done.returncode != 0 and "ml_churn__train" in done.stdout
+        # the training node records the failure and returns no row (nothing downstream is
+        # skipped); the build's last hook fails it, naming the failure
+        assert done.returncode == 1, done.stdout[-2000:]
+        assert "this build must not pass: training failed (churn)" in done.stdout
+        assert " SKIP=0 " in done.stdout  # monitoring, lineage views, tests all ran
         assert world.serving() == {("champion", champion)}  # scoring ran, champion serves
     alerts = _q(world.wh, "select alert_kind, severity from lineage.alerts "
                           "where model_name = 'churn' order by raised_at")  # fmt: skip
@@ -163,9 +167,11 @@ def failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
         ("training_failed", "warning"),
         ("training_failed_escalated", "critical"),
     ]
-    # suppressed: the build passes without training, and alerts again
+    # suppressed: no training, a critical alert again, and the build fails for it (a scheduler
+    # sees it in the exit status)
     runs_before = len(world.churn_runs())
-    world.build()  # suppressed: passes without training
+    done = world.build(check=False)
+    assert done.returncode == 1 and "critical alert training_suppressed (churn)" in done.stdout
     assert len(world.churn_runs()) == runs_before
     assert _q(
         world.wh, "select alert_kind from lineage.alerts order by raised_at desc limit 1"

@@ -81,6 +81,7 @@ class Season:
         return {
             **os.environ,
             "CUSTOMER_ML_HOME": str(self.project),
+            "PYTHONPATH": str(self.project / "src"),  # the project's own package
             "DBT_PROFILES_DIR": str(self.project / "profiles"),
             "CUSTOMER_ML_WAREHOUSE_DIR": str(self.warehouse_dir),
             config.CLOCK: self.tick(week).isoformat(),
