@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: lock install run test test-e2e reliability browser ui lint format pytest dbt-ci bench bench-curve bench-feast-env clean clean-warehouse
+.PHONY: lock install run test test-e2e reliability season browser ui lint format pytest dbt-ci bench bench-curve bench-feast-env clean clean-warehouse
 
 # Every package from the lock, each file checked against its recorded sha256; then the project
 # itself (local source, no dependencies to resolve), and `pip check` that nothing is missing.
@@ -68,6 +68,14 @@ pytest: $(STAMP)
 ## by a build); the fast ones are part of `make test`. About 30 minutes on 2 cores
 reliability: $(STAMP)
 	$(BIN)/pytest -q -m reliability
+
+## season: a simulated year of operation at tiny scale from an empty warehouse of its own
+## (season-out/): weekly loads and the scheduled builds on the project's clock, promotions by the
+## demo approvers, a drift, a concept shift, a stale feed, a bad load, a business event and a
+## cohort backfill; exits 0 only when every expected reaction was observed and the end-of-year
+## checks pass. Report: season-out/report/report.html (`make test` runs a five-week season)
+season: $(STAMP)
+	$(BIN)/customer-ml season --weeks 52 --scale tiny --out season-out
 
 ## test-e2e: the long end-to-end stories (reproduce every model months later, the promotion
 ## lifecycle, the retraining scenarios); about 25 minutes on 2 cores
