@@ -196,6 +196,7 @@ def failures_alert_escalate_suppress_and_rca_resumes(world: World) -> None:
 
 def over_age_champion_falls_back_to_baseline(world: World) -> None:
     world.edit_config("max_champion_age_days: 120", "max_champion_age_days: 0", "age limit 0")
+    world.edit_config("max_champion_age_days: 180", "max_champion_age_days: 0", "age limit 0")
     world.build()
     kinds = {kind for kind, _ in world.serving()}
     assert kinds == {"baseline"}

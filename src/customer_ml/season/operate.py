@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from customer_ml import config
+from customer_ml import catalogue, config
 from customer_ml.data.generate import generate
 from customer_ml.season.year import Year
 
@@ -43,6 +43,22 @@ APPROVERS = {
 }
 TRAINING = {"churn": lambda d: True, "clv": lambda d: d.day <= 7,
             "segments": lambda d: d.day <= 7 and d.month in (1, 4, 7, 10)}  # fmt: skip
+
+
+def worth_promoting(model: str, metrics: dict[str, Any]) -> bool:
+    """The season's owners review a candidate that passes its gates and promote it when there
+    is no champion, or when it beats the champion, on the candidate's holdout, by at least the
+    model's regression tolerance: a real improvement, not every retrain (a champion then serves
+    long enough for its matured performance to be judged)."""
+    entry = catalogue.entry(model)
+    mine = (metrics.get("candidate") or {}).get(entry.primary_metric)
+    theirs = (metrics.get("champion") or {}).get(entry.primary_metric)
+    if theirs is None:
+        return True
+    if mine is None:
+        return False
+    gain = mine - theirs if entry.greater_is_better else theirs - mine
+    return gain >= float(entry.policy.get("regression_tolerance", 0.0))
 
 
 @dataclass
@@ -188,12 +204,15 @@ class Season:
                           "'lineage' and table_name = 'training_runs'"):  # fmt: skip
             return  # no training build has finished yet
         runs = self.query(
-            "select model_name, training_run_id from lineage.training_runs t where status = "
+            "select model_name, training_run_id, metrics_json from lineage.training_runs t "
+            "where status = "
             "'success' and run_type = 'production' and invocation_id in (select invocation_id "
             "from lineage.builds) and training_run_id not in (select training_run_id from "
             "lineage.promotion_requests where training_run_id is not null) order by started_at"
         )
-        for model, run in runs:
+        for model, run, metrics in runs:
+            if not worth_promoting(model, json.loads(metrics or "{}")):
+                continue
             opened = self.cli(week, "promote", "promote", model, "--run", run, "--target", "dev",
                               "--json")  # fmt: skip
             if opened.status:

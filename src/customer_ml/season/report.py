@@ -79,7 +79,8 @@ def figures(f: dict[str, Any]) -> dict[str, bytes]:
             ax.scatter(part["at"], part["model"].map(models.index), c=colour, label=action, s=18)
         ax.set_yticks(range(len(models)), models)
     ax.set_title("Retraining decisions per model")
-    ax.legend(loc="upper left", ncol=3, fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
+    fig.autofmt_xdate()
     out["decisions"] = _png(fig)
     fig, ax = plt.subplots(figsize=(11, 3.2))
     psi = [(r["decided_at"], k, v) for r in f["decisions"] if r["model"] == "churn"

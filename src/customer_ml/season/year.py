@@ -83,7 +83,7 @@ def year(weeks: int = WEEKS) -> Year:
         Scenario("campaigns", 1, "every campaign of the year names no model",
                  "no decision cites a campaign"),
         Scenario("drift", 10, "order amounts x10 from 2025-03-10 (a currency change upstream)",
-                 "churn or CLV trains for feature drift, naming the drifted features"),
+                 "churn or CLV trains for the drift, naming the drifted amount features"),
         Scenario("concept_shift", 14, "from 2025-04-07 half of the customers stop ordering, "
                  "whatever their history", "churn's sustained degradation fires over matured "
                  "labels, and churn retrains for it"),
