@@ -92,6 +92,24 @@ def test_clv_candidate_that_regresses_against_the_champion_is_refused() -> None:
     assert all(ok for _, ok, _ in evaluation.no_regression(entry, same))
 
 
+def test_clv_tolerance_is_relative_to_the_error_it_compares() -> None:
+    """Issue 35: an absolute 0.02 on an error near 0.05 let a candidate 36% worse pass. CLV's
+    tolerance is 10% of the reference's error: 36% worse fails, 5% worse passes."""
+    entry = catalogue.entry("clv")
+    metric = entry.primary_metric
+
+    def verdict(candidate: float) -> bool:
+        metrics = {"candidate": {metric: candidate}, "baseline": {metric: 0.5},
+                   "champion": {metric: 0.05}}  # fmt: skip
+        return dict((n, ok) for n, ok, _ in evaluation.no_regression(entry, metrics))[
+            "no regression vs champion"
+        ]
+
+    assert entry.policy["regression_tolerance_relative"] is True
+    assert verdict(0.05 * 1.36) is False
+    assert verdict(0.05 * 1.05) is True
+
+
 def _customers(n: int = 900, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     groups = rng.integers(0, 3, n)

@@ -3,7 +3,7 @@
 Each rule is a model-like object with the parts of the model protocol that scoring and
 evaluation use (`feature_version`, `predict`, and for CLV the BTYD quantities), so the same
 `evaluate` measures candidate, baseline and champion. A baseline's version is the hash of this
-file, so its predictions carry lineage like a model's.
+file and its model's name, so its predictions carry lineage like a model's, each model's its own.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 
 
-def version() -> str:
-    return "baseline-" + hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+def version(model_name: str) -> str:
+    """The version of `model_name`'s rule: its own (predictions of two models' rules never share
+    a model_version), changing with this file."""
+    digest = hashlib.sha256(model_name.encode() + b"\0" + Path(__file__).read_bytes())
+    return f"baseline-{model_name}-{digest.hexdigest()[:16]}"
 
 
 def churn_scores(features: pd.DataFrame) -> np.ndarray:

@@ -45,10 +45,14 @@ def no_regression(
     entry: ModelEntry, metrics: dict[str, dict[str, Any]]
 ) -> list[tuple[str, bool, str]]:
     """(check, passed, detail) of the candidate against the baseline and the champion on the
-    model's primary metric, within its regression_tolerance. A missing or non-numeric value
+    model's primary metric, within its regression_tolerance (a share of the reference's value
+    with regression_tolerance_relative). A missing or non-numeric value
     fails; no champion at training time passes (there is nothing to regress against)."""
     primary = entry.primary_metric
     tolerance = float(entry.policy.get("regression_tolerance", 0.0))
+    # relative where the metric's scale asks for it (an error near 0.05: 0.02 absolute would
+    # let a candidate 40% worse pass): the allowed slack is that share of the reference value
+    relative = bool(entry.policy.get("regression_tolerance_relative", False))
     mine = _value(metrics.get("candidate", {}), primary)
     out = []
     for against in ("baseline", "champion"):
@@ -64,12 +68,14 @@ def no_regression(
             )
             out.append((name, False, f"cannot compare: {why}"))
             continue
+        slack = tolerance * abs(theirs) if relative else tolerance
         if entry.greater_is_better:
-            ok = mine >= theirs - tolerance
+            ok = mine >= theirs - slack
         else:
-            ok = mine <= theirs + tolerance
+            ok = mine <= theirs + slack
         better = "higher" if entry.greater_is_better else "lower"
-        detail = f"{primary} {mine:.4f} vs {theirs:.4f} ({better} is better, tolerance {tolerance})"
+        allowed = f"{tolerance:.0%} of it" if relative else f"{tolerance}"
+        detail = f"{primary} {mine:.4f} vs {theirs:.4f} ({better} is better, tolerance {allowed})"
         out.append((name, ok, detail))
     return out
 

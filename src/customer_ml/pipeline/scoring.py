@@ -39,7 +39,7 @@ class Serving:
 def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Serving:
     """The champion, or the rule baseline when there is none or when the champion's artifact is
     missing or altered (then with a critical alert: scoring never fails for it)."""
-    version = baselines.version()
+    version = baselines.version(model_name)
     serving = registry.champion(session, model_name)
     if serving is None:
         return Serving("baseline", version, version)
@@ -193,7 +193,7 @@ def _register_baseline(
             "model_version": serving.model_version,
             "run_type": "baseline",
             "status": "success",
-            "code_hash": serving.model_version.removeprefix("baseline-"),
+            "code_hash": serving.model_version.rsplit("-", 1)[-1],
             "git_commit": git.commit,
             "is_dirty": git.is_dirty,
             "lock_hash": lineage.lock_hash(),

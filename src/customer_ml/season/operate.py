@@ -58,7 +58,10 @@ def worth_promoting(model: str, metrics: dict[str, Any]) -> bool:
     if mine is None:
         return False
     gain = mine - theirs if entry.greater_is_better else theirs - mine
-    return gain >= float(entry.policy.get("regression_tolerance", 0.0))
+    tolerance = float(entry.policy.get("regression_tolerance", 0.0))
+    if entry.policy.get("regression_tolerance_relative"):
+        tolerance *= abs(theirs)
+    return gain >= tolerance
 
 
 @dataclass
