@@ -137,3 +137,24 @@ def test_decisions_lists_every_decision_with_its_reasons(tmp_path) -> None:
     assert "suppressed" in table and "feature freshness SLA" in table
     assert "train (build never finished)" in table
     assert CliRunner().invoke(main, [*args, "churnn"]).exit_code == 2  # a typo: usage error
+
+
+def test_compare_without_a_champion_is_against_the_rule_baseline(built, tmp_path) -> None:
+    """Issue 35: `compare` refused when no champion served; it compares with what serves, the
+    rule baseline, from what the challenger's training recorded of it."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    [churn] = [r for r in json.loads(cli(wh, "runs", "--target", "ci", "--json").stdout)
+               if r["model"] == "churn"]  # fmt: skip
+    done = cli(wh, "compare", "churn", "--challenger", churn["training_run_id"], "--target",
+               "ci", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    made = json.loads(done.stdout)
+    assert made["champion"].startswith("baseline-churn-")
+    assert Path(made["report"]).is_file()

@@ -113,8 +113,9 @@ def _key(key: Path | None) -> Path:
 def compare(
     model: str, challenger: str, target: str, warehouse: Path | None, as_json: bool
 ) -> None:
-    """Write the side-by-side report of MODEL's CHALLENGER run against the champion on the
-    same holdout (metrics, score distributions, decision changes, segment migration)."""
+    """Write the side-by-side report of MODEL's CHALLENGER run against what serves (the
+    champion, or the rule baseline without one) on the same holdout (metrics, score
+    distributions, decision changes, segment migration)."""
     from customer_ml.governance import compare as comparing
 
     def action(con):
@@ -123,7 +124,8 @@ def compare(
         except comparing.CompareError as e:
             fail(f"compare: {e}")
         s = made.summary
-        lines = [f"{model}: challenger {made.challenger} vs champion {made.champion}",
+        against = "rule baseline" if made.champion.startswith("baseline-") else "champion"
+        lines = [f"{model}: challenger {made.challenger} vs {against} {made.champion}",
                  f"  verdict: {s['verdict']}", f"  {s['primary']}"]  # fmt: skip
         impact = s["impact"]
         if "moved" in impact:

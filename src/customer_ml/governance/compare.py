@@ -1,9 +1,9 @@
-"""`customer-ml compare MODEL --challenger RUN`: a challenger side by side with the champion on
-the same holdout, from what the challenger's training run recorded when it measured that very
-champion (customer_ml.models.evaluation: candidate, baseline and champion on one holdout; customer
-impact at the latest as_of). Nothing is recomputed, so the comparison is exactly what the gates
-judged; a challenger trained against an earlier champion is refused with the retraining that
-would make it comparable.
+"""`customer-ml compare MODEL --challenger RUN`: a challenger side by side with what serves (the
+champion, or the rule baseline without one) on the same holdout, from what the challenger's
+training run recorded when it measured them (customer_ml.models.evaluation: candidate, baseline
+and champion on one holdout; customer impact at the latest as_of). Nothing is recomputed, so the
+comparison is exactly what the gates judged; a challenger trained against an earlier champion is
+refused with the retraining that would make it comparable.
 
 The report (HTML) is written once per (challenger, champion) under
 `<artifacts>/comparisons/`, and a promotion request of the challenger links to it.
@@ -46,6 +46,16 @@ def _run(con: duckdb.DuckDBPyConnection, model_name: str, run_id: str) -> dict[s
     return found[0]
 
 
+def _rule_baseline(model_name: str, challenger: dict[str, Any]) -> dict[str, Any]:
+    """What serves without a champion, as the other side of a comparison: the model's rule
+    baseline, which every training run measures on its own holdout (metrics "baseline")."""
+    from customer_ml.models import baselines
+
+    version = baselines.version(model_name)
+    return {"training_run_id": version, "model_version": version, "kind": "rule baseline",
+            "feature_version": challenger.get("feature_version")}  # fmt: skip
+
+
 def compare(
     con: duckdb.DuckDBPyConnection, warehouse: Path, model_name: str, challenger_id: str
 ) -> Comparison:
@@ -53,12 +63,14 @@ def compare(
     challenger = _run(con, model_name, challenger_id)
     if challenger["status"] != "success":
         raise CompareError(f"{challenger_id} did not train successfully ({challenger['status']})")
-    champion = registry.champion(con, model_name, max_age_check=False)
-    if champion is None:
-        raise CompareError(f"{model_name} has no champion to compare {challenger_id} with")
+    champion = registry.champion(con, model_name, max_age_check=False) or _rule_baseline(
+        model_name, challenger
+    )
     if champion["training_run_id"] == challenger_id:
         raise CompareError(f"{challenger_id} is {model_name}'s champion")
-    if challenger["champion_training_run_id"] != champion["training_run_id"]:
+    if champion.get("kind") != "rule baseline" and (
+        challenger["champion_training_run_id"] != champion["training_run_id"]
+    ):
         raise CompareError(
             f"{challenger_id} was measured against "
             f"{challenger['champion_training_run_id'] or 'no champion'}, but the champion is "
@@ -115,13 +127,13 @@ def _page(
 def for_request(
     con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str
 ) -> tuple[str, str] | None:
-    """(recorded path, sha256) of the comparison a promotion request links to; None for an
-    in-memory warehouse (no artifacts), without a champion, or for a run measured against
-    another champion."""
+    """(recorded path, sha256) of the comparison a promotion request links to (against the
+    champion, or the rule baseline that serves without one); None for an in-memory warehouse
+    (no artifacts), or for a run measured against another champion."""
     [(path,)] = con.execute(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchall()
-    if path is None or registry.champion(con, model_name, max_age_check=False) is None:
+    if path is None:
         return None
     try:
         made = compare(con, Path(path), model_name, training_run_id)
