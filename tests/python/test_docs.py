@@ -77,7 +77,7 @@ def test_every_model_source_column_and_macro_is_described(built: Path, tmp_path:
 
 
 def test_the_readme_names_only_relations_that_exist(built: Path) -> None:
-    """Every `schema.relation` the README names in code quotes exists in a built warehouse
+    """Every `schema.relation` the README and docs/ name in code quotes exists in a built warehouse
     (issue 35 found `experiments.training_runs`, which no build creates); names with a
     placeholder (`<model>`, `_v<n>`) match any relation of that shape."""
     import re
@@ -88,7 +88,8 @@ def test_the_readme_names_only_relations_that_exist(built: Path) -> None:
     schemas = "raw|staging|intermediate|features|labels|datasets|ml|lineage|serving|monitoring"
     named = set(
         re.findall(
-            rf"`((?:{schemas}|experiments)\.[a-z_<>0-9{{}}]+)", (REPO / "README.md").read_text()
+            rf"`((?:{schemas}|experiments)\.[a-z_<>0-9{{}}]+)",
+            "\n".join(p.read_text() for p in [REPO / "README.md", *(REPO / "docs").glob("*.md")]),
         )
     )
     con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)

@@ -1,5 +1,5 @@
-"""The README's recipes, run as written: "CLV on your own transaction log" (a bare transaction
-log — customer_id, ordered_at, amount; some $0 purchases — loaded and built with the README's
+"""The docs' recipes, run as written: "CLV on your own transaction log" (docs/models.md; a bare
+transaction log — customer_id, ordered_at, amount; some $0 purchases — loaded and built with its
 command and vars, then its query; only the binary paths and the file name are substituted), and
 every SQL block, marked runnable, on a built warehouse."""
 
@@ -21,7 +21,9 @@ def _section(readme: str, heading: str) -> str:
 
 
 def test_clv_on_your_own_transaction_log(project: Path, tiny_data: Path, tmp_path: Path) -> None:
-    section = _section((REPO / "README.md").read_text(), "### CLV on your own transaction log")
+    section = _section(
+        (REPO / "docs" / "models.md").read_text(), "## CLV on your own transaction log"
+    )
     shell, sql = re.findall(r"```(?:sh|sql)\n(.*?)```", section, flags=re.S)[:2]
     log = tmp_path / "my_transactions.csv"
     con = duckdb.connect()
@@ -72,12 +74,15 @@ RUNNABLE = "<!-- runnable: make test runs this on a built warehouse -->"
 def test_every_sql_block_of_the_readme_is_marked_runnable_and_runs(
     built: Path, tmp_path: Path
 ) -> None:
-    """Every SQL block in the README is marked runnable, and each of its statements runs as
-    written on a built warehouse (the tiny ci build) and returns rows: a query that names a
+    """Every SQL block in the README and docs/ is marked runnable, and each of its statements
+    runs as written on a built warehouse (the tiny ci build) and returns rows: a query that names a
     column or relation that no longer exists fails here."""
     import shutil
 
-    readme = (REPO / "README.md").read_text()
+    # the README and the pages it sends readers to
+    readme = "\n".join(
+        p.read_text() for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    )
     blocks = re.findall(r"(.*)\n```sql\n(.*?)```", readme, flags=re.S | re.M)
     marked = re.findall(re.escape(RUNNABLE) + r"\n```sql\n(.*?)```", readme, flags=re.S)
     assert blocks and len(marked) == readme.count("```sql\n"), "an SQL block is not marked"

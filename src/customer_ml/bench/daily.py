@@ -1,5 +1,5 @@
 """`customer-ml bench --only daily`: on the warehouse a bench run built, what a scheduled daily
-build costs. First the daily build (`dbt build --selector scoring`, README "Schedules") with no
+build costs. First the daily build (`dbt build --selector scoring`, docs/operating.md) with no
 new data: its fixed cost, and it absorbs what new code changes once on an old warehouse (a
 changed definition recomputes its models); then one more day of business loaded, and the daily
 build again. The day is the generated data's last order day (its orders and engagement events)

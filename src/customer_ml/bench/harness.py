@@ -90,7 +90,7 @@ def run(
     shutil.copy(out / "target" / "run_results.json", out / "run_results-full.json")
     steps.append(timed(f"load one new day ({day})", _load(out / "batch-last-day", "dev"),
                         env, project, out / "load-day.log"))  # fmt: skip
-    # the daily build as README "Schedules" has it: the scoring selection
+    # the daily build as docs/operating.md "Schedules" has it: the scoring selection
     steps.append(timed("dbt build, incremental, daily (--selector scoring), after one new day",
                         [*dbt, "--selector", "scoring"], env, project,
                         out / "build-incremental.log"))  # fmt: skip

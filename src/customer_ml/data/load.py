@@ -1,6 +1,6 @@
 """Load a user's own CSV or Parquet files into the warehouse's `raw` schema as appended batches.
 
-The source contract (below, and in the README) names every column a raw table may have; only
+The source contract (below, and in docs/data.md) names every column a raw table may have; only
 `orders(customer_id, ordered_at, amount)` is required. Each file is validated completely before
 anything is written; all files of one `load` call go in one transaction, so bad input leaves the
 warehouse exactly as it was. Each batch is stamped with `_load_id` (a hash of the table name and

@@ -1,6 +1,6 @@
 """The source contract of the raw tables: every column a raw table may have, its type, whether it
 is required, what it means and its default; the keys; and the limits a loaded value must respect.
-`customer_ml.data.load` validates files against it; the README's table documents it.
+`customer_ml.data.load` validates files against it; docs/data.md's table documents it.
 """
 
 from __future__ import annotations
