@@ -48,9 +48,13 @@ define load_and_build
 	$(DBT) build --target $(1) --selector ci
 endef
 
-## run: install, generate and load the demo data, dbt build on warehouse/dev.duckdb
+## run: install, generate and load the demo data, dbt build on warehouse/dev.duckdb, promote each
+## model's run as the demo's people (signed with config/demo_keys) and build the scoring
+## selection again, so that the champions serve
 run: data/demo/orders.parquet
 	$(call load_and_build,dev,demo)
+	$(BIN)/customer-ml demo-champions --target dev
+	$(DBT) build --target dev --selector scoring
 	@$(BIN)/customer-ml where --target dev
 	@$(BIN)/customer-ml figures --target dev
 

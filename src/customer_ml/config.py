@@ -266,3 +266,23 @@ def simulated_start() -> Any:
             f"{CLOCK}={text[:40]!r}: outside {CLOCK_EARLIEST} .. {CLOCK_AHEAD_DAYS} days from now"
         )
     return when
+
+
+# The demo's people (config/owners.yml lists their demo keys, config/demo_keys/): who opens a
+# request, and who approves in each role (per model where a role has several people). Used by
+# `customer-ml demo-champions` (make run) and `customer-ml season`; a real owners file never
+# lists their keys, so neither can act on a real deployment.
+DEMO_REQUESTER = "ben@example.com"
+DEMO_APPROVERS: dict[str, Any] = {
+    "ml_owner": "ana@example.com",
+    "business_stakeholder": {"churn": "carla@example.com", "clv": "dev@example.com"},
+}
+
+
+def demo_key(person: str) -> Path:
+    return project_dir() / "config" / "demo_keys" / person
+
+
+def demo_approver(role: str, model_name: str) -> str:
+    who = DEMO_APPROVERS[role]
+    return who if isinstance(who, str) else who[model_name]

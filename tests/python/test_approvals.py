@@ -401,3 +401,17 @@ def test_an_owners_change_signed_by_an_owner_takes_effect(con, owned: Path, tmp_
         "ml_owner",
         "ana",
     )  # fmt: skip  (ana was replaced)
+
+
+def test_demo_keys_never_act_on_an_owners_file_that_does_not_list_them(con, owned: Path) -> None:
+    """A real owners file (here: ben's key replaced, a committed root) refuses demo-champions."""
+    from customer_ml.governance import demo
+
+    owners = owned / "config" / "owners.yml"
+    ben = (KEYS / "ben@example.com.pub").read_text().split()[1]
+    mallory = (KEYS / "mallory@example.com.pub").read_text().split()[1]
+    owners.write_text(owners.read_text().replace(ben, mallory))
+    git(owned, "add", "-A")
+    git(owned, "commit", "--amend", "-qm", "a real owners file")  # the root: trusted as committed
+    _refused("does not list ben@example.com's demo key", demo.promote_all, con, OK)
+    assert _champion(con) is None

@@ -158,3 +158,39 @@ def test_compare_without_a_champion_is_against_the_rule_baseline(built, tmp_path
     made = json.loads(done.stdout)
     assert made["champion"].startswith("baseline-churn-")
     assert Path(made["report"]).is_file()
+
+
+def test_demo_champions_promote_every_model_through_signed_approvals(built, tmp_path) -> None:
+    """`make run` ends with `customer-ml demo-champions`: each model's run promoted by the demo's
+    people, a request and its signed approvals like anyone's; run again, nothing changes."""
+    import json
+    import shutil
+
+    import duckdb
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    done = cli(wh, "demo-champions", "--target", "ci", "--json")
+    assert done.returncode == 0, done.stderr
+    lines = json.loads(done.stdout)["models"]
+    assert [line.split(":")[0] for line in lines if "is the champion (request" in line] == [
+        "churn", "clv", "segments"]  # fmt: skip
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        approvals = con.execute(
+            "select approver, approver_role from lineage.approvals a join lineage.promotions p "
+            "using (request_id) where a.signature is not null order by 1, 2"
+        ).fetchall()
+        requesters = con.execute("select distinct requested_by from lineage.promotion_requests"
+                                 ).fetchall()  # fmt: skip
+    finally:
+        con.close()
+    assert requesters == [("ben@example.com",)]
+    assert approvals == [
+        ("ana@example.com", "ml_owner"), ("ana@example.com", "ml_owner"),
+        ("ana@example.com", "ml_owner"), ("carla@example.com", "business_stakeholder"),
+        ("dev@example.com", "business_stakeholder"),
+    ]  # fmt: skip
+    again = cli(wh, "demo-champions", "--target", "ci", "--json")
+    assert all("already the champion" in line for line in json.loads(again.stdout)["models"])

@@ -315,3 +315,22 @@ def rca(
 
 if __name__ == "__main__":
     main()
+
+
+@main.command("demo-champions")
+@TARGET
+@WAREHOUSE
+@JSON
+def demo_champions(target: str, warehouse: Path | None, as_json: bool) -> None:
+    """The demo only (make run): promote each model's newest production run as the demo's people
+    (config/demo_keys), through the same gates, request and signed approvals as anyone's.
+    Refused unless config/owners.yml lists the demo keys."""
+    from customer_ml.governance import demo
+
+    verified = _verified(target, warehouse)
+
+    def action(con):
+        lines = demo.promote_all(con, verified)
+        return "\n".join(lines), {"models": lines}
+
+    _promotion_action(target, warehouse, action, as_json)

@@ -35,12 +35,6 @@ MARKER = ".customer-ml-season"
 AS_OF_START = "2024-01-01"
 TABLES = {"orders": "orders", "customers": "customers", "events": "engagement_events",
           "business-events": "business_events"}  # fmt: skip
-# who acts in the season: the requester, and the approver of each role (config/owners.yml)
-REQUESTER = "ben@example.com"
-APPROVERS = {
-    "ml_owner": "ana@example.com",
-    "business_stakeholder": {"churn": "carla@example.com", "clv": "dev@example.com"},
-}
 TRAINING = {"churn": lambda d: True, "clv": lambda d: d.day <= 7,
             "segments": lambda d: d.day <= 7 and d.month in (1, 4, 7, 10)}  # fmt: skip
 
@@ -96,7 +90,7 @@ class Season:
         self.ticks[week] = self.ticks.get(week, -1) + 1
         return self.year.clock(week) + timedelta(minutes=15 * self.ticks[week])
 
-    def env(self, week: int, user: str = REQUESTER) -> dict[str, str]:
+    def env(self, week: int, user: str = config.DEMO_REQUESTER) -> dict[str, str]:
         return {
             **os.environ,
             "CUSTOMER_ML_HOME": str(self.project),
@@ -104,12 +98,12 @@ class Season:
             "DBT_PROFILES_DIR": str(self.project / "profiles"),
             "CUSTOMER_ML_WAREHOUSE_DIR": str(self.warehouse_dir),
             config.CLOCK: self.tick(week).isoformat(),
-            "CUSTOMER_ML_SIGNING_KEY": str(self.project / "config" / "demo_keys" / user),
+            "CUSTOMER_ML_SIGNING_KEY": str(config.demo_key(user)),
             "MLFLOW_DISABLE_TELEMETRY": "true",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         }
 
-    def run(self, week: int, kind: str, args: list[str], user: str = REQUESTER) -> Step:
+    def run(self, week: int, kind: str, args: list[str], user: str = config.DEMO_REQUESTER) -> Step:
         started = time.monotonic()
         env = self.env(week, user)
         done = subprocess.run(args, env=env, cwd=self.project, capture_output=True, text=True)
@@ -131,7 +125,7 @@ class Season:
             self.progress(f"week {week}: {kind} exit {step.status}: {step.detail}")
         return step
 
-    def cli(self, week: int, kind: str, *args: str, user: str = REQUESTER) -> Step:
+    def cli(self, week: int, kind: str, *args: str, user: str = config.DEMO_REQUESTER) -> Step:
         return self.run(week, kind, [str(BIN / "customer-ml"), *args], user)
 
     def dbt(self, week: int, kind: str, selector: str) -> Step:
@@ -225,7 +219,7 @@ class Season:
             for role in json.loads(self.query("select required_roles from "
                                               "lineage.promotion_requests where request_id = ?",
                                               [request])[0][0]):  # fmt: skip
-                who = APPROVERS[role] if role == "ml_owner" else APPROVERS[role][model]
+                who = config.demo_approver(role, model)
                 self.cli(week, "approve", "approve", request, "--role", role, "--target", "dev",
                          user=who)  # fmt: skip
 
