@@ -105,3 +105,19 @@ def test_retrain_force_trains_an_unchanged_model_and_a_skip_says_why(
     assert action == "train" and "forced with --vars" in reasons
     runs = _q(wh, "select model_version from ml.ml_segments__train order by started_at")
     assert runs == [(version,), (version,)]
+
+
+@pytest.mark.e2e  # a build from an empty warehouse
+def test_any_node_with_its_parents_builds_on_a_fresh_warehouse(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """Issue 35: `dbt build --select +ml_clv__train` on a fresh warehouse failed on a
+    relationships test of customer_features_v1, which the selection never built (dbt's eager
+    indirect selection); the project runs a test only when all it reads is selected."""
+    from conftest import load_tiny
+
+    wh = tmp_path / "wh"
+    load_tiny(wh, tiny_data)
+    done = dbt_build(wh, "--select", "+ml_clv__train", check=False)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert _q(wh, "select count(*) from ml.ml_clv__train where status = 'success'") == [(1,)]
