@@ -307,3 +307,31 @@ def test_a_feature_version_3_backfilled_beside_v1_and_v2_leaves_their_models_rep
     for model in ("churn", "segments"):
         status, report = _reproduce(wh, project, "--training-run", runs[model])
         assert status == 0 and not _mismatches(report), (model, report)
+
+
+@pytest.mark.e2e  # a replayed build
+def test_a_moved_input_shows_every_check_and_names_the_input(
+    built: Path, project: Path, tmp_path: Path
+) -> None:
+    """Issue 35: after one order amount was altered, `reproduce` said "mismatch" and showed None
+    for every other check. Each check is computed against what the replay trained: the
+    definitions still match, the moved input is named, the model differs."""
+    import shutil
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    [(run,)] = _one(wh, "select training_run_id from ml.ml_churn__train")
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute("update raw.orders set amount = amount + 1 where order_id = "
+                "(select min(order_id) from raw.orders)")  # fmt: skip
+    con.close()
+    done = cli(wh, "reproduce", "--target", "ci", "--training-run", run, "--json",
+               project=project)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    status = {c["check"]: c["status"] for c in report["checks"]}
+    assert all(c["reproduced"] is not None for c in report["checks"]), report["checks"]
+    assert status["feature definition hash"] == "match"
+    assert status["snapshot raw.orders"] == "mismatch"
+    assert status["model version"] == "mismatch"
+    assert any("the inputs that moved: snapshot raw.orders" in n for n in report["notes"])

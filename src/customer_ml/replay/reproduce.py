@@ -97,11 +97,13 @@ def _snapshot_checks(
 def _latest_run(con: duckdb.DuckDBPyConnection, model_name: str, model_version: str) -> dict | None:
     """The latest run of `model_version` in a rebuilt warehouse, with its `snapshots`: read from
     the training node's own table (the replay builds that node and its upstream, not the
-    lineage views below it)."""
+    lineage views below it). Without one (an input moved, so the version did), the replay's
+    latest run of the model: every check is still computed, and says which input moved."""
     relation = f"ml.ml_{model_name}__train"
     rows = store.read(
         con,
-        f"select * from {relation} where model_version = ? order by started_at desc",
+        f"select * from {relation} where status = 'success' order by model_version = ? desc, "
+        "started_at desc limit 1",
         [model_version],
     )
     return store.training_run(con, rows[0]["training_run_id"], relation) if rows else None
@@ -213,8 +215,13 @@ def reproduce_training_run(
         )
     )
     if again is None:
+        report.notes.append(f"the replayed build trained no {run['model_name']} model")
+    elif again["model_version"] != run["model_version"]:
+        moved = [c.name for c in report.checks if not c.matches and "snapshot" in c.name]
         report.notes.append(
-            f"the replayed build trained no model with model_version {run['model_version']}"
+            f"the replayed build trained model_version {again['model_version']}, not the "
+            f"recorded {run['model_version']}: compared with it"
+            + (f"; the inputs that moved: {', '.join(moved)}" if moved else "")
         )
     return report, rebuilt_path
 
