@@ -136,6 +136,9 @@ class Plugin(BasePlugin):
                 retraining.record_skipped_by_failures(cursor, build["nodes"], build["run_type"])
                 if not self.backfill:  # a backfill's file has no registry of its own
                     champions.check_registry_aliases(cursor)
+                    from customer_ml.replay import backfill_files
+
+                    backfill_files.record_in_production(cursor, warehouse)
                 record["chain_head"] = chain.head(cursor)
                 record["training_mlflow_run_ids"] = registry.mlflow_runs_of_build(
                     cursor, build["invocation_id"]

@@ -418,3 +418,27 @@ def test_backfill_diff_rescores_production_past_predictions_with_the_model_that_
     page = " ".join(re.sub(r"<[^>]+>", " ", Path(report).read_text()).split())
     total = sum(p.get("changed") or 0 for p in changed.values())  # the baseline's too
     assert champion in page and f"{total} past predictions would change" in page
+
+
+def test_production_lists_every_backfill_run_against_it(built: Path, tmp_path: Path) -> None:
+    """Issue 35: backfills were recorded only in their own files. Production's next build
+    appends (sealed, once) every record of the backfills run against it."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    vars_ = {"backfill_id": "listed", "backfill_of": "ci",
+             "as_of_start": "2025-12-01", "as_of_end": "2025-12-01"}  # fmt: skip
+    dbt_build(wh, "--target", "backfill", "--selector", "backfill", "--vars", json.dumps(vars_))
+
+    def listed() -> list[tuple]:
+        con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+        try:
+            return con.execute("select backfill_id, status from lineage.backfills "
+                               "order by recorded_at").fetchall()  # fmt: skip
+        finally:
+            con.close()
+
+    assert listed() == []
+    for _ in range(2):  # a second build adds nothing
+        dbt_build(wh, "--select", "stg_shop__orders")
+        assert listed() == [("listed", "started"), ("listed", "succeeded")]
+    assert cli(wh, "verify-lineage", "--target", "ci").returncode == 0

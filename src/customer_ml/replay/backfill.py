@@ -198,7 +198,7 @@ def prepare(con: duckdb.DuckDBPyConnection, s: dict[str, Any]) -> dict[str, int]
             "git_commit": git.commit,
             "is_dirty": git.is_dirty,
             "row_counts_json": json.dumps(copied, sort_keys=True),
-            "recorded_at": datetime.now(UTC).replace(tzinfo=None),
+            "recorded_at": lineage.utc_now(),
         },
     )
     return copied
@@ -375,7 +375,7 @@ def finish(con: duckdb.DuckDBPyConnection, invocation_id: str, succeeded: bool) 
             "is_dirty": git.is_dirty,
             "row_counts_json": json.dumps(counts, sort_keys=True),
             "snapshot_ids": json.dumps(snapshot_ids),
-            "recorded_at": datetime.now(UTC).replace(tzinfo=None),
+            "recorded_at": lineage.utc_now(),
         },
     )
     return f"backfill {row['backfill_id']} {'succeeded' if succeeded else 'failed'}"
