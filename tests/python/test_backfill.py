@@ -442,3 +442,23 @@ def test_production_lists_every_backfill_run_against_it(built: Path, tmp_path: P
         dbt_build(wh, "--select", "stg_shop__orders")
         assert listed() == [("listed", "started"), ("listed", "succeeded")]
     assert cli(wh, "verify-lineage", "--target", "ci").returncode == 0
+
+
+def test_a_cohort_backfill_with_identical_features_changes_no_prediction(
+    built: Path, tmp_path: Path
+) -> None:
+    """Issue 35: the segment rules took their medians from whatever population they scored, so a
+    country cohort backfill with byte-identical features "changed" segment predictions (and
+    publish offered them). The rules read production's whole population at the as_of."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    vars_ = {"backfill_id": "gb-dec", "backfill_of": "ci", "cohort": "country_gb",
+             "as_of_start": "2025-12-01", "as_of_end": "2025-12-01"}  # fmt: skip
+    dbt_build(wh, "--target", "backfill", "--selector", "backfill", "--vars", json.dumps(vars_))
+    done = cli(wh, "backfill", "diff", "gb-dec", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["predictions"]
+    segments = [p for p in rows if p["model"] == "segments" and p.get("customers")]
+    assert segments and all(p.get("changed") == 0 for p in segments), segments
+    published = cli(wh, "backfill", "publish", "gb-dec", "--json")
+    assert published.returncode == 1 and "nothing to publish" in published.stderr

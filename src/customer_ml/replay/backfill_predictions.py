@@ -44,6 +44,20 @@ def _model(entry: catalogue.Entry, run: dict[str, Any] | None, production: str) 
     return entry.module.MODEL.from_bytes(registry.read_verified(path, run["artifact_sha256"]))
 
 
+def _of_population(
+    con: duckdb.DuckDBPyConnection, entry: catalogue.Entry, model: Any, feature_version: int, as_of
+) -> Any:
+    """A rule that reads the population (the segment rules' medians) reads production's whole
+    population at the as_of, the one it was defined on when production scored: never a
+    backfill's cohort (a cohort with identical features then changes no prediction)."""
+    of_population = getattr(entry.module, "of_population", None)
+    if of_population is None:
+        return model
+    relation = entry.features(feature_version)
+    population = con.execute(f"select * from production.{relation} where as_of = ?", [as_of]).df()
+    return of_population(model, population)
+
+
 CURRENT_SQL = """
 select p.model_kind, p.training_run_id, p.model_version, p.feature_version, p.as_of,
     p.customer_id, p.prediction_id, p.score, p.score_label
@@ -87,7 +101,8 @@ def rescored(
                     .df()
                     .to_dict(orient="records")
                 )
-            model = _model(entry, run, started["production_path"])
+            model = _of_population(con, entry, _model(entry, run, started["production_path"]),
+                                   int(feature_version), as_of)  # fmt: skip
             scored = entry.module.score(model, inputs, entry.policy)
             new = pd.DataFrame({"customer_id": scored.customer_ids, "new": scored.scores})
             if scored.labels is not None:
