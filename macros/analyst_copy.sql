@@ -52,6 +52,7 @@
                     ~ name ~ "'").columns[0].values() -%}
                 {%- do run_query("create view analyst_copy." ~ name ~ " as " ~ definition[0]) -%}
             {%- endfor -%}
+            {%- do analyst_comments(wanted) -%}
             {%- do run_query("detach analyst_copy") -%}
             select customer_ml_publish('{{ staging }}', '{{ published }}')
         {%- endif -%}
@@ -121,4 +122,34 @@
     {%- do run_query("insert into analyst_copy." ~ name ~ " select * from " ~ name
         ~ " as t where " ~ changed) -%}
     {%- do run_query("drop table _analyst_changed") -%}
+{%- endmacro %}
+
+{#- The analyst copy explains itself: each relation and column of it carries its description
+    from the project's YAML (models and the lineage sources) as a DuckDB comment, so
+    `duckdb_tables()` / `duckdb_columns()` (or any client's schema browser) show it. One
+    round trip for all of them. `wanted`: the relations copied (schema.table). -#}
+{% macro analyst_comments(wanted) -%}
+    {%- set statements = [] -%}
+    {%- set present = run_query(
+        "select table_schema || '.' || table_name || '.' || column_name from "
+        ~ "information_schema.columns where table_catalog = 'analyst_copy'").columns[0].values() -%}
+    {%- for node in graph.nodes.values() | list + graph.sources.values() | list
+        if node.resource_type in ('model', 'source')
+        and (node.schema ~ '.' ~ (node.identifier or node.alias or node.name)) in wanted -%}
+        {%- set relation = 'analyst_copy.' ~ node.schema ~ '.'
+            ~ (node.identifier or node.alias or node.name) -%}
+        {%- set kind = 'view' if (node.schema ~ '.' ~ node.name) in analyst_views() else 'table' -%}
+        {%- if node.description -%}
+            {%- do statements.append("comment on " ~ kind ~ " " ~ relation ~ " is '"
+                ~ (node.description | trim | replace("'", "''")) ~ "'") -%}
+        {%- endif -%}
+        {%- for column in node.columns.values() if column.description and (node.schema ~ '.'
+            ~ (node.identifier or node.alias or node.name) ~ '.' ~ column.name) in present -%}
+            {%- do statements.append("comment on column " ~ relation ~ '."' ~ column.name
+                ~ "\" is '" ~ (column.description | trim | replace("'", "''")) ~ "'") -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if statements -%}
+        {%- do run_query(statements | join(';\n')) -%}
+    {%- endif -%}
 {%- endmacro %}

@@ -140,3 +140,26 @@ def test_a_build_of_nothing_analysts_read_publishes_nothing_and_is_still_recorde
     dbt_build(wh, "--select", "fct_customer_scores")  # a node analysts read: published
     assert analyst.stat().st_ino != published.st_ino
     assert _value(analyst, builds) == before + 2
+
+
+def test_the_analyst_copy_explains_itself(built: Path) -> None:
+    """Issue 36: the analyst copy carried 0 of its column descriptions. Every relation and
+    almost every column of it has its YAML description as a DuckDB comment."""
+    con = duckdb.connect(str(built / "ci.analyst.duckdb"), read_only=True)
+    try:
+        [(columns, described)] = con.execute(
+            "select count(*), count(*) filter (where comment is not null and comment <> '') "
+            "from duckdb_columns() where schema_name in ('lineage', 'serving', 'monitoring')"
+        ).fetchall()
+        [(score,)] = con.execute(
+            "select comment from duckdb_columns() where schema_name = 'serving' and "
+            "table_name = 'fct_customer_scores' and column_name = 'score'"
+        ).fetchall()
+        tables = dict(con.execute(
+            "select schema_name || '.' || table_name, comment from duckdb_tables() "
+            "where schema_name in ('lineage', 'serving')"
+        ).fetchall())  # fmt: skip
+    finally:
+        con.close()
+    assert score and described / columns > 0.9, (described, columns)
+    assert tables["lineage.builds"].startswith("One row per build")
