@@ -194,3 +194,9 @@ def test_demo_champions_promote_every_model_through_signed_approvals(built, tmp_
     ]  # fmt: skip
     again = cli(wh, "demo-champions", "--target", "ci", "--json")
     assert all("already the champion" in line for line in json.loads(again.stdout)["models"])
+
+
+def test_h_is_help_and_help_names_the_environment() -> None:
+    done = CliRunner().invoke(main, ["-h"])
+    assert done.exit_code == 0 and "CUSTOMER_ML_SIGNING_KEY" in done.output
+    assert CliRunner().invoke(main, ["season", "-h"]).exit_code == 0

@@ -67,12 +67,17 @@ class OneLineErrors(click.Group):
             fail(f"{type(e).__name__}: {first} (CUSTOMER_ML_DEBUG=1 shows the traceback)")
 
 
-@click.group(cls=OneLineErrors)
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(
     package_name="customer-ml", prog_name="customer-ml", message="%(prog)s %(version)s"
 )
 def main() -> None:
-    """Reproducible customer ML on a dbt + DuckDB warehouse."""
+    """Reproducible customer ML on a dbt + DuckDB warehouse.
+
+    Environment: CUSTOMER_ML_HOME (the project), CUSTOMER_ML_WAREHOUSE_DIR (its warehouse
+    folder), CUSTOMER_ML_SIGNING_KEY (your SSH key for governance commands), CUSTOMER_ML_NOW
+    (a simulated clock, for warehouses of their own), CUSTOMER_ML_LOCK_TIMEOUT,
+    CUSTOMER_ML_DUCKDB_MEMORY / _THREADS, CUSTOMER_ML_ALERT_WEBHOOK, CUSTOMER_ML_DEBUG."""
 
 
 def warehouse_file(target: str, warehouse: Path | None) -> Path:
