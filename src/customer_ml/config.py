@@ -286,3 +286,15 @@ def demo_key(person: str) -> Path:
 def demo_approver(role: str, model_name: str) -> str:
     who = DEMO_APPROVERS[role]
     return who if isinstance(who, str) else who[model_name]
+
+
+def git_config(name: str) -> str:
+    """A git config value as seen from the project (e.g. user.email, user.signingkey); empty
+    when unset or when git is not there."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "config", name], cwd=project_dir(), capture_output=True,
+                              text=True).stdout.strip()  # fmt: skip
+    except OSError:
+        return ""

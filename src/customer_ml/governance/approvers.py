@@ -31,18 +31,9 @@ OWNERS = "config/owners.yml"
 def identity() -> str:
     """Who says they are acting: CUSTOMER_ML_USER, else git user.email, else the OS user. A
     claim, not a proof: it labels `adopt` only; governance actions are signed (signing.py)."""
-    if os.environ.get("CUSTOMER_ML_USER"):
-        return os.environ["CUSTOMER_ML_USER"]
-    try:
-        email = subprocess.run(
-            ["git", "config", "user.email"],
-            cwd=config.project_dir(),
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    except OSError:
-        email = ""
-    return email or getpass.getuser()
+    return (
+        os.environ.get("CUSTOMER_ML_USER") or config.git_config("user.email") or getpass.getuser()
+    )
 
 
 def _git(*args: str) -> subprocess.CompletedProcess:

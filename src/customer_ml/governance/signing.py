@@ -33,15 +33,7 @@ def statement(action: str, fields: dict) -> str:
 def key_path(explicit: Path | None = None) -> Path:
     """The signing key: --key, else CUSTOMER_ML_SIGNING_KEY, else git's user.signingkey (as for
     SSH-signed commits). One line when there is none or it is not a file."""
-    chosen = explicit or os.environ.get(KEY_ENV)
-    if not chosen:
-        found = subprocess.run(
-            ["git", "config", "user.signingkey"],
-            cwd=config.project_dir(),
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        chosen = found or None
+    chosen = explicit or os.environ.get(KEY_ENV) or config.git_config("user.signingkey")
     if not chosen:
         raise PromotionError(
             f"no signing key: pass --key, set {KEY_ENV} or git config user.signingkey (the SSH "
