@@ -200,3 +200,11 @@ def test_h_is_help_and_help_names_the_environment() -> None:
     done = CliRunner().invoke(main, ["-h"])
     assert done.exit_code == 0 and "CUSTOMER_ML_SIGNING_KEY" in done.output
     assert CliRunner().invoke(main, ["season", "-h"]).exit_code == 0
+
+
+def test_outside_a_checkout_the_advice_says_where_to_run(tmp_path) -> None:
+    done = CliRunner().invoke(main, ["where"], env={"CUSTOMER_ML_HOME": str(tmp_path),
+                                                    "CUSTOMER_ML_WAREHOUSE_DIR": ""})  # fmt: skip
+    assert done.exit_code == 1
+    assert "is not a customer-ml checkout (no dbt_project.yml)" in done.output
+    assert "make run" not in done.output

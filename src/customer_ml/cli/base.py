@@ -80,6 +80,17 @@ def main() -> None:
     CUSTOMER_ML_DUCKDB_MEMORY / _THREADS, CUSTOMER_ML_ALERT_WEBHOOK, CUSTOMER_ML_DEBUG."""
 
 
+def no_warehouse(wh: Path) -> None:
+    """Fail, one line, for a warehouse that does not exist, with the advice that fits: outside a
+    customer-ml checkout, where to run from; inside one, how to make it."""
+    if not (config.project_dir() / "dbt_project.yml").is_file():
+        fail(
+            f"{config.project_dir()} is not a customer-ml checkout (no dbt_project.yml): run "
+            "customer-ml from the checkout, or set CUSTOMER_ML_HOME to it"
+        )
+    fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+
+
 def warehouse_file(target: str, warehouse: Path | None) -> Path:
     """The warehouse a command acts on: --warehouse when given (a <target>.duckdb file, so that
     the gates dbt checks read that very file), else --target's."""
@@ -116,7 +127,7 @@ WAREHOUSE = click.option(
 def warehouse_rw(target: str, warehouse: Path | None):
     wh = warehouse_file(target, warehouse)
     if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+        no_warehouse(wh)
     con = config.connect(wh)
     from customer_ml.records import lineage, store
 

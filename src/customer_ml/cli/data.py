@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from customer_ml import config
-from customer_ml.cli.base import fail, main
+from customer_ml.cli.base import fail, main, no_warehouse
 
 
 @main.command()
@@ -126,7 +126,7 @@ def where(target: str, as_json: bool) -> None:
     wh = config.warehouse_path(target)
     copy = config.analyst_copy_path(wh)
     if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` first")
+        no_warehouse(wh)
     if not copy.exists():
         fail(f"{copy}: no analyst copy yet (each successful build publishes it); run `make run`")
     # The analyst copy, never the warehouse: reading it cannot block a build.

@@ -17,8 +17,8 @@ from customer_ml.cli.base import (
     TARGET,
     WAREHOUSE,
     catalogued_model,
-    fail,
     main,
+    no_warehouse,
     warehouse_file,
     warehouse_rw,
 )
@@ -88,7 +88,7 @@ def decisions(model: str | None, since, target: str, warehouse: Path | None, as_
 
     wh = warehouse_file(target, warehouse)
     if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+        no_warehouse(wh)
     con = config.connect(wh, read_only=True)
     try:
         rows = retraining_history.decisions(con, model, since.date() if since else None)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from customer_ml import config
-from customer_ml.cli.base import fail, main
+from customer_ml.cli.base import fail, main, no_warehouse
 
 
 @main.command("verify-snapshots")
@@ -50,7 +50,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
 
     wh = warehouse or config.warehouse_path(target)
     if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` first")
+        no_warehouse(wh)
     anchors = tracking.chain_anchors(wh)
     con = config.connect(wh, read_only=True)
     try:
@@ -131,7 +131,7 @@ def adopt_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
 
     wh = warehouse or config.warehouse_path(target)
     if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` first")
+        no_warehouse(wh)
     con = config.connect(wh)
     try:
         n = chain.adopt(con, promotion.identity())
@@ -150,7 +150,7 @@ def _training_runs(target: str, warehouse: Path | None, where: str = "true", par
 
     wh = warehouse or config.warehouse_path(target)
     if not wh.exists():
-        fail(f"{wh}: no warehouse yet; run `make run` (or dbt build) first")
+        no_warehouse(wh)
     from customer_ml.records.chain import columns_of
 
     con = config.connect(wh, read_only=True)
