@@ -42,7 +42,7 @@ def test_runs_lists_training_runs_and_report_finds_each_report(built, tmp_path) 
     only = json.loads(cli(wh, "runs", "--target", "ci", "--model", "clv", "--json").stdout)
     assert [r["model"] for r in only] == ["clv"]
     text = cli(wh, "runs", "--target", "ci").stdout
-    assert churn["training_run_id"] in text and "roc_auc" in text
+    assert churn["training_run_id"] in text and "roc_auc" in text and "rule baseline" in text
 
     done = cli(wh, "report", churn["training_run_id"], "--target", "ci", "--json")
     assert done.returncode == 0, done.stderr

@@ -138,3 +138,15 @@ def warehouse_rw(target: str, warehouse: Path | None):
         con.close()
         fail(str(e))
     return con
+
+
+def print_table(columns: list[str], rows: list[list[str]]) -> None:
+    """A table with a header on stdout (rich), at least 120 columns wide, so that a pipe or a
+    narrow terminal still gets every cell (wrapped, never cut)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, box=None)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(120, Console().width)).print(table)

@@ -19,6 +19,7 @@ from customer_ml.cli.base import (
     catalogued_model,
     main,
     no_warehouse,
+    print_table,
     warehouse_file,
     warehouse_rw,
 )
@@ -81,9 +82,6 @@ def status(target: str, warehouse: Path | None, as_json: bool) -> None:
 def decisions(model: str | None, since, target: str, warehouse: Path | None, as_json: bool) -> None:
     """List the retraining decisions (train, skip, suppressed) of MODEL, or of every model,
     oldest first, with their reasons (and, with --json, the evidence they were taken on)."""
-    from rich.console import Console
-    from rich.table import Table
-
     from customer_ml.pipeline import retraining_history
 
     wh = warehouse_file(target, warehouse)
@@ -101,10 +99,12 @@ def decisions(model: str | None, since, target: str, warehouse: Path | None, as_
         click.echo("no retraining decisions" + (f" for {model}" if model else "")
                    + (f" since {since:%Y-%m-%d}" if since else ""))  # fmt: skip
         return
-    table = Table("decided (UTC)", "model", "action", "data as_of", "reasons", box=None)
-    for r in rows:
-        unfinished = "" if r["build_finished"] else " (build never finished)"
-        table.add_row(f"{r['decided_at']:%Y-%m-%d %H:%M}", r["model_name"],
-                      r["action"] + unfinished, str(r["data_as_of"] or ""),
-                      "\n".join(r["reasons"]))  # fmt: skip
-    Console(width=max(120, Console().width)).print(table)
+    print_table(
+        ["decided (UTC)", "model", "action", "data as_of", "reasons"],
+        [
+            [f"{r['decided_at']:%Y-%m-%d %H:%M}", r["model_name"],
+             r["action"] + ("" if r["build_finished"] else " (build never finished)"),
+             str(r["data_as_of"] or ""), "\n".join(r["reasons"])]
+            for r in rows
+        ],
+    )  # fmt: skip

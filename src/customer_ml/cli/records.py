@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from customer_ml import config
-from customer_ml.cli.base import fail, main, no_warehouse
+from customer_ml.cli.base import fail, main, no_warehouse, print_table
 
 
 @main.command("verify-snapshots")
@@ -218,17 +218,18 @@ def runs(
     if not rows:
         click.echo("no training runs recorded" + (" that match" if model or status else ""))
         return
+    lines = []
     for r in rows:
-        score = (
-            f"{r['primary_metric']} {r['candidate']:.4f} (baseline {r['baseline']:.4f})"
-            if isinstance(r["candidate"], float) and isinstance(r["baseline"], float)
-            else f"{r['primary_metric']}: not measured"
-        )
-        gates = {True: "gates pass", False: "gates fail", None: "gates not run"}[r["gates_pass"]]
-        click.echo(
-            f"{r['training_run_id']}  {r['model']:<8} {r['status']:<10} {r['started_at'][:19]}  "
-            f"{score}  {gates}"
-        )
+        measured = isinstance(r["candidate"], float) and isinstance(r["baseline"], float)
+        lines.append([
+            r["training_run_id"], r["model"], r["status"], r["started_at"][:19],
+            r["primary_metric"],
+            f"{r['candidate']:.4f}" if measured else "not measured",
+            f"{r['baseline']:.4f}" if measured else "",
+            {True: "pass", False: "fail", None: "not run"}[r["gates_pass"]],
+        ])  # fmt: skip
+    print_table(["training run", "model", "status", "started (UTC)", "primary metric",
+                 "candidate", "rule baseline", "gates"], lines)  # fmt: skip
 
 
 @main.command("report")
