@@ -134,19 +134,24 @@
         "select table_schema || '.' || table_name || '.' || column_name from "
         ~ "information_schema.columns where table_catalog = 'analyst_copy'").columns[0].values() -%}
     {%- for node in graph.nodes.values() | list + graph.sources.values() | list
-        if node.resource_type in ('model', 'source')
-        and (node.schema ~ '.' ~ (node.identifier or node.alias or node.name)) in wanted -%}
-        {%- set relation = 'analyst_copy.' ~ node.schema ~ '.'
-            ~ (node.identifier or node.alias or node.name) -%}
-        {%- set kind = 'view' if (node.schema ~ '.' ~ node.name) in analyst_views() else 'table' -%}
-        {%- if node.description -%}
-            {%- do statements.append("comment on " ~ kind ~ " " ~ relation ~ " is '"
-                ~ (node.description | trim | replace("'", "''")) ~ "'") -%}
+        if node.resource_type in ('model', 'source', 'seed') -%}
+        {%- set names = [node.identifier or node.alias or node.name] -%}
+        {%- if node.version is defined and node.version is not none
+            and node.version == node.latest_version -%}
+            {%- do names.append(node.name) -%}  {#- the latest version's view: serving.x -#}
         {%- endif -%}
-        {%- for column in node.columns.values() if column.description and (node.schema ~ '.'
-            ~ (node.identifier or node.alias or node.name) ~ '.' ~ column.name) in present -%}
-            {%- do statements.append("comment on column " ~ relation ~ '."' ~ column.name
-                ~ "\" is '" ~ (column.description | trim | replace("'", "''")) ~ "'") -%}
+        {%- for name in names if (node.schema ~ '.' ~ name) in wanted -%}
+            {%- set relation = 'analyst_copy.' ~ node.schema ~ '.' ~ name -%}
+            {%- set kind = 'view' if (node.schema ~ '.' ~ name) in analyst_views() else 'table' -%}
+            {%- if node.description -%}
+                {%- do statements.append("comment on " ~ kind ~ " " ~ relation ~ " is '"
+                    ~ (node.description | trim | replace("'", "''")) ~ "'") -%}
+            {%- endif -%}
+            {%- for column in node.columns.values() if column.description
+                and (node.schema ~ '.' ~ name ~ '.' ~ column.name) in present -%}
+                {%- do statements.append("comment on column " ~ relation ~ '."' ~ column.name
+                    ~ "\" is '" ~ (column.description | trim | replace("'", "''")) ~ "'") -%}
+            {%- endfor -%}
         {%- endfor -%}
     {%- endfor -%}
     {%- if statements -%}
