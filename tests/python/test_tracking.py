@@ -116,6 +116,16 @@ def test_the_registered_champion_loads_and_predicts_what_was_served(
     runs = {m: promote_by_record(wh, m) for m in models}
     dbt_build(wh, "--select", *(f"ml_{m}__score" for m in models))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{wh / 'ci.mlflow.db'}")
+    client = MlflowClient()
+    # the registry says what each model is and reads; its runs say who and what ran them
+    assert "Input: BTYD summaries" in client.get_registered_model("customer-ml-clv").description
+    assert (
+        "Input: rows of features." in client.get_registered_model("customer-ml-churn").description
+    )
+    version = client.get_model_version_by_alias("customer-ml-churn", "champion")
+    tags = client.get_run(version.run_id).data.tags
+    assert tags["mlflow.source.type"] == "JOB" and tags["mlflow.user"]
+    assert tags["mlflow.source.git.commit"] == tags["git.commit"]
     con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
     try:
         for model_name in models:

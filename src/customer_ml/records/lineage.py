@@ -237,3 +237,15 @@ FINISHED_SERVABLE_BUILDS = (
     "select invocation_id from lineage.builds "
     "where not is_dirty and coalesce(run_type, 'production') = 'production'"
 )
+
+
+def source_tags(commit: str | None) -> dict[str, str]:
+    """MLflow's own tags for who and what ran a run, which its UI shows."""
+    import getpass
+
+    tags = {
+        "mlflow.user": config.git_config("user.email") or getpass.getuser(),
+        "mlflow.source.type": "JOB",
+        "mlflow.source.name": f"dbt build ({config.project_dir().name})",
+    }
+    return tags | ({"mlflow.source.git.commit": commit} if commit else {})

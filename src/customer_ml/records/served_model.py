@@ -112,3 +112,22 @@ class _Context:
     def __init__(self, artifacts: dict[str, str], model_config: dict[str, Any]) -> None:
         self.artifacts = artifacts
         self.model_config = model_config
+
+
+def registered_description(model_name: str) -> str:
+    """What a registered model is and what it reads, for the MLflow registry (from the
+    catalogue: its module's summary, its input relation, its primary metric)."""
+    entry = catalogue.entry(model_name)
+    paragraph = " ".join((entry.module.__doc__ or model_name).strip().split("\n\n")[0].split())
+    summary = paragraph.split(". ")[0].rstrip(".") + "."
+    reads = (
+        "BTYD summaries per customer (frequency, recency, T, monetary_value at a period end, "
+        "from datasets.clv_transactions_v<n>)"
+        if model_name == "clv"
+        else f"rows of {entry.features('<n>')} (one per customer and as_of)"
+    )
+    return (
+        f"{summary} Input: {reads}; the version's feature_version tag says which. Primary "
+        f"metric: {entry.primary_metric}. Promoted only by signed approvals (customer-ml "
+        "approve); the champion alias follows lineage.promotions."
+    )

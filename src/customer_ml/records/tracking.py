@@ -56,8 +56,9 @@ def _run(
 ) -> str:
     """Create a run (starting at `started_at`, a UTC datetime, when the work began before it),
     let `log(run_id)` fill it, and end it FINISHED (FAILED if `log` raised)."""
-    if tags.get("git.commit"):  # MLflow's own name for it, which its UI shows
-        tags = {**tags, "mlflow.source.git.commit": tags["git.commit"]}
+    from customer_ml.records.lineage import source_tags
+
+    tags = {**source_tags(tags.get("git.commit")), **tags}  # who and what ran it (MLflow's UI)
     start = None
     if started_at is not None:
         start = int(started_at.replace(tzinfo=started_at.tzinfo or UTC).timestamp() * 1000)
@@ -327,8 +328,13 @@ def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
     `models:/customer-ml-<model>@champion` loads; returns the registry version."""
     client = _client(warehouse)
     name = f"customer-ml-{model_name}"
+    from customer_ml.records import served_model
+
+    description = served_model.registered_description(model_name)
     if not _exists(client, name):
-        client.create_registered_model(name)
+        client.create_registered_model(name, description=description)
+    elif not client.get_registered_model(name).description:
+        client.update_registered_model(name, description=description)
     from customer_ml.records import served_model
 
     artifact = config.recorded_file(warehouse, run["artifact_path"])
