@@ -291,9 +291,12 @@ def test_a_backfill_build_recomputes_its_slice_as_production_did(
     assert whole == {
         "datasets.clv_transactions_v1", "datasets.clv_summaries", "labels.clv_holdout_v1"
     }  # fmt: skip
-    assert re.search(
-        r"4 of \d+ relation/as_of slices differ", cli(wh, "backfill", "diff", "gb-summer").stdout
-    )
+    text = cli(wh, "backfill", "diff", "gb-summer").stdout
+    # the verdict leads with predictions and judges features; labels and datasets, computed up
+    # to how far the cohort's data reaches, are listed as differing by construction
+    assert re.search(r"verdict: \d+ past prediction\(s\) would change; 1 of \d+ feature "
+                     r"slices differ", text), text  # fmt: skip
+    assert "datasets.clv_summaries (by construction)" in text
 
 
 def _relation_digest(con: duckdb.DuckDBPyConnection, relation: str, where: str = "true") -> str:
@@ -462,3 +465,24 @@ def test_a_cohort_backfill_with_identical_features_changes_no_prediction(
     assert segments and all(p.get("changed") == 0 for p in segments), segments
     published = cli(wh, "backfill", "publish", "gb-dec", "--json")
     assert published.returncode == 1 and "nothing to publish" in published.stderr
+
+
+def test_a_backfill_of_one_feature_version_is_a_mode_whose_diff_works(
+    built: Path, tmp_path: Path
+) -> None:
+    """Issue 35: `--select +customer_features.v2` on the backfill target ran and was recorded,
+    then `backfill diff` crashed (datasets.clv_transactions_v1 does not exist). It is a
+    documented mode: the diff compares what the backfill built and says which models it could
+    not rescore."""
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    vars_ = {"backfill_id": "fv2", "backfill_of": "ci",
+             "as_of_start": "2025-12-01", "as_of_end": "2025-12-01"}  # fmt: skip
+    dbt_build(wh, "--target", "backfill", "--select", "+customer_features.v2", "--vars",
+              json.dumps(vars_))  # fmt: skip
+    done = cli(wh, "backfill", "diff", "fv2", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert {r["relation"] for r in found["relations"]} == {"features.customer_features_v2"}
+    notes = {p["model"]: p.get("note") for p in found["predictions"]}
+    assert notes["clv"] == "not rescored: the backfill has no inputs for it"

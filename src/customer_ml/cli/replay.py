@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from customer_ml import config
-from customer_ml.cli.base import fail, main, steps
+from customer_ml.cli.base import fail, main, print_table, steps
 from customer_ml.records import store
 from customer_ml.replay import backfill, backfill_diff
 
@@ -200,32 +200,42 @@ def diff_backfill(backfill_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({**found, "report": str(report)}, indent=2, default=str))
         return
+    predictions = found["predictions"]
+    moved = sum(p.get("changed") or 0 for p in predictions)
+    click.echo(f"predictions: {moved} of production's past predictions would change")
+    print_table(
+        ["model", "as_of", "customers", "changed", "mean change", "largest", "decisions crossing"],
+        [
+            [p["model"], str(p["as_of"]), str(p["customers"]), p["note"], "", "", ""]
+            if p.get("note")
+            else [p["model"], str(p["as_of"]), str(p["customers"]), str(p["changed"]),
+                  f"{p['mean_change'] or 0:.4f}", f"{p['largest_change'] or 0:.4f}",
+                  f"{p['crossed_up']} up, {p['crossed_down']} down" if "crossed_up" in p
+                  else "-"]
+            for p in predictions
+        ],
+    )  # fmt: skip
     rows = found["relations"]
-    changed = [r for r in rows if r["only_backfill"] or r["only_production"]]
-    click.echo(f"{'relation':<34} {'as_of':<10} {'backfill':>9} {'production':>10} "
-               f"{'only in backfill':>16} {'only in production':>18}")  # fmt: skip
-    for r in rows:
-        click.echo(
-            f"{r['relation']:<34} {str(r['as_of'] or '-'):<10} {r['backfill']:>9} "
-            f"{r['production']:>10} {r['only_backfill']:>16} {r['only_production']:>18}"
-        )
-    click.echo(f"{'model':<9} {'as_of':<10} {'customers':>9} {'changed':>8} "
-               f"{'mean change':>12} {'largest':>9}  decisions crossing")  # fmt: skip
-    for p in found["predictions"]:
-        if p.get("note"):
-            click.echo(f"{p['model']:<9} {p['as_of']!s:<10} {p['customers']:>9}  {p['note']}")
-            continue
-        crossing = f"{p['crossed_up']} up, {p['crossed_down']} down" if "crossed_up" in p else "-"
-        click.echo(
-            f"{p['model']:<9} {p['as_of']!s:<10} {p['customers']:>9} {p['changed']:>8} "
-            f"{p['mean_change'] or 0:>12.4f} {p['largest_change'] or 0:>9.4f}  {crossing}"
-        )
-    click.echo(f"report: {report}")
+    changed = [r for r in rows if (r["only_backfill"] or r["only_production"])
+               and not r["by_construction"]]  # fmt: skip
     click.echo(
-        f"{len(changed)} of {len(rows)} relation/as_of slices differ from production"
-        if changed
-        else f"no differences from production in {len(rows)} relation/as_of slices"
+        "features, labels and datasets (labels and datasets are computed up to how far "
+        "the data reaches: a slice that ends elsewhere differs there by construction)"
     )
+    print_table(
+        ["relation", "as_of", "backfill", "production", "only in backfill", "only in production"],
+        [[r["relation"] + (" (by construction)" if r["by_construction"] else ""),
+          str(r["as_of"] or "-"), str(r["backfill"]), str(r["production"]),
+          str(r["only_backfill"]), str(r["only_production"])] for r in rows],
+    )  # fmt: skip
+    click.echo(f"report: {report}")
+    features = [r for r in rows if not r["by_construction"]]
+    click.echo(
+        f"verdict: {moved} past prediction(s) would change; "
+        + (f"{len(changed)} of {len(features)} feature slices differ from production"
+           if changed else f"no differences in {len(features)} feature slices")
+        + " (labels and datasets listed above, not judged)"
+    )  # fmt: skip
 
 
 @backfill_group.command("publish")

@@ -52,9 +52,16 @@ def diff(con: duckdb.DuckDBPyConnection, *, with_rows: bool = False) -> dict[str
         con,
         "select * from lineage.backfills where status = 'started' order by recorded_at limit 1",
     )
-    as_of_range = con.execute(
-        "select min(as_of), max(as_of) from features.customer_features_v1"
-    ).fetchone()
+    built = [r for r in sorted(_tables(con, _here(con))) if r.startswith("features.")]
+    as_of_range = (
+        con.execute(
+            " union all ".join(f"select as_of from {r}" for r in built).join(
+                ["select min(as_of), max(as_of) from (", ")"]
+            )
+        ).fetchone()
+        if built
+        else (None, None)
+    )
     config.attach_read_only(con, started["production_path"], "production")
     try:
         relations = [
@@ -85,9 +92,19 @@ def _tables(con: duckdb.DuckDBPyConnection, database: str) -> set[str]:
     }
 
 
+def _here(con: duckdb.DuckDBPyConnection) -> str:
+    return con.execute("select current_database()").fetchone()[0]
+
+
 def _shared_outputs(con: duckdb.DuckDBPyConnection) -> list[str]:
-    here = con.execute("select current_database()").fetchone()[0]
-    return sorted(_tables(con, here) & _tables(con, "production"))
+    return sorted(_tables(con, _here(con)) & _tables(con, "production"))
+
+
+# Labels and datasets are computed up to how far the data reaches (data_through): a backfill
+# whose slice ends elsewhere than production's data (a cohort's own data_through, a past
+# watermark) differs there by construction, whatever changed. They are listed, never the
+# verdict; predictions are (customer_ml.replay.backfill_predictions).
+BY_CONSTRUCTION = ("labels.", "datasets.")
 
 
 DIFF_SQL = """
@@ -135,11 +152,13 @@ def _diff_relation(
         where=" and ".join(slice_) or "true",
         group="as_of" if "as_of" in columns else "null",
     )
+    expected = relation.startswith(BY_CONSTRUCTION)
     return [
         {
             "relation": relation,
             "as_of": as_of,
             **dict(zip(DIFF_COUNTS, map(int, counts), strict=True)),
+            "by_construction": expected,
         }
         for as_of, *counts in con.execute(sql).fetchall()
     ]

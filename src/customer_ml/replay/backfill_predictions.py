@@ -26,14 +26,21 @@ from customer_ml.records import registry
 
 
 def _inputs(con: duckdb.DuckDBPyConnection, model_name: str, feature_version: int, as_of):
-    """The backfill's rows the model's scoring node would read at `as_of`, or None."""
+    """The backfill's rows the model's scoring node would read at `as_of`, or None (also when
+    the backfill did not build them: a backfill of one feature version builds no CLV dataset)."""
+    from customer_ml.records.chain import columns_of
+
     if model_name == "clv":
+        if not columns_of(con, "datasets.clv_transactions_v1"):
+            return None
         summaries = btyd.summaries(con.table("datasets.clv_transactions_v1"))
         rows = summaries.filter("period = 'scoring'").df()
         if rows.empty or pd.Timestamp(rows["period_end"].iloc[0]).date() != as_of:
             return None
         return rows
     relation = catalogue.entry(model_name).features(feature_version)
+    if not columns_of(con, relation):
+        return None
     return con.execute(f"select * from {relation} where as_of = ?", [as_of]).df()
 
 
