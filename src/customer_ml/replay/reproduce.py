@@ -218,10 +218,13 @@ def reproduce_training_run(
         report.notes.append(f"the replayed build trained no {run['model_name']} model")
     elif again["model_version"] != run["model_version"]:
         moved = [c.name for c in report.checks if not c.matches and "snapshot" in c.name]
+        raw = [m for m in moved if m.startswith("snapshot raw.")]  # where a change comes in
+        derived = [m for m in moved if m not in raw]
         report.notes.append(
             f"the replayed build trained model_version {again['model_version']}, not the "
             f"recorded {run['model_version']}: compared with it"
-            + (f"; the inputs that moved: {', '.join(moved)}" if moved else "")
+            + (f"; the inputs that moved: {', '.join(raw or derived)}" if moved else "")
+            + (f" (and what is derived from them: {', '.join(derived)})" if raw and derived else "")
         )
     return report, rebuilt_path
 
