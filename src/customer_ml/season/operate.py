@@ -79,6 +79,7 @@ class Season:
         self.warehouse = self.warehouse_dir / "dev.duckdb"
         self.steps: list[Step] = []
         self.ticks: dict[int, int] = {}
+        self.reviewed: set[str] = set()  # training runs the owners looked at
         self.project = config.project_dir()
 
     # --- running things ---------------------------------------------------------------------
@@ -208,6 +209,9 @@ class Season:
             "lineage.promotion_requests where training_run_id is not null) order by started_at"
         )
         for model, run, metrics in runs:
+            if run in self.reviewed:  # a run refused once is not asked about again
+                continue
+            self.reviewed.add(run)
             if not worth_promoting(model, json.loads(metrics or "{}")):
                 continue
             opened = self.cli(week, "promote", "promote", model, "--run", run, "--target", "dev",
