@@ -270,9 +270,9 @@ class Season:
             for quarter in sorted({1, max(1, weeks // 2), weeks}):
                 found = self.query(
                     "select p.prediction_id from lineage.predictions p join lineage.builds b "
-                    "using (invocation_id) where p.model_name = ? and b.clock_at <= ? "
+                    "using (invocation_id) where p.model_name = ? and b.clock_at < ? "
                     "order by b.clock_at desc, p.prediction_id limit 1",
-                    [model, self.year.clock(quarter)],
+                    [model, self.year.clock(quarter + 1)],  # served by the end of that week
                 )
                 if found:
                     step = self.cli(week, "reproduce", "reproduce", "--prediction-id",
