@@ -141,12 +141,15 @@ def warehouse_rw(target: str, warehouse: Path | None):
 
 
 def print_table(columns: list[str], rows: list[list[str]]) -> None:
-    """A table with a header on stdout (rich), at least 120 columns wide, so that a pipe or a
-    narrow terminal still gets every cell (wrapped, never cut)."""
+    """A table with a header on stdout (rich): on a terminal as wide as it is, cells wrapped;
+    into a pipe or file wide enough that no cell is cut (ids stay whole for grep)."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns, box=None)
+    console = Console()
+    table = Table(box=None)
+    for i, column in enumerate(columns):
+        table.add_column(column, no_wrap=i == 0, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console(width=max(120, Console().width)).print(table)
+    Console(width=console.width if console.is_terminal else 400).print(table)
