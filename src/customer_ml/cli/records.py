@@ -57,8 +57,7 @@ def verify_lineage(target: str, warehouse: Path | None, as_json: bool) -> None:
         interrupted = chain.interrupted_seals(con, {i for i, _ in anchors})
         problems = chain.verify(con, interrupted=interrupted) + chain.check_anchors(con, anchors)
         killed = chain.killed_builds(con)
-        listed = ", ".join("'" + i.replace("'", "''") + "'" for i in interrupted) or "null"
-        unsealed = chain.killed_builds(con, listed) if interrupted else []
+        unsealed = chain.killed_builds(con, interrupted) if interrupted else []
         known = registry.training_run_ids(con)
         [(seals, rows)] = con.execute(
             "select count(*), coalesce(sum(n_rows), 0) from lineage.seals"

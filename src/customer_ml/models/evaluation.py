@@ -41,6 +41,15 @@ def _value(metrics: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+def allowed_slack(entry: ModelEntry, reference: float) -> float:
+    """How far a candidate may trail `reference` on the primary metric: regression_tolerance,
+    or that share of the reference with regression_tolerance_relative (where the metric's
+    scale asks for it: 0.02 absolute on an error near 0.05 let a candidate 36% worse pass)."""
+    tolerance = float(entry.policy.get("regression_tolerance", 0.0))
+    relative = bool(entry.policy.get("regression_tolerance_relative", False))
+    return tolerance * abs(reference) if relative else tolerance
+
+
 def no_regression(
     entry: ModelEntry, metrics: dict[str, dict[str, Any]]
 ) -> list[tuple[str, bool, str]]:
@@ -50,8 +59,6 @@ def no_regression(
     fails; no champion at training time passes (there is nothing to regress against)."""
     primary = entry.primary_metric
     tolerance = float(entry.policy.get("regression_tolerance", 0.0))
-    # relative where the metric's scale asks for it (an error near 0.05: 0.02 absolute would
-    # let a candidate 40% worse pass): the allowed slack is that share of the reference value
     relative = bool(entry.policy.get("regression_tolerance_relative", False))
     mine = _value(metrics.get("candidate", {}), primary)
     out = []
@@ -68,7 +75,7 @@ def no_regression(
             )
             out.append((name, False, f"cannot compare: {why}"))
             continue
-        slack = tolerance * abs(theirs) if relative else tolerance
+        slack = allowed_slack(entry, theirs)
         if entry.greater_is_better:
             ok = mine >= theirs - slack
         else:

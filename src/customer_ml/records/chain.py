@@ -212,9 +212,8 @@ def _unsealed_not_killed(
     """Rows of `table` no seal covers, leaving out those of builds that never finished (they
     are never served or promoted; `killed_builds` lists them) and of builds whose seal was
     interrupted (the next build seals them): (how many, the first)."""
-    listed = ", ".join("'" + i.replace("'", "''") + "'" for i in interrupted) or "null"
     killed = (
-        f"invocation_id in ({KILLED}) or invocation_id in ({listed})"
+        f"invocation_id in ({KILLED}) or invocation_id in ({_literals(interrupted)})"
         if "invocation_id" in columns_of(con, table)
         else "false"
     )
@@ -239,19 +238,25 @@ def _unsealed_not_killed(
     return (rows[0][-1], rows[0][:-1]) if rows else (0, ())
 
 
+def _literals(values: Sequence[str]) -> str:
+    """SQL string literals, comma-separated ("null" for none: `in (null)` matches nothing)."""
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "null"
+
+
 def killed_builds(
-    con: duckdb.DuckDBPyConnection, invocations_sql: str = KILLED
+    con: duckdb.DuckDBPyConnection, invocations: Sequence[str] | None = None
 ) -> list[tuple[str, str, int]]:
-    """Builds that started and never finished (killed, or running now), or those
-    `invocations_sql` selects (or lists as SQL literals), with their rows per table:
+    """Builds that started and never finished (killed, or running now), or the `invocations`
+    given (e.g. those whose seal was interrupted), with their rows per table:
     (invocation_id, table, rows). The rows of a build that never finished are never served."""
+    which = KILLED if invocations is None else _literals(invocations)
     out = []
     for table in chained_tables(con):
         if "invocation_id" not in columns_of(con, table) or table == "lineage.invocations":
             continue
         out += con.execute(
             f"select invocation_id, '{table}', count(*) from {table} "
-            f"where invocation_id in ({invocations_sql}) group by 1 order by 1"
+            f"where invocation_id in ({which}) group by 1 order by 1"
         ).fetchall()
     return out
 

@@ -28,6 +28,7 @@ import duckdb
 
 from customer_ml import catalogue, config
 from customer_ml.data.generate import generate
+from customer_ml.models import evaluation
 from customer_ml.season.year import Year
 
 BIN = Path(sys.executable).parent
@@ -52,10 +53,7 @@ def worth_promoting(model: str, metrics: dict[str, Any]) -> bool:
     if mine is None:
         return False
     gain = mine - theirs if entry.greater_is_better else theirs - mine
-    tolerance = float(entry.policy.get("regression_tolerance", 0.0))
-    if entry.policy.get("regression_tolerance_relative"):
-        tolerance *= abs(theirs)
-    return gain >= tolerance
+    return gain >= evaluation.allowed_slack(entry, theirs)
 
 
 @dataclass

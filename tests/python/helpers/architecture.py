@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "replay": FOUNDATION | {"models", "records", "data"},
     "governance": FOUNDATION | {"models", "records", "replay"},
     "bench": FOUNDATION | {"data"},
-    "season": FOUNDATION | {"data"},
+    "season": FOUNDATION | {"models", "data"},
     "dbt_plugin": FOUNDATION | {"models", "records", "data", "pipeline", "replay", "governance"},
     "cli": FOUNDATION
     | {"models", "records", "data", "pipeline", "replay", "governance", "bench", "season"}
