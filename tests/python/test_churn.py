@@ -144,8 +144,9 @@ def test_baseline_ranks_by_recency_relative_to_interval() -> None:
     s = baselines.churn_scores(df)
     assert s[0] < s[3] < s[1]  # 60 days is 6 intervals for a 10-day buyer, 1.2 for a 50-day one
     assert s[2] == 1.0
-    assert baselines.version("churn").startswith("baseline-churn-")
-    assert len({baselines.version(m) for m in ("churn", "clv", "segments")}) == 3
+    rule = baselines.to_bytes("churn", baselines.ChurnRule())
+    assert baselines.version("churn", rule).startswith("baseline-churn-")
+    assert len({baselines.version(m, rule) for m in ("churn", "clv", "segments")}) == 3
 
 
 def test_feature_version_selects_columns() -> None:

@@ -180,10 +180,11 @@ def test_a_bad_webhook_is_recorded_not_raised_and_keeps_its_secrets(
 
 
 @pytest.mark.reliability  # four builds: `make reliability`
-def test_a_bad_webhook_leaves_a_build_green(built: Path, tmp_path: Path) -> None:
+def test_a_bad_webhook_changes_no_build_outcome(built: Path, tmp_path: Path) -> None:
     """The same four endpoints, inside `dbt build`: the champion's artifact is gone, so scoring
-    raises a critical alert (and serves the baseline); each build passes, its alert is recorded
-    as failed, and no secret reaches the build's output."""
+    raises a critical alert (and serves the baseline); each build runs to its end and fails for
+    that alert alone (the last on-run-end hook exits 1 on a critical alert, webhook or not), its
+    alert is recorded as not delivered, and no secret reaches the build's output."""
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
     promote_by_record(wh, "churn")
@@ -204,7 +205,7 @@ def test_a_bad_webhook_leaves_a_build_green(built: Path, tmp_path: Path) -> None
         con.close()
         leaked = [s for s in SECRETS if s in done.stdout + done.stderr + str(alerts)]
         outcomes[kind] = (done.returncode, [(a[0], a[1]) for a in alerts], leaked)
-    expected = (0, [("champion_artifact_unusable", "failed")], [])
+    expected = (1, [("champion_artifact_unusable", "failed")], [])
     assert outcomes == dict.fromkeys(outcomes, expected), done.stdout[-3000:]
 
 
@@ -428,8 +429,7 @@ def test_an_unusable_champion_artifact_falls_back_to_the_baseline(
         {"model_name": "churn", "training_run_id": "r1", "action": "promote",
          "promoted_at": promotion_time()},
     )  # fmt: skip
-    serving = scoring.serving_model(con, "churn")
-    assert serving.kind == "baseline"
+    assert scoring.serving_champion(con, "churn") is None  # the rule baseline serves
     [(kind, severity, message)] = con.execute(
         "select alert_kind, severity, message from lineage.alerts"
     ).fetchall()

@@ -114,7 +114,9 @@ def test_every_model_is_reproduced_months_later(tmp_path: Path, tiny_data: Path)
     models = project / "config" / "models.yml"
     models.write_text(models.read_text().replace("learning_rate: 0.05", "learning_rate: 0.1"))
     git(project, "commit", "-qam", "new hyperparameters")
-    dbt_build(wh, project=project)
+    # every model trains again (segments' cadence is not due: it would skip), so that a
+    # segments run aligned to its champion is recreated below
+    dbt_build(wh, "--vars", "{retrain: force}", project=project)
     served = dict(
         _one(
             wh,
@@ -230,7 +232,7 @@ def test_a_seeded_champion_reads_its_artifact_beside_production(tmp_path: Path) 
     con = duckdb.connect(str(throwaway))
     try:
         champion = registry.champion(con, "churn", max_age_check=False)
-        serving = scoring.serving_model(con, "churn")
+        serving = scoring.serving_champion(con, "churn")
     finally:
         con.close()
     assert champion["artifact_path"] == str(artifact)
@@ -335,3 +337,58 @@ def test_a_moved_input_shows_every_check_and_names_the_input(
     assert status["snapshot raw.orders"] == "mismatch"
     assert status["model version"] == "mismatch"
     assert any("the inputs that moved: snapshot raw.orders" in n for n in report["notes"])
+
+
+@pytest.mark.e2e
+def test_a_rule_baseline_prediction_is_recreated_with_the_rule_fitted_earlier(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """The segment rules the first build fitted (on its whole population) score the second
+    build's customers; a prediction of the second build is recreated with that recorded rule,
+    where a replay refitting on the second build's population would take other medians. An
+    altered rule artifact is a mismatch."""
+    import pandas as pd
+
+    from customer_ml.models import baselines
+
+    project = snapshot_project(tmp_path / "project")
+    wh = tmp_path / "wh"
+    first, later = _split(tiny_data, tmp_path / "batches")
+    _load(wh, first)
+    dbt_build(wh, "--vars", '{as_of_end: "2025-10-01"}', project=project)
+    _load(wh, later)
+    dbt_build(wh, project=project)
+    [(fitted_by, version, path, fitted_on)] = _one(
+        wh, "select invocation_id, model_version, artifact_path, fitted_on "
+        "from lineage.baseline_runs where model_name = 'segments'",
+    )  # fmt: skip
+    [(prediction, as_of)] = _one(
+        wh, "select prediction_id, as_of from ml.ml_segments__score where model_version = "
+        f"'{version}' and invocation_id != '{fitted_by}' order by as_of desc, prediction_id "
+        "limit 1",
+    )  # fmt: skip
+    # not vacuous: refitted on the second build's population, the rules would be others
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        population = con.execute(f"select * from {fitted_on} where as_of = ?", [as_of]).df()
+    finally:
+        con.close()
+    refitted = baselines.SegmentRules().fitted(population[population["orders_lifetime"] > 0])
+    recorded = json.loads((wh / path).read_text())["params"]
+    assert refitted.params != recorded, pd.Timestamp(as_of)
+
+    status, report = _reproduce(wh, project, "--prediction-id", prediction)
+    assert status == 0 and not _mismatches(report), report
+    checks = {c["check"] for c in report["checks"]}
+    assert {
+        "rule baseline artifact (sha256)",
+        "model version",
+        "prediction (float64, hex)",
+    } <= checks
+
+    artifact = wh / path
+    artifact.chmod(0o644)
+    artifact.write_text(artifact.read_text().replace('"params": {', '"params": {"x": 1, ', 1))
+    status, report = _reproduce(wh, project, "--prediction-id", prediction)
+    assert status != 0
+    assert "rule baseline artifact (sha256)" in _mismatches(report), report

@@ -18,7 +18,7 @@ import pytest
 from conftest import cli, dbt_build
 
 from customer_ml import catalogue
-from customer_ml.models import baselines, segments
+from customer_ml.models import baselines
 from customer_ml.pipeline import scoring
 from customer_ml.records import store
 
@@ -132,7 +132,6 @@ def test_the_input_hash_is_the_row_content() -> None:
     assert scoring.input_hashes(moved)[1] != h[1]
     later = frame.assign(as_of=pd.to_datetime(["2026-02-01"] * 2))
     assert not set(scoring.input_hashes(later)) & set(h)  # a new as_of is a new input
-    assert not set(scoring.input_hashes(frame, "medians 1 2")) & set(h)
     assert not set(scoring.input_hashes(frame.rename(columns={"x": "y"}))) & set(h)
 
 
@@ -154,7 +153,7 @@ def _features(n: int = 400, seed: int = 3) -> pd.DataFrame:
 @pytest.mark.parametrize("model_name", ["churn", "segments", "clv"])
 def test_each_model_scores_a_subset_as_it_scores_it_in_the_whole(model_name: str) -> None:
     """What scoring only changed rows relies on (protocol.py). The segment rules' medians are
-    the population's: without `of_population` the subset's own medians would move them."""
+    the population's: fitted on it (and recorded), a subset's own medians never move them."""
     entry = catalogue.entry(model_name)
     module = entry.module
     if model_name == "clv":
@@ -169,9 +168,7 @@ def test_each_model_scores_a_subset_as_it_scores_it_in_the_whole(model_name: str
         )
     else:
         frame = _features()
-    model = module.baseline(entry.policy)
-    if model_name == "segments":
-        model = segments.of_population(model, frame)
+    model = module.baseline(entry.policy, frame)
     whole = module.score(model, frame, entry.policy)
     subset = frame[frame["customer_id"] % 7 == 0]
     part = module.score(model, subset, entry.policy)
@@ -180,13 +177,37 @@ def test_each_model_scores_a_subset_as_it_scores_it_in_the_whole(model_name: str
     assert [by_customer[c] for c in part.customer_ids] == list(part.scores)
 
 
-def test_segment_rules_without_the_population_would_move() -> None:
-    """The failure of_population prevents, shown: the subset's own medians segment differently."""
+def test_segment_rules_unfitted_would_move() -> None:
+    """The failure fitting prevents, shown: the subset's own medians segment differently."""
     frame = _features()
     frame = frame[frame["orders_lifetime"] > 0].sort_values("customer_id")
     subset = frame.nsmallest(60, "amount_365d")
-    fixed = baselines.SegmentRules().of_population(frame).predict(subset)
-    assert not np.array_equal(fixed, baselines.segment_rules(subset))
+    fixed = baselines.SegmentRules().fitted(frame).predict(subset)
+    assert not np.array_equal(fixed, baselines.SegmentRules().predict(subset))
+
+
+@pytest.mark.parametrize("model_name", ["churn", "segments", "clv"])
+def test_a_fitted_rule_is_recorded_exactly(model_name: str) -> None:
+    """A rule's artifact gives back the rule it recorded (medians to the last bit), and its
+    version names its parameters: another fit is another version."""
+    entry = catalogue.entry(model_name)
+    frame = _features()
+    rule = entry.module.baseline(entry.policy, frame)
+    artifact = baselines.to_bytes(model_name, rule)
+    again = baselines.from_bytes(artifact)
+    assert type(again) is type(rule)
+    assert getattr(again, "medians", None) == getattr(rule, "medians", None)
+    other = entry.module.baseline(entry.policy, _features(seed=2))
+    moved = baselines.to_bytes(model_name, other) != artifact
+    assert moved == (model_name == "segments")  # only the segment rules read the population
+    assert (baselines.version(model_name, baselines.to_bytes(model_name, other)) !=
+            baselines.version(model_name, artifact)) == moved  # fmt: skip
+    assert baselines.version(model_name, artifact).startswith(f"baseline-{model_name}-")
+
+
+def test_unfitted_segment_rules_cannot_be_recorded() -> None:
+    with pytest.raises(ValueError, match="fitted before they are recorded"):
+        baselines.to_bytes("segments", baselines.SegmentRules())
 
 
 def _new_rows(wh: Path, model: str, before: int) -> pd.DataFrame:
@@ -235,9 +256,11 @@ def test_new_orders_for_one_customer_rescore_that_customer_only(
     churn = _new_rows(wh, "churn", before["churn"])
     assert churn["customer_id"].tolist() == [1]
     assert _new_rows(wh, "clv", before["clv"])["customer_id"].tolist() == [1]
-    # the rules' medians may move with one customer's spend; then everyone is scored again
-    segments_rows = _new_rows(wh, "segments", before["segments"])
-    assert 1 in set(segments_rows["customer_id"])
+    # the segment rules were fitted once, by the first build: one customer's spend moves the
+    # population's medians, not the recorded rules, so nobody else is scored again
+    assert _new_rows(wh, "segments", before["segments"])["customer_id"].tolist() == [1]
+    fitted = _count(wh, "select count(*) from lineage.baseline_runs where model_name = 'segments'")
+    assert fitted == 1
     served = _count(
         wh, "select prediction_id from serving.fct_customer_scores where model_name = 'churn' "
         "and customer_id = 1"

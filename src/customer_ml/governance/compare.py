@@ -46,12 +46,14 @@ def _run(con: duckdb.DuckDBPyConnection, model_name: str, run_id: str) -> dict[s
     return found[0]
 
 
-def _rule_baseline(model_name: str, challenger: dict[str, Any]) -> dict[str, Any]:
+def _rule_baseline(
+    con: duckdb.DuckDBPyConnection, model_name: str, challenger: dict[str, Any]
+) -> dict[str, Any]:
     """What serves without a champion, as the other side of a comparison: the model's rule
-    baseline, which every training run measures on its own holdout (metrics "baseline")."""
-    from customer_ml.models import baselines
-
-    version = baselines.version(model_name)
+    baseline as recorded (none yet: the first scoring build fits it), which every training run
+    measures on its own holdout (metrics "baseline")."""
+    record = registry.recorded_baseline(con, model_name)
+    version = record["model_version"] if record else "rule baseline (not fitted yet)"
     return {"training_run_id": version, "model_version": version, "kind": "rule baseline",
             "feature_version": challenger.get("feature_version")}  # fmt: skip
 
@@ -64,7 +66,7 @@ def compare(
     if challenger["status"] != "success":
         raise CompareError(f"{challenger_id} did not train successfully ({challenger['status']})")
     champion = registry.champion(con, model_name, max_age_check=False) or _rule_baseline(
-        model_name, challenger
+        con, model_name, challenger
     )
     if champion["training_run_id"] == challenger_id:
         raise CompareError(f"{challenger_id} is {model_name}'s champion")

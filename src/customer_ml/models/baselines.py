@@ -2,24 +2,48 @@
 
 Each rule is a model-like object with the parts of the model protocol that scoring and
 evaluation use (`feature_version`, `predict`, and for CLV the BTYD quantities), so the same
-`evaluate` measures candidate, baseline and champion. A baseline's version is the hash of this
-file and its model's name, so its predictions carry lineage like a model's, each model's its own.
+`evaluate` measures candidate, baseline and champion.
+
+A rule that reads its population (the segment rules' medians) is fitted once, on production's
+whole population, and recorded like a model: its parameters are an artifact (`to_bytes`), and
+its version hashes this file, its model's name and those bytes (`version`), so its predictions
+carry lineage like a model's, each model's its own, and no cohort ever refits it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
-def version(model_name: str) -> str:
-    """The version of `model_name`'s rule: its own (predictions of two models' rules never share
-    a model_version), changing with this file."""
+def code_hash(model_name: str) -> str:
+    """What of the code a rule's version reads: this file and its model's name."""
     digest = hashlib.sha256(model_name.encode() + b"\0" + Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def version(model_name: str, artifact: bytes) -> str:
+    """The version of `model_name`'s rule with the parameters `artifact` (to_bytes): its own
+    (two models' rules never share a model_version), changing with this file or the fit."""
+    digest = hashlib.sha256(code_hash(model_name).encode() + b"\0" + artifact)
     return f"baseline-{model_name}-{digest.hexdigest()[:16]}"
+
+
+def to_bytes(model_name: str, rule: Any) -> bytes:
+    """A rule's artifact: which rule, with which parameters (JSON; floats as repr, exact)."""
+    params = getattr(rule, "params", {})
+    body = {"model": model_name, "rule": type(rule).__name__, "params": params}
+    return json.dumps(body, sort_keys=True).encode()
+
+
+def from_bytes(data: bytes) -> Any:
+    body = json.loads(data)
+    return RULES[body["rule"]](**body["params"])
 
 
 def churn_scores(features: pd.DataFrame) -> np.ndarray:
@@ -60,23 +84,29 @@ class ClvRule:
 
 
 class SegmentRules:
-    """RFM quantile rules (see segment_rules). The medians are the population's: fixed by
-    `of_population` on every customer at the as_of (scoring scores only the customers whose
-    input changed, and must not take the medians of those alone), else taken from the frame
-    predicted."""
+    """RFM quantile rules (see segment_rules). The medians are the population's, fixed when the
+    rules are fitted (`fitted`: on every customer with an order, once, and recorded); unfitted
+    rules take them from the frame predicted (a training run's holdout measure)."""
 
     feature_version = 2
 
-    def __init__(self, medians: tuple[float, float] | None = None) -> None:
-        self.medians = medians
+    def __init__(
+        self,
+        median_days_since_last_order: float | None = None,
+        median_amount_365d: float | None = None,
+    ) -> None:
+        fitted = median_days_since_last_order is not None and median_amount_365d is not None
+        self.medians = (median_days_since_last_order, median_amount_365d) if fitted else None
 
-    def of_population(self, features: pd.DataFrame) -> SegmentRules:
-        return SegmentRules(segment_medians(features))
+    def fitted(self, customers: pd.DataFrame) -> SegmentRules:
+        return SegmentRules(*segment_medians(customers))
 
     @property
-    def population_key(self) -> str:
-        """What of the population the rules read: part of each scored row's input."""
-        return "" if self.medians is None else f"medians {self.medians[0]!r} {self.medians[1]!r}"
+    def params(self) -> dict[str, float]:
+        if self.medians is None:
+            raise ValueError("segment rules are fitted before they are recorded")
+        since, amount = self.medians
+        return {"median_days_since_last_order": since, "median_amount_365d": amount}
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         return segment_rules(features, self.medians)
@@ -94,6 +124,8 @@ def clv_value(summaries: pd.DataFrame, horizon_months: int) -> pd.Series:
     ).sort_index()
     return trailing * horizon_months / 12.0
 
+
+RULES = {rule.__name__: rule for rule in (ChurnRule, ClvRule, SegmentRules)}
 
 SEGMENT_RULE_NAMES = {
     0: "recent high-value",

@@ -82,7 +82,8 @@ def evaluate(model: Any, holdout: pd.DataFrame) -> dict[str, float]:
     return metrics
 
 
-def baseline(cfg: dict[str, Any]) -> Any:
+def baseline(cfg: dict[str, Any], population: pd.DataFrame | None = None) -> Any:
+    """The rule; it reads no population, so fitting it changes nothing."""
     from customer_ml.models import baselines
 
     return baselines.ClvRule()

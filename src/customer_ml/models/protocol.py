@@ -6,12 +6,12 @@ served MLflow model (customer_ml.records.served_model) call a model only through
     fit(train, cfg, seed, *, validation, reference, feature_version) -> model  # learned state
     evaluation_set(model, holdout) -> holdout                    # rows the metrics are on
     evaluate(model, holdout) -> {metric: value}                  # candidate, baseline, champion
-    baseline(cfg) -> rule model;  MODEL.from_bytes(bytes) -> model;  model.to_bytes()
+    baseline(cfg, population=None) -> rule model   # fitted on `population` when given (once,
+                                                   # then recorded: customer_ml.models.baselines)
+    MODEL.from_bytes(bytes) -> model;  model.to_bytes()
     score(model, frame, cfg) -> Scored;  describe(...) -> Described (report, record fields)
     scoring_rows(model, dataset) -> the latest rows as `score` reads them (customer impact
                                     in the report; the MLflow model's input example)
-    of_population(model, frame) -> model   # optional: a model whose score of one row reads
-                                           # the population (a rule's quantiles), fixed on it
 
 `score` must score each row of a frame as it would score it in the whole frame: scoring scores
 only the rows whose input changed (invariant 11).

@@ -255,21 +255,13 @@ def evaluate(model: Any, customers: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def baseline(cfg: dict[str, Any]) -> Any:
+def baseline(cfg: dict[str, Any], population: pd.DataFrame | None = None) -> Any:
+    """The RFM rules; fitted on `population` (their medians over every customer with an order),
+    they score any subset of it as they score all of it."""
     from customer_ml.models import baselines
 
-    return baselines.SegmentRules()
-
-
-def of_population(model: Any, features: pd.DataFrame) -> Any:
-    """The model fixed to score any subset of `features` as it scores all of them: the rule
-    baseline's medians taken over every customer with an order (a k-means model reads one row
-    at a time already)."""
-    from customer_ml.models import baselines
-
-    if isinstance(model, baselines.SegmentRules):
-        return model.of_population(_customers(features))
-    return model
+    rules = baselines.SegmentRules()
+    return rules if population is None else rules.fitted(_customers(population))
 
 
 def score(model: Any, features: pd.DataFrame, cfg: dict[str, Any]) -> Any:

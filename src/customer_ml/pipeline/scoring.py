@@ -5,8 +5,10 @@ rule baseline; each prediction row carries its full lineage (invariant 8).
 
 Scoring never depends on training in the DAG: which model serves comes from the lineage records
 (`lineage.promotions` joined to the model's training table). The build's serving decision is
-appended to `lineage.serving_decisions`, and a baseline is registered like a training run
-(`lineage.baseline_runs`), so every served row's training_run_id names a record.
+appended to `lineage.serving_decisions`. A rule baseline is fitted once per version of its code,
+on the whole population the build scores, and recorded like a training run
+(`lineage.baseline_runs` and its artifact, customer_ml.records.registry); later builds read it.
+Every served row's training_run_id names a record.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ class Serving:
     artifact: bytes | None = None
 
 
-def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Serving:
-    """The champion, or the rule baseline when there is none or when the champion's artifact is
-    missing or altered (then with a critical alert: scoring never fails for it)."""
-    version = baselines.version(model_name)
+def serving_champion(session: duckdb.DuckDBPyConnection, model_name: str) -> Serving | None:
+    """The champion, or None (the rule baseline serves) when there is none or when the
+    champion's artifact is missing or altered (then with a critical alert: scoring never fails
+    for it)."""
     serving = registry.champion(session, model_name)
     if serving is None:
-        return Serving("baseline", version, version)
+        return None
     try:
         path = config.recorded_file(lineage.warehouse_file(session), serving["artifact_path"])
         artifact = registry.read_verified(path, serving["artifact_sha256"])
@@ -58,7 +60,7 @@ def serving_model(session: duckdb.DuckDBPyConnection, model_name: str) -> Servin
             f"{type(e).__name__}: {e}",
             invocation_id=lineage.current_invocation(session),
         )
-        return Serving("baseline", version, version)
+        return None
     return Serving("champion", serving["model_version"], serving["training_run_id"], artifact)
 
 
@@ -72,14 +74,14 @@ def prediction_id(
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def input_hashes(frame: pd.DataFrame, population_key: str = "") -> pd.Series:
+def input_hashes(frame: pd.DataFrame) -> pd.Series:
     """The content of each customer's input row, as 16 hex digits: every column (by name, so
-    column order does not matter, and the names themselves count) and, for a model whose score
-    of one row reads the population, what it reads of it (`population_key`)."""
+    column order does not matter, and the names themselves count). What a rule read of its
+    population is in its version (a fitted rule's parameters), not here."""
     columns = sorted(frame.columns)
-    salt = hashlib.sha256("|".join([population_key, *columns]).encode()).hexdigest()[:16]
-    # the names and the population key enter as a column of their own (a hash_key reaches
-    # text columns only)
+    # the names enter as a column of their own (a hash_key reaches text columns only); the
+    # leading "" keeps the hashes every earlier build recorded (it held a population key)
+    salt = hashlib.sha256("|".join(["", *columns]).encode()).hexdigest()[:16]
     salted = frame[columns].assign(_names_and_population=salt)
     hashed = pd.util.hash_pandas_object(salted, index=False)
     return pd.Series([f"{h:016x}" for h in hashed.to_numpy()], index=frame.index)
@@ -102,17 +104,14 @@ def run(
     at fit, decides which is read)."""
     entry = catalogue.entry(model_name)
     module = entry.module
-    serving = serving_model(session, model_name)
-    if serving.artifact is None:
-        model = module.baseline(entry.policy)
+    serving = serving_champion(session, model_name)
+    if serving is None:
+        serving, model, frame = baseline(session, entry, latest)
     else:
         model = module.MODEL.from_bytes(serving.artifact)
+        frame = latest(int(model.feature_version))
     feature_version = int(model.feature_version)
-    frame = latest(feature_version)
-    of_population = getattr(module, "of_population", None)
-    if of_population is not None:
-        model = of_population(model, frame)
-    hashes = input_hashes(frame, getattr(model, "population_key", ""))
+    hashes = input_hashes(frame)
     changed = changed_rows(session, this, serving.model_version, frame["customer_id"], hashes)
     scored = module.score(model, frame[changed], entry.policy) if changed.any() else None
     return prediction_frame(
@@ -173,34 +172,52 @@ def changed_rows(
     return ~customer_ids.isin(unchanged)
 
 
-def _register_baseline(
-    session: duckdb.DuckDBPyConnection, model_name: str, serving: Serving, invocation_id: str
-) -> None:
-    """The rule is registered like a training run, once per model and version."""
-    known = session.execute(
-        "select 1 from lineage.baseline_runs where model_name = ? and model_version = ?",
-        [model_name, serving.model_version],
-    ).fetchall()
-    if known:
-        return
+def baseline(
+    session: duckdb.DuckDBPyConnection,
+    entry: catalogue.Entry,
+    latest: Callable[[int], pd.DataFrame],
+) -> tuple[Serving, Any, pd.DataFrame]:
+    """The model's rule baseline as recorded (its artifact, sha256 verified) and the frame it
+    scores; fitted on that frame (every customer at the latest as_of) and recorded when this
+    version of its code has no record yet."""
+    warehouse = lineage.warehouse_file(session)
+    record = registry.recorded_baseline(session, entry.name)
+    if record is not None:
+        model = registry.load_baseline(warehouse, record)
+        frame = latest(int(model.feature_version))
+        version = record["model_version"]
+        return Serving("baseline", version, version), model, frame
+    rule = entry.module.baseline(entry.policy)
+    frame = latest(int(rule.feature_version))
+    model = entry.module.baseline(entry.policy, frame)
+    artifact = baselines.to_bytes(entry.name, model)
+    version, path, sha = registry.write_baseline(warehouse, entry.name, artifact)
     git = lineage.git_state()
+    stamp = next((c for c in ("as_of", "period_end") if c in frame), None)  # CLV: period_end
+    as_of = frame[stamp].max() if stamp and len(frame) else None
     store.append(
         session,
         "baseline_runs",
         {
-            "training_run_id": serving.training_run_id,
-            "model_name": model_name,
-            "model_version": serving.model_version,
+            "training_run_id": version,
+            "model_name": entry.name,
+            "model_version": version,
             "run_type": "baseline",
             "status": "success",
-            "code_hash": serving.model_version.rsplit("-", 1)[-1],
+            "code_hash": baselines.code_hash(entry.name),
             "git_commit": git.commit,
             "is_dirty": git.is_dirty,
             "lock_hash": lineage.lock_hash(),
-            "invocation_id": invocation_id,
+            "invocation_id": lineage.current_invocation(session),
             "registered_at": _now(),
+            "artifact_path": path,
+            "artifact_sha256": sha,
+            "fitted_on": entry.features(int(rule.feature_version)),
+            "fitted_as_of": None if as_of is None else pd.Timestamp(as_of).date(),
+            "fitted_rows": len(frame),
         },
     )
+    return Serving("baseline", version, version), model, frame
 
 
 def prediction_frame(
@@ -231,8 +248,6 @@ def prediction_frame(
             "decided_at": _now(),
         },
     )
-    if serving.kind == "baseline":
-        _register_baseline(session, model_name, serving, invocation_id)
     if scored is None:
         return store.frame([], tables.PREDICTION_COLUMNS)
     git = lineage.git_state()

@@ -2,7 +2,10 @@
 (the source of truth; the MLflow alias `champion` mirrors it), and the artifact store.
 
 Artifacts are written once under a new folder per training run and never overwritten: a run
-writes into a staging folder and renames it into place only when complete.
+writes into a staging folder and renames it into place only when complete. A rule baseline is
+recorded the same way (`lineage.baseline_runs`, its parameters under baselines/<model>/<version>):
+fitted once per version of its code, on production's whole population, and read, not refitted,
+by every later build, backfill and reproduction.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import duckdb
 
 from customer_ml import catalogue, config
+from customer_ml.models import baselines
 from customer_ml.records import lineage
 
 
@@ -149,3 +153,59 @@ def orphan_artifacts(warehouse: Path, known: set[str]) -> list[Path]:
     models = config.artifact_root(warehouse) / "models"
     folders = sorted(p for p in models.glob("*/*") if p.is_dir()) if models.is_dir() else []
     return [p for p in folders if p.name.startswith(".staging-") or p.name not in known]
+
+
+def baseline_file(warehouse: Path, model_name: str, version: str) -> Path:
+    return config.artifact_root(warehouse) / "baselines" / model_name / version / "rule.json"
+
+
+def write_baseline(warehouse: Path, model_name: str, artifact: bytes) -> tuple[str, str, str]:
+    """Write a fitted rule's artifact: (its version, recorded path, sha256). Its folder is named
+    by its version, which hashes its bytes: one left by a build that never finished holds the
+    same bytes (checked) and is kept as it is."""
+    version = baselines.version(model_name, artifact)
+    path = baseline_file(warehouse, model_name, version)
+    sha = hashlib.sha256(artifact).hexdigest()
+    if path.exists():
+        read_verified(path, sha)
+    else:
+        write_artifacts(path.parent, {path.name: artifact})
+    return version, config.recorded_path(warehouse, path), sha
+
+
+def recorded_baseline(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    version: str | None = None,
+    *,
+    database: str | None = None,
+) -> dict[str, Any] | None:
+    """The record of `model_name`'s rule baseline of `version` (in the attached `database`, when
+    given); without a version, the first fitted by this code in a finished, servable build, in
+    this one, or in another warehouse (seeded by a reproduction: replay.rebuild.seed_baseline) —
+    fitted once; invariant 8 says a killed build's record stands for nothing. None when none is
+    recorded."""
+    if version is not None:
+        where, args = "model_version = ?", [model_name, version]
+    else:
+        where = (
+            "code_hash = ? and artifact_sha256 is not null and (invocation_id = ? or "
+            f"invocation_id in ({lineage.FINISHED_SERVABLE_BUILDS}) or invocation_id not in "
+            "(select invocation_id from lineage.invocations))"
+        )
+        args = [model_name, baselines.code_hash(model_name), lineage.current_invocation(con)]
+    rows = con.execute(
+        f"select * from {database + '.' if database else ''}lineage.baseline_runs "
+        f"where model_name = ? and {where} "
+        "order by registered_at, training_run_id limit 1",
+        args,
+    )
+    names = [d[0] for d in rows.description]
+    found = rows.fetchall()
+    return dict(zip(names, found[0], strict=True)) if found else None
+
+
+def load_baseline(warehouse: Path, record: dict[str, Any]) -> Any:
+    """The fitted rule a baseline record names, its bytes checked against the recorded sha256."""
+    path = config.recorded_file(warehouse, record["artifact_path"])
+    return baselines.from_bytes(read_verified(path, record["artifact_sha256"]))

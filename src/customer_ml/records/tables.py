@@ -120,6 +120,13 @@ TABLES: dict[str, dict[str, str]] = {
         "lock_hash": "varchar",
         "invocation_id": "varchar",
         "registered_at": "timestamp",
+        # the fitted rule (registry.write_baseline) and what it was fitted on; null for a rule
+        # registered before rules were fitted once and recorded
+        "artifact_path": "varchar",
+        "artifact_sha256": "varchar",
+        "fitted_on": "varchar",
+        "fitted_as_of": "date",
+        "fitted_rows": "bigint",
     },
     "serving_decisions": {
         "invocation_id": "varchar",

@@ -44,26 +44,31 @@ def _inputs(con: duckdb.DuckDBPyConnection, model_name: str, feature_version: in
     return con.execute(f"select * from {relation} where as_of = ?", [as_of]).df()
 
 
-def _model(entry: catalogue.Entry, run: dict[str, Any] | None, production: str) -> Any:
-    if run is None:
-        return entry.module.baseline(entry.policy)
+def _model(entry: catalogue.Entry, kind: str, run_id: str, con, production: str) -> Any:
+    """The model that served: the champion run's artifact, or the rule baseline as production
+    recorded it (fitted on production's whole population, never on a backfill's cohort); None
+    for a rule recorded before rules were fitted once (it kept no parameters)."""
+    if kind != "champion":
+        record = registry.recorded_baseline(con, entry.name, run_id, database="production")
+        if record is None or not record.get("artifact_path"):
+            return None
+        return registry.load_baseline(production, record)
+    [run] = (
+        con.execute(
+            f"select * from production.ml.ml_{entry.name}__train where training_run_id = ?",
+            [run_id],
+        )
+        .df()
+        .to_dict(orient="records")
+    )
     path = config.recorded_file(production, run["artifact_path"])
     return entry.module.MODEL.from_bytes(registry.read_verified(path, run["artifact_sha256"]))
 
 
-def _of_population(
-    con: duckdb.DuckDBPyConnection, entry: catalogue.Entry, model: Any, feature_version: int, as_of
-) -> Any:
-    """A rule that reads the population (the segment rules' medians) reads production's whole
-    population at the as_of, the one it was defined on when production scored: never a
-    backfill's cohort (a cohort with identical features then changes no prediction)."""
-    of_population = getattr(entry.module, "of_population", None)
-    if of_population is None:
-        return model
-    relation = entry.features(feature_version)
-    population = con.execute(f"select * from production.{relation} where as_of = ?", [as_of]).df()
-    return of_population(model, population)
-
+NO_RECORDED_RULE = (
+    "not rescored: served by a rule baseline recorded before rules were fitted once "
+    "(it kept no parameters to score with)"
+)
 
 CURRENT_SQL = """
 select p.model_kind, p.training_run_id, p.model_version, p.feature_version, p.as_of,
@@ -97,19 +102,10 @@ def rescored(
             if inputs is None or inputs.empty:
                 yield entry, row, None
                 continue
-            run = None
-            if kind == "champion":
-                [run] = (
-                    con.execute(
-                        f"select * from production.ml.ml_{model_name}__train "
-                        "where training_run_id = ?",
-                        [run_id],
-                    )
-                    .df()
-                    .to_dict(orient="records")
-                )
-            model = _of_population(con, entry, _model(entry, run, started["production_path"]),
-                                   int(feature_version), as_of)  # fmt: skip
+            model = _model(entry, kind, run_id, con, started["production_path"])
+            if model is None:
+                yield entry, {**row, "note": NO_RECORDED_RULE}, None
+                continue
             scored = entry.module.score(model, inputs, entry.policy)
             new = pd.DataFrame({"customer_id": scored.customer_ids, "new": scored.scores})
             if scored.labels is not None:
@@ -120,7 +116,7 @@ def rescored(
 def diff(rescored: list) -> list[dict[str, Any]]:
     """One row per model and as_of of production's current predictions in the slice."""
     return [
-        {**row, "note": "not rescored: the backfill has no inputs for it"}
+        {"note": "not rescored: the backfill has no inputs for it", **row}
         if both is None
         else {**row, **_compare(entry, both)}
         for entry, row, both in rescored

@@ -193,6 +193,19 @@ def seed_champion(warehouse: Path, run: dict[str, Any], recorded_in: Path) -> No
         con.close()
 
 
+def seed_baseline(warehouse: Path, record: dict[str, Any], recorded_in: Path) -> None:
+    """Give a throwaway warehouse the rule baseline `record` (recorded in `recorded_in`): its
+    record, naming its artifact by absolute path (read-only, sha256 verified when loaded), so
+    the replay scores with the rule as fitted then, not refitted on the replayed population."""
+    path = str(config.recorded_file(recorded_in, record["artifact_path"]))
+    con = duckdb.connect(str(warehouse))
+    try:
+        store.create_all(con)
+        store.append(con, "baseline_runs", {**record, "artifact_path": path})
+    finally:
+        con.close()
+
+
 def replay(
     production: duckdb.DuckDBPyConnection,
     production_path: Path,

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from customer_ml import config
-from customer_ml.records import chain, lineage, store
+from customer_ml.records import chain, lineage, registry, store
 from customer_ml.replay.provenance import load_prediction, load_training_run, open_production
 from customer_ml.replay.rebuild import (  # ReproduceError: raised here, caught by the CLI as rep.*
     Progress,
@@ -31,6 +31,7 @@ from customer_ml.replay.rebuild import (  # ReproduceError: raised here, caught 
     checkout,
     environment_differences,
     replay,
+    seed_baseline,
     seed_champion,
 )
 
@@ -273,6 +274,11 @@ def reproduce_prediction(
 
     production = open_production(production_path)
     try:
+        prepare = None
+        if champion_record:
+            prepare = lambda warehouse: seed_champion(warehouse, champion_record, rebuilt)  # noqa: E731
+        elif rule := _fitted_rule(production, production_path, prediction, report):
+            prepare = lambda warehouse: seed_baseline(warehouse, rule, production_path)  # noqa: E731
         progress(f"checking out commit {prediction['git_commit'][:12]} for the scoring build")
         code = checkout(project, prediction["git_commit"], workdir / "scoring-code")
         if champion_record is None:
@@ -284,9 +290,7 @@ def reproduce_prediction(
             code,
             workdir,
             progress,
-            prepare=(lambda warehouse: seed_champion(warehouse, champion_record, rebuilt))
-            if champion_record
-            else None,
+            prepare=prepare,
             node=f"ml_{prediction['model_name']}__score",
         )
         if failures:
@@ -354,6 +358,30 @@ def reproduce_prediction(
         )
     )
     return report
+
+
+def _fitted_rule(
+    production: duckdb.DuckDBPyConnection,
+    production_path: Path,
+    prediction: dict[str, Any],
+    report: Report,
+) -> dict[str, Any] | None:
+    """The recorded rule baseline a prediction's replay scores with, when an earlier build
+    fitted it (the build that fitted it is replayed fitting it again: its version, which hashes
+    the fitted parameters, then shows the fit reproduced); its artifact's sha256 checked."""
+    record = registry.recorded_baseline(
+        production, prediction["model_name"], prediction["model_version"]
+    )
+    if not record or not record.get("artifact_path"):
+        return None  # a rule recorded before rules were fitted once: the replay refits it
+    try:
+        registry.load_baseline(production_path, record)
+        intact = record["artifact_sha256"]
+    except (OSError, ValueError) as e:
+        intact = f"{type(e).__name__}: {e}"
+    sha = record["artifact_sha256"]
+    report.checks.append(Check("rule baseline artifact (sha256)", sha, intact))
+    return None if record["invocation_id"] == prediction["invocation_id"] else record
 
 
 def cleanup(workdir: Path) -> None:
