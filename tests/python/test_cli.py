@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
 from click.testing import CliRunner
 from conftest import REPO
 
@@ -208,3 +209,27 @@ def test_outside_a_checkout_the_advice_says_where_to_run(tmp_path) -> None:
     assert done.exit_code == 1
     assert "is not a customer-ml checkout (no dbt_project.yml)" in done.output
     assert "make run" not in done.output
+
+
+def test_project_dir_overrides_the_environment_and_names_a_wrong_folder(tmp_path) -> None:
+
+    env = {"CUSTOMER_ML_HOME": str(tmp_path), "CUSTOMER_ML_WAREHOUSE_DIR": ""}
+    done = CliRunner().invoke(main, ["--project-dir", str(REPO), "--version"], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"in {REPO.resolve()}" in done.output and "dbt-duckdb " in done.output
+    done = CliRunner().invoke(main, ["--project-dir", str(tmp_path), "where"], env=env)
+    assert done.exit_code == 2
+    assert "is not a customer-ml checkout (no dbt_project.yml)" in done.output
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_leaves_out_progress(quiet: bool, capsys: pytest.CaptureFixture) -> None:
+    import click
+
+    from customer_ml.cli.base import steps
+
+    with click.Context(main) as ctx:
+        ctx.params["quiet"] = quiet
+        with steps("working") as progress:
+            progress("step one")
+    assert ("step one" in capsys.readouterr().err) is not quiet

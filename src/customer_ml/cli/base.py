@@ -40,7 +40,7 @@ def steps(label: str) -> Iterator[Callable[[str], None]]:
     as a timestamped line, and a spinner on a terminal; yields `progress(step)`."""
     from rich.console import Console
 
-    console = Console(stderr=True, log_path=False)
+    console = Console(stderr=True, log_path=False, quiet=quiet())
     with console.status(label) as status:
 
         def progress(step: str) -> None:
@@ -48,6 +48,50 @@ def steps(label: str) -> Iterator[Callable[[str], None]]:
             status.update(step)
 
         yield progress
+
+
+def quiet() -> bool:
+    """Whether `customer-ml --quiet` asked for no progress (results and errors still print)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.find_root().params.get("quiet"))
+
+
+STACK = ("dbt-core", "dbt-duckdb", "duckdb", "mlflow", "lightgbm", "lifetimes", "scikit-learn")
+
+
+def show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """`--version`: this package's version, the project's commit and the stack's versions."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    from customer_ml.records import lineage
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    git = lineage.git_state()
+    if not git.commit or git.commit == "unknown":
+        commit = "no git commit"
+    else:
+        commit = f"{git.commit[:12]}{' (uncommitted changes)' if git.is_dirty else ''}"
+    click.echo(f"customer-ml {of('customer-ml')} at {commit} in {config.project_dir()}")
+    click.echo(", ".join(f"{package} {of(package)}" for package in STACK))
+    ctx.exit()
+
+
+def use_project(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """`--project-dir` (or CUSTOMER_ML_HOME): the checkout every command and the dbt builds it
+    runs act on, passed on to them through CUSTOMER_ML_HOME."""
+    if value is None:
+        return None
+    if not (value / "dbt_project.yml").is_file():
+        raise click.BadParameter(f"{value} is not a customer-ml checkout (no dbt_project.yml)")
+    os.environ["CUSTOMER_ML_HOME"] = str(value.resolve())
+    return value
 
 
 class OneLineErrors(click.Group):
@@ -68,10 +112,19 @@ class OneLineErrors(click.Group):
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(
-    package_name="customer-ml", prog_name="customer-ml", message="%(prog)s %(version)s"
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version,
+              help="the version, the project's commit and the stack's versions")  # fmt: skip
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    envvar="CUSTOMER_ML_HOME",
+    callback=use_project,
+    expose_value=False,
+    is_eager=True,
+    help="the customer-ml checkout to act on (default: the current folder)",
 )
-def main() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="no progress on stderr (results and errors only)")
+def main(quiet: bool) -> None:
     """Reproducible customer ML on a dbt + DuckDB warehouse.
 
     Environment: CUSTOMER_ML_HOME (the project), CUSTOMER_ML_WAREHOUSE_DIR (its warehouse

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from customer_ml import config
-from customer_ml.cli.base import fail, main, no_warehouse
+from customer_ml.cli.base import fail, main, no_warehouse, quiet
 
 
 @main.command()
@@ -102,7 +102,7 @@ def load(
 
         from rich.console import Console
 
-        shown = nullcontext() if as_json else Console(stderr=True).status("loading")
+        shown = nullcontext() if as_json else Console(stderr=True, quiet=quiet()).status("loading")
         with shown as status:
             outcome = run(wh, files, limits=limits, progress=status and status.update)
     except LoadError as e:
