@@ -6,7 +6,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from customer_ml.pipeline import monitoring
 
-    dbt.ref("fct_customer_scores", v=1)
+    dbt.ref("fct_customer_scores", v=2)
     dbt.ref("ml_churn__score"), dbt.ref("ml_clv__score"), dbt.ref("ml_segments__score")
     rows = monitoring.prediction_drift(session)
     return monitoring.typed(session, rows, monitoring.PREDICTION_DRIFT)

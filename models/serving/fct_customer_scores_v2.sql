@@ -9,7 +9,11 @@
 
     A prediction replaced by a backfill's published rescoring (lineage.published_predictions,
     approved like a promotion) serves as published: its score, its backfill_id, and the
-    backfill's input snapshot, commit and build. -#}
+    backfill's input snapshot, commit and build.
+
+    Version 2 gives each meaning its typed column: churn_probability, clv_value (the currency of
+    the orders), segment_id and segment_name; `score` stays, as in version 1 (a projection of
+    this one, kept for consumers pinned to it). A new model adds its column in a new version. -#}
 with
 
 finished_builds as (
@@ -80,6 +84,22 @@ final as (
             as prediction_id,
         current_predictions.feature_version,
         coalesce(published.score, current_predictions.score) as score,
+        case
+            when current_predictions.model_name = 'churn'
+                then coalesce(published.score, current_predictions.score)
+        end as churn_probability,
+        case
+            when current_predictions.model_name = 'clv'
+                then coalesce(published.score, current_predictions.score)
+        end as clv_value,
+        case
+            when current_predictions.model_name = 'segments'
+                then cast(coalesce(published.score, current_predictions.score) as integer)
+        end as segment_id,
+        case
+            when current_predictions.model_name = 'segments'
+                then coalesce(published.score_label, current_predictions.score_label)
+        end as segment_name,
         current_predictions.as_of,
         coalesce(published.published_at, current_predictions.scored_at) as scored_at,
         published.backfill_id

@@ -159,3 +159,14 @@ def test_a_champion_that_cannot_read_the_holdout_is_not_comparable() -> None:
     champion = clv.fit(train, {**CLV_CFG, "clv_time_unit": "days"}, 0, validation=holdout)
     metrics = evaluation.compare(entry, holdout, {"champion": champion})
     assert "fitted in days" in metrics["champion"][evaluation.NOT_COMPARABLE]
+
+
+def test_a_saturated_lift_and_early_stopping_that_never_fired_are_flagged() -> None:
+    y = [1] * 36 + [0] * 64  # positive rate 0.36: the lift's ceiling is 2.778
+    at_ceiling = {"candidate": {"top_decile_lift": 2.75}}
+    flags = evaluation.classifier_flags(y, at_ceiling, best_iteration=400, rounds=400)
+    assert len(flags) == 2
+    assert flags[0].startswith("top_decile_lift 2.750 is at its ceiling")
+    assert flags[1].startswith("early stopping never fired (best iteration 400")
+    below = {"candidate": {"top_decile_lift": 2.0}}
+    assert evaluation.classifier_flags(y, below, best_iteration=120, rounds=400) == []

@@ -55,3 +55,30 @@ def test_the_installed_environment_is_the_lock() -> None:
 
     assert config.lock_file(REPO).name == "requirements.lock"
     assert environment_differences(config.lock_file(REPO)) == []
+
+
+def test_every_package_the_code_imports_is_a_direct_dependency() -> None:
+    """What deptry's DEP003 checks (deptry is not in the lock): a package imported by src/ and
+    installed only as another's dependency could disappear with that one's next version."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = {_norm(re.split(r"[<>=!~\[; ]", r)[0]) for r in project["dependencies"]}
+    distributions = packages_distributions()
+    undeclared = set()
+    for path in (REPO / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module] if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )  # fmt: skip
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top == "customer_ml":
+                    continue
+                if not {_norm(d) for d in distributions.get(top, [top])} & declared:
+                    undeclared.add(f"{top} ({path.relative_to(REPO)})")
+    assert sorted(undeclared) == []

@@ -312,3 +312,37 @@ def test_a_rule_baseline_is_fitted_on_the_whole_population_and_recorded(built: P
     assert params == pytest.approx(
         {"median_days_since_last_order": since, "median_amount_365d": amount}, rel=1e-12
     )
+
+
+def test_the_serving_interface_has_one_typed_column_per_meaning(built: Path) -> None:
+    """Version 2: churn's probability, CLV's value, the segment's id and name, each in its own
+    typed column and null on the other models' rows; version 1 stays as it was."""
+    served = _df(
+        built,
+        "select s.*, p.score_label from serving.fct_customer_scores s "
+        "join lineage.predictions p using (prediction_id)",
+    )
+    typed = {"churn": "churn_probability", "clv": "clv_value", "segments": "segment_id"}
+    null_on = {
+        "churn": ["clv_value", "segment_id", "segment_name"],
+        "clv": ["churn_probability", "segment_id", "segment_name"],
+        "segments": ["churn_probability", "clv_value"],
+    }
+    for model, column in typed.items():
+        rows = served[served["model_name"] == model]
+        assert len(rows) > 100
+        assert (rows[column] == rows["score"]).all(), model
+        assert rows[null_on[model]].isna().all().all(), model
+    churn = served[served["model_name"] == "churn"]["churn_probability"]
+    assert churn.between(0, 1).all()
+    segments = served[served["model_name"] == "segments"]
+    assert (segments["segment_name"] == segments["score_label"]).all()
+    [(kind,)] = _q(
+        built,
+        "select data_type from information_schema.columns where table_schema = 'serving' "
+        "and table_name = 'fct_customer_scores' and column_name = 'segment_id'",
+    )
+    assert kind == "INTEGER"
+    v1 = {r[0] for r in _q(built, "select column_name from information_schema.columns where "
+                           "table_name = 'fct_customer_scores_v1'")}  # fmt: skip
+    assert "score" in v1 and not v1 & {"churn_probability", "segment_name"}

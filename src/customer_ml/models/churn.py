@@ -354,6 +354,13 @@ def describe(
             "validation_rows": len(holdout),
             "best_iteration": model.best_iteration,
             "categories": model.categories,
+            "warnings": evaluation.classifier_flags(
+                holdout[LABEL].to_numpy(),
+                metrics,
+                best_iteration=model.best_iteration,
+                rounds=int(cfg.get("hyperparameters", {}).get("num_boost_round", 400)),
+            )
+            or "none",
         },
         y=holdout[LABEL].to_numpy(),
         scores=scores,

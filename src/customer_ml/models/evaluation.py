@@ -169,3 +169,25 @@ def classification_metrics(y, p) -> dict[str, float]:
         "rows": float(len(y)),
         "positive_rate": float(base_rate),
     }
+
+
+def classifier_flags(
+    y: Any, metrics: dict[str, dict[str, Any]], *, best_iteration: int, rounds: int
+) -> list[str]:
+    """What an approver must not over-read in a classifier's report: a top-decile lift at its
+    ceiling (1 / the positive rate: the whole top decile is positive, so the metric cannot tell
+    models apart), and early stopping that never fired (the best iteration is the last round)."""
+    flags = []
+    rate = float(sum(y)) / len(y) if len(y) else 0.0
+    lift = metrics.get("candidate", {}).get("top_decile_lift")
+    if rate > 0 and isinstance(lift, float) and lift >= 0.98 / rate:
+        flags.append(
+            f"top_decile_lift {lift:.3f} is at its ceiling 1 / positive rate = {1 / rate:.3f}: "
+            "it cannot tell these models apart"
+        )
+    if best_iteration >= rounds:
+        flags.append(
+            f"early stopping never fired (best iteration {best_iteration} = num_boost_round "
+            f"{rounds}): more rounds may fit better"
+        )
+    return flags
