@@ -190,3 +190,53 @@ def test_a_training_run_spans_its_training_reads_its_snapshots_and_nests_in_its_
         assert client.get_experiment(run.info.experiment_id).tags["mlflow.experimentKind"] == (
             "custom_model_development"
         )
+
+
+LOAD_OUTSIDE = """
+import importlib.util, json, sys
+sys.path = [p for p in sys.path if not p.rstrip("/").endswith("/src")]  # no checkout
+assert importlib.util.find_spec("customer_ml") is None, "customer_ml importable"
+import mlflow.pyfunc
+from mlflow.models import Model
+path = sys.argv[1]
+example = Model.load(path).load_input_example(path)
+print(json.dumps(mlflow.pyfunc.load_model(path).predict(example)["score"].tolist()))
+"""
+
+
+@pytest.mark.parametrize("model_name", ["churn", "clv", "segments"])
+def test_the_mlflow_model_loads_where_customer_ml_is_not_installed(
+    built: Path, tmp_path: Path, model_name: str
+) -> None:
+    """The saved MLflow model carries the package it unpickles (code_paths): a Python that
+    cannot import customer_ml loads it and predicts what it predicts here."""
+    import json
+    import subprocess
+    import sys
+
+    import duckdb
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    from customer_ml import config
+    from customer_ml.records import served_model
+
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    try:
+        [(artifact,)] = con.execute(
+            f"select artifact_path from ml.ml_{model_name}__train where status = 'success' "
+            "order by started_at desc limit 1"
+        ).fetchall()
+    finally:
+        con.close()
+    path = config.recorded_file(built / "ci.duckdb", artifact).parent / served_model.DIRECTORY
+    assert (path / "code" / "customer_ml" / "records" / "served_model.py").is_file()
+    example = Model.load(str(path)).load_input_example(str(path))
+    here = mlflow.pyfunc.load_model(str(path)).predict(example)["score"].tolist()
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_OUTSIDE, str(path)],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == here

@@ -15,6 +15,7 @@ listed in the model's requirements.txt.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,10 @@ class ServedModel(mlflow.pyfunc.PythonModel):
                 f"{config['model_name']} artifact sha256 {found} is not the recorded "
                 f"{config['artifact_sha256']}: the MLflow model's copy was altered"
             )
-        self._module = catalogue.entry(config["model_name"]).module
+        # the model's module, recorded when saved: loading needs no catalogue (config/models.yml
+        # of a checkout); models saved before it was recorded ask the catalogue
+        module = config.get("module") or catalogue.entry(config["model_name"]).module_name
+        self._module = importlib.import_module(module)
         self._model = self._module.MODEL.from_bytes(data)
         self._policy = config["policy"]
 
@@ -85,6 +89,7 @@ def save(
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     model_config = {
         "model_name": model_name,
+        "module": catalogue.entry(model_name).module_name,
         "artifact_sha256": artifact_sha256,
         "policy": policy,
     }
@@ -103,6 +108,9 @@ def save(
             signature=infer_signature(example, output),
             input_example=example,
             pip_requirements=_requirements(),
+            # the package the wrapper and the model classes are, so the model loads where
+            # customer_ml is not installed (MLflow puts code/ on sys.path when loading)
+            code_paths=[str(Path(__file__).resolve().parents[1])],
         )
 
 
