@@ -40,15 +40,32 @@ def test_impact_counts_moved_scores_and_flipped_decisions() -> None:
     assert distribution["candidate"]["mean"] == pytest.approx(0.5275)
     assert distribution["champion"]["p50"] == pytest.approx(0.535)
     assert got == {
+        "against": "champion",
         "customers": 4,
         "score_change": 0.1,
         "moved": 1,  # customer 1 (by 0.2); customer 2 by 0.09
         "decision_threshold": 0.5,
         "flipped_up": 0,
         "flipped_down": 1,  # customer 2 drops below 0.5
+        "campaign_size": {"candidate": 2, "champion": 3},
     }
     none = evaluation.impact(ENTRY, {"candidate": candidate, "champion": None}, ROWS, cfg)
     assert none["note"].startswith("no champion")
+
+
+def test_without_a_champion_the_impact_is_against_the_rule_that_serves_in_business_terms() -> None:
+    candidate = {1: 0.9, 2: 0.46, 3: 0.2, 4: 0.55}
+    rule = {1: 0.6, 2: 0.7, 3: 0.1, 4: 0.4}
+    cfg = {"decision_threshold": 0.5, "score_unit": "currency"}
+    models = {"candidate": candidate, "champion": None, "serving": rule}
+    got = evaluation.impact(ENTRY, models, ROWS, cfg)
+    assert got["against"] == "rule baseline" and got["customers"] == 4
+    assert got["campaign_size"] == {"candidate": 2, "rule baseline": 2}  # 1, 4 vs 1, 2
+    assert (got["flipped_up"], got["flipped_down"]) == (1, 1)
+    assert got["total_value"] == pytest.approx({"candidate": 2.11, "rule baseline": 1.8})
+    page = reports.summary_html(reports.summary(ENTRY, {}, [], got))
+    assert "Customer impact against rule baseline" in page
+    assert "campaign size" in page and "total value over the horizon" in page
 
 
 def test_impact_of_named_scores_is_a_migration_matrix() -> None:

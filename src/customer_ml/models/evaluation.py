@@ -90,20 +90,24 @@ def no_regression(
 def impact(
     entry: ModelEntry, models: dict[str, Any], rows: Any, cfg: dict[str, Any]
 ) -> dict[str, Any]:
-    """What serving the candidate instead of the champion would change for the customers in
-    `rows` (the latest as_of, as scoring reads it): customers scored by both, those whose score
-    moves by more than the policy's `impact_score_change`, the score distributions (mean, 10th,
-    50th and 90th percentiles), decisions that flip across its
-    `decision_threshold`, and the segment migration matrix for a model that names its scores.
-    Without a champion, or one that cannot score these rows, says so instead."""
+    """What serving the candidate instead of what serves now (the champion, else the rule
+    baseline: models["serving"]) would change for the customers in `rows` (the latest as_of, as
+    scoring reads it): customers scored by both, those whose score moves by more than the
+    policy's `impact_score_change`, the score distributions (mean, 10th, 50th and 90th
+    percentiles), decisions that flip across its `decision_threshold` and the campaign's size
+    at it, the total value for a model whose `score_unit` is currency, and the segment migration
+    matrix for a model that names its scores. When neither serves, or it cannot score these
+    rows, says so instead."""
     module = entry.module
-    if models.get("champion") is None:
+    against = "champion" if models.get("champion") is not None else "rule baseline"
+    serving = models.get("champion") if against == "champion" else models.get("serving")
+    if serving is None:
         return {"note": "no champion when the candidate trained: every score served would be new"}
     candidate = module.score(models["candidate"], rows, cfg)
     try:
-        champion = module.score(models["champion"], rows, cfg)
+        champion = module.score(serving, rows, cfg)
     except (KeyError, ValueError) as e:
-        return {"note": f"the champion cannot score these rows ({type(e).__name__}: {e})"}
+        return {"note": f"the {against} cannot score these rows ({type(e).__name__}: {e})"}
     import pandas as pd
 
     both = pd.DataFrame(
@@ -114,15 +118,19 @@ def impact(
     )
     change = (both["candidate"] - both["champion"]).abs()
     out: dict[str, Any] = {
+        "against": against,
         "customers": len(both),
         "distribution": {
-            group: {
+            name: {
                 "mean": float(both[group].mean()),
                 **{f"p{q}": float(both[group].quantile(q / 100)) for q in (10, 50, 90)},
             }
-            for group in ("candidate", "champion")
+            for group, name in (("candidate", "candidate"), ("champion", against))
         },
     }
+    if cfg.get("score_unit") == "currency":
+        pairs = (("candidate", "candidate"), ("champion", against))
+        out["total_value"] = {name: float(both[group].sum()) for group, name in pairs}
     if "impact_score_change" in cfg:
         limit = float(cfg["impact_score_change"])
         out["score_change"] = limit
@@ -133,6 +141,7 @@ def impact(
         out["decision_threshold"] = threshold
         out["flipped_up"] = int((now & ~then).sum())
         out["flipped_down"] = int((~now & then).sum())
+        out["campaign_size"] = {"candidate": int(now.sum()), against: int(then.sum())}
     if candidate.labels is not None and champion.labels is not None:
         labels = pd.DataFrame(
             {"customer_id": candidate.customer_ids, "to": candidate.labels}

@@ -33,7 +33,7 @@ SUMMARY = Environment(autoescape=True).from_string(
 {% for g in s.gates %}<tr><td>{{ g.check }}</td>
 <td class="{{ 'pass' if g.passed else 'fail' }}">{{ 'passed' if g.passed else 'FAILED' }}</td>
 <td>{{ g.detail }}</td></tr>{% endfor %}</table>
-<h3>Customer impact against the champion</h3>
+<h3>Customer impact against {{ s.impact.against or "what serves now" }}</h3>
 {% if s.impact.note %}<p>{{ s.impact.note }}</p>{% else %}<ul>
 <li>{{ "{:,}".format(s.impact.customers) }} customers scored by both at the latest as_of</li>
 {% if s.impact.moved is defined %}<li>{{ "{:,}".format(s.impact.moved) }} would
@@ -41,13 +41,19 @@ SUMMARY = Environment(autoescape=True).from_string(
 {{ s.impact.score_change }}{% endif %}</li>{% endif %}
 {% if s.impact.decision_threshold is defined %}<li>decisions that flip at a score of
 {{ s.impact.decision_threshold }}: {{ "{:,}".format(s.impact.flipped_up) }} newly at or above,
-{{ "{:,}".format(s.impact.flipped_down) }} newly below</li>{% endif %}</ul>
+{{ "{:,}".format(s.impact.flipped_down) }} newly below</li>
+<li>campaign size (customers at or above {{ s.impact.decision_threshold }}):
+{% for who, n in s.impact.campaign_size.items() %}{{ who }} {{ "{:,}".format(n) }}
+{{- ", " if not loop.last }}{% endfor %}</li>{% endif %}
+{% if s.impact.total_value %}<li>total value over the horizon:
+{% for who, v in s.impact.total_value.items() %}{{ who }} {{ "{:,.0f}".format(v) }}
+{{- ", " if not loop.last }}{% endfor %}</li>{% endif %}</ul>
 {% if s.impact.distribution and not s.impact.migration %}<table><tr><th>scores</th>
 {% for k in ["mean", "p10", "p50", "p90"] %}<th>{{ k }}</th>{% endfor %}</tr>
 {% for group, d in s.impact.distribution.items() %}<tr><th>{{ group }}</th>
 {% for k in ["mean", "p10", "p50", "p90"] %}<td class="num">{{ "%.4f"|format(d[k]) }}</td>
 {% endfor %}</tr>{% endfor %}</table>{% endif %}
-{% if s.impact.migration %}<table><tr><th>champion \\ candidate</th>
+{% if s.impact.migration %}<table><tr><th>{{ s.impact.against }} \\ candidate</th>
 {% for to in s.impact.migration_columns %}<th>{{ to }}</th>{% endfor %}</tr>
 {% for from, row in s.impact.migration.items() %}<tr><th>{{ from }}</th>
 {% for to in s.impact.migration_columns %}<td>{{ "{:,}".format(row.get(to, 0)) }}</td>

@@ -185,6 +185,8 @@ def run(
     # is the reference a model may align to (segments keep their ids); both are recorded.
     champion_run = registry.champion(session, model_name, max_age_check=False)
     champion = load_model(entry, champion_run, ctx.warehouse) if champion_run else None
+    rule = None if champion_run else registry.recorded_baseline(session, model_name)
+    serving_rule = registry.load_baseline(ctx.warehouse, rule) if rule else None
     try:
         (model_bytes, metrics, verdicts, described, sample, example), usage = quotas.run(
             quotas.quota(model_name),
@@ -196,6 +198,7 @@ def run(
             champion,
             ctx.feature_version,
             ctx.facts,
+            serving_rule,
         )
     except quotas.QuotaExceeded as e:
         costs.record(session, ctx, "terminated", e.usage, len(dataset), e, bytes_scanned)
@@ -230,6 +233,7 @@ def compute(
     champion: Any,
     feature_version: int,
     facts: dict[str, Any],
+    serving_rule: Any,
     *,
     stage: Callable[[str], None],
 ) -> tuple[bytes, dict, list, Described, dict[str, Any]]:
@@ -263,7 +267,12 @@ def compute(
     from customer_ml.models import reports  # matplotlib: only where a report is written
 
     rows = module.scoring_rows(model, dataset)
-    impact = evaluation.impact(entry, models, rows, cfg)
+    # without a champion the rule baseline serves: as recorded, else as the first scoring
+    # build will fit it (on the latest as_of's customers)
+    serving = serving_rule if champion is None else None
+    if champion is None and serving is None:
+        serving = module.baseline(cfg, rows)
+    impact = evaluation.impact(entry, {**models, "serving": serving}, rows, cfg)
     described = module.describe(
         model,
         train_part,
