@@ -84,8 +84,8 @@ def show_version(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 
 
 def use_project(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """`--project-dir` (or CUSTOMER_ML_HOME): the checkout every command and the dbt builds it
-    runs act on, passed on to them through CUSTOMER_ML_HOME."""
+    """`--project-dir`: the checkout every command and the dbt builds it runs act on, passed on
+    to them through CUSTOMER_ML_HOME (which, set alone, each command checks itself)."""
     if value is None:
         return None
     if not (value / "dbt_project.yml").is_file():
@@ -117,11 +117,10 @@ class OneLineErrors(click.Group):
 @click.option(
     "--project-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
-    envvar="CUSTOMER_ML_HOME",
     callback=use_project,
     expose_value=False,
     is_eager=True,
-    help="the customer-ml checkout to act on (default: the current folder)",
+    help="the customer-ml checkout to act on (default: CUSTOMER_ML_HOME, else the current folder)",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress on stderr (results and errors only)")
 def main(quiet: bool) -> None:
