@@ -117,6 +117,7 @@ def impact(
         on="customer_id",
     )
     change = (both["candidate"] - both["champion"]).abs()
+    pairs = (("candidate", "candidate"), ("champion", against))  # column, name in the report
     out: dict[str, Any] = {
         "against": against,
         "customers": len(both),
@@ -125,11 +126,10 @@ def impact(
                 "mean": float(both[group].mean()),
                 **{f"p{q}": float(both[group].quantile(q / 100)) for q in (10, 50, 90)},
             }
-            for group, name in (("candidate", "candidate"), ("champion", against))
+            for group, name in pairs
         },
     }
     if cfg.get("score_unit") == "currency":
-        pairs = (("candidate", "candidate"), ("champion", against))
         out["total_value"] = {name: float(both[group].sum()) for group, name in pairs}
     if "impact_score_change" in cfg:
         limit = float(cfg["impact_score_change"])

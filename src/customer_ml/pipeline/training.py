@@ -269,9 +269,7 @@ def compute(
     rows = module.scoring_rows(model, dataset)
     # without a champion the rule baseline serves: as recorded, else as the first scoring
     # build will fit it (on the latest as_of's customers)
-    serving = serving_rule if champion is None else None
-    if champion is None and serving is None:
-        serving = module.baseline(cfg, rows)
+    serving = None if champion is not None else serving_rule or module.baseline(cfg, rows)
     impact = evaluation.impact(entry, {**models, "serving": serving}, rows, cfg)
     described = module.describe(
         model,
