@@ -86,3 +86,34 @@ def test_readers_return_whole_records(built: Path) -> None:
     assert prediction["input"]["snapshot_id"] == prediction["snapshot_id"]
     assert prediction["build"]["invocation_id"] == prediction["invocation_id"]
     assert "results" not in prediction["build"]
+
+
+def test_a_rule_baseline_counts_only_when_a_finished_build_fitted_it() -> None:
+    """Invariant 8 for the rule baselines scoring serves: a row forged into
+    lineage.baseline_runs (its invocation unknown) and a killed build's row stand for nothing;
+    the same row stands once its build's record says it finished, as in production."""
+    from customer_ml.models import baselines
+    from customer_ml.records import registry
+
+    con = duckdb.connect()
+    store.create_all(con)
+    store.append(con, "invocations", {"invocation_id": "now", "recorded_at": "2026-01-02"})
+    row = {
+        "model_name": "segments",
+        "model_version": "forged-rule",
+        "training_run_id": "forged-rule",
+        "code_hash": baselines.code_hash("segments"),
+        "artifact_path": "artifacts/baselines/segments/forged.json",
+        "artifact_sha256": "0" * 64,
+        "registered_at": "2026-01-01",
+    }
+    store.append(con, "baseline_runs", {**row, "invocation_id": "nobody"})
+    assert registry.recorded_baseline(con, "segments") is None
+
+    store.append(con, "invocations", {"invocation_id": "killed", "recorded_at": "2026-01-01"})
+    store.append(con, "baseline_runs", {**row, "invocation_id": "killed"})
+    assert registry.recorded_baseline(con, "segments") is None
+
+    store.append(con, "builds", {"invocation_id": "killed", "is_dirty": False})
+    found = registry.recorded_baseline(con, "segments")
+    assert found is not None and found["invocation_id"] == "killed"

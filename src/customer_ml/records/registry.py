@@ -22,7 +22,7 @@ import duckdb
 
 from customer_ml import catalogue, config
 from customer_ml.models import baselines
-from customer_ml.records import lineage
+from customer_ml.records import lineage, store
 
 
 def champion(
@@ -181,28 +181,26 @@ def recorded_baseline(
     database: str | None = None,
 ) -> dict[str, Any] | None:
     """The record of `model_name`'s rule baseline of `version` (in the attached `database`, when
-    given); without a version, the first fitted by this code in a finished, servable build, in
-    this one, or in another warehouse (seeded by a reproduction: replay.rebuild.seed_baseline) —
-    fitted once; invariant 8 says a killed build's record stands for nothing. None when none is
-    recorded."""
+    given); without a version, the first fitted by this code in this build or in a finished,
+    servable one (a reproduction seeds the fitting build's record with it:
+    replay.rebuild.seed_baseline) — fitted once; invariant 8 says a killed build's record, or a
+    row no build wrote, stands for nothing. None when none is recorded."""
     if version is not None:
         where, args = "model_version = ?", [model_name, version]
     else:
         where = (
             "code_hash = ? and artifact_sha256 is not null and (invocation_id = ? or "
-            f"invocation_id in ({lineage.FINISHED_SERVABLE_BUILDS}) or invocation_id not in "
-            "(select invocation_id from lineage.invocations))"
+            f"invocation_id in ({lineage.FINISHED_SERVABLE_BUILDS}))"
         )
         args = [model_name, baselines.code_hash(model_name), lineage.current_invocation(con)]
-    rows = con.execute(
+    found = store.read(
+        con,
         f"select * from {database + '.' if database else ''}lineage.baseline_runs "
         f"where model_name = ? and {where} "
         "order by registered_at, training_run_id limit 1",
         args,
     )
-    names = [d[0] for d in rows.description]
-    found = rows.fetchall()
-    return dict(zip(names, found[0], strict=True)) if found else None
+    return found[0] if found else None
 
 
 def load_baseline(warehouse: Path, record: dict[str, Any]) -> Any:

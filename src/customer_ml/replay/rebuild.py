@@ -193,14 +193,19 @@ def seed_champion(warehouse: Path, run: dict[str, Any], recorded_in: Path) -> No
         con.close()
 
 
-def seed_baseline(warehouse: Path, record: dict[str, Any], recorded_in: Path) -> None:
-    """Give a throwaway warehouse the rule baseline `record` (recorded in `recorded_in`): its
-    record, naming its artifact by absolute path (read-only, sha256 verified when loaded), so
-    the replay scores with the rule as fitted then, not refitted on the replayed population."""
+def seed_baseline(
+    warehouse: Path, record: dict[str, Any], fitted_by: dict[str, Any], recorded_in: Path
+) -> None:
+    """Give a throwaway warehouse the rule baseline `record` (recorded in `recorded_in`) and the
+    record of the finished build `fitted_by` that fitted it, as production holds them, so that
+    the rule is served there as it was (registry.recorded_baseline) and the replay scores with
+    it as fitted then, not refitted on the replayed population. Its artifact is named by
+    absolute path (read-only, sha256 verified when loaded)."""
     path = str(config.recorded_file(recorded_in, record["artifact_path"]))
     con = duckdb.connect(str(warehouse))
     try:
         store.create_all(con)
+        store.append(con, "builds", fitted_by)
         store.append(con, "baseline_runs", {**record, "artifact_path": path})
     finally:
         con.close()

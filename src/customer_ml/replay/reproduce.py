@@ -277,8 +277,8 @@ def reproduce_prediction(
         prepare = None
         if champion_record:
             prepare = lambda warehouse: seed_champion(warehouse, champion_record, rebuilt)  # noqa: E731
-        elif rule := _fitted_rule(production, production_path, prediction, report):
-            prepare = lambda warehouse: seed_baseline(warehouse, rule, production_path)  # noqa: E731
+        elif fitted := _fitted_rule(production, production_path, prediction, report):
+            prepare = lambda warehouse: seed_baseline(warehouse, *fitted, production_path)  # noqa: E731
         progress(f"checking out commit {prediction['git_commit'][:12]} for the scoring build")
         code = checkout(project, prediction["git_commit"], workdir / "scoring-code")
         if champion_record is None:
@@ -365,10 +365,11 @@ def _fitted_rule(
     production_path: Path,
     prediction: dict[str, Any],
     report: Report,
-) -> dict[str, Any] | None:
-    """The recorded rule baseline a prediction's replay scores with, when an earlier build
-    fitted it (the build that fitted it is replayed fitting it again: its version, which hashes
-    the fitted parameters, then shows the fit reproduced); its artifact's sha256 checked."""
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The recorded rule baseline a prediction's replay scores with and the record of the
+    finished build that fitted it, when an earlier build did (the build that fitted it is
+    replayed fitting it again: its version, which hashes the fitted parameters, then shows the
+    fit reproduced); its artifact's sha256 checked."""
     record = registry.recorded_baseline(
         production, prediction["model_name"], prediction["model_version"]
     )
@@ -381,7 +382,17 @@ def _fitted_rule(
         intact = f"{type(e).__name__}: {e}"
     sha = record["artifact_sha256"]
     report.checks.append(Check("rule baseline artifact (sha256)", sha, intact))
-    return None if record["invocation_id"] == prediction["invocation_id"] else record
+    if record["invocation_id"] == prediction["invocation_id"]:
+        return None
+    fitted_by = store.read(
+        production,
+        "select * from lineage.builds where invocation_id = ?",
+        [record["invocation_id"]],
+    )
+    if not fitted_by:  # no finished build fitted it: production never served it
+        report.notes.append(f"the rule baseline {record['model_version']} has no finished build")
+        return None
+    return record, fitted_by[0]
 
 
 def cleanup(workdir: Path) -> None:
