@@ -166,7 +166,7 @@ def promote_by_record(warehouse_dir: Path, model_name: str, *, mirror: bool = Tr
     registry alias as the CLI does; returns the run id."""
     import duckdb
 
-    from customer_ml.records import lineage, store, tracking
+    from customer_ml.records import lineage, model_registry, store
 
     con = duckdb.connect(str(warehouse_dir / "ci.duckdb"))
     try:
@@ -177,7 +177,7 @@ def promote_by_record(warehouse_dir: Path, model_name: str, *, mirror: bool = Tr
             [row] = store.read(
                 con, f"select * from ml.ml_{model_name}__train where training_run_id = ?", [run]
             )
-            tracking.set_champion(warehouse_dir / "ci.duckdb", model_name, row)
+            model_registry.set_champion(warehouse_dir / "ci.duckdb", model_name, row)
     finally:
         con.close()
     return run

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import BIN, PROJECT, REPO, promote_by_record, run_env
+from conftest import BIN, PROJECT, REPO, cli, run_env
 
 pytestmark = pytest.mark.browser
 
@@ -90,12 +90,29 @@ def test_what_people_look_for_is_on_their_screens(built: Path, tmp_path: Path) -
     assert Path(CHROMIUM).is_file(), "no Chromium: `make browser` installs Debian's chromium"
     wh = tmp_path / "wh"
     shutil.copytree(built, wh)
-    promote_by_record(wh, "churn")
+    # champions as `make run` makes them: requests, signed approvals, each request's page
+    done = cli(wh, "demo-champions", "--target", "ci")
+    assert done.returncode == 0, done.stderr
+    import duckdb
+
+    from customer_ml import config
     from customer_ml.records import tracking
 
-    client = tracking._client(wh / "ci.duckdb")
+    con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
+    try:
+        [(run_id, mlflow_run_id, report, request, gates)] = con.execute(
+            "select t.training_run_id, t.mlflow_run_id, t.report_path, r.comparison_path, "
+            "r.gates from ml.ml_churn__train t join lineage.promotion_requests r "
+            "using (training_run_id)"
+        ).fetchall()
+    finally:
+        con.close()
+    report = config.recorded_file(wh / "ci.duckdb", report)
+    request = config.recorded_file(wh / "ci.duckdb", request)
+    client = tracking.client_for(wh / "ci.duckdb")
     champion = client.get_model_version_by_alias("customer-ml-churn", "champion")
-    report = Path(champion.source.removeprefix("file://")).parent / "validation_report.html"
+    experiment = client.get_run(mlflow_run_id).info.experiment_id
+    model_id = champion.source.removeprefix("models:/")
     profile = tmp_path / "chromium-profile"
 
     # the MLflow UI, as `make ui` serves it: the registered model shows its champion version
@@ -106,9 +123,22 @@ def test_what_people_look_for_is_on_their_screens(built: Path, tmp_path: Path) -
         text = _look(
             f"http://127.0.0.1:{port}/#/models/customer-ml-churn", "mlflow_champion", profile
         )
-    assert "customer-ml-churn" in text, text[:2000]
-    assert re.search(rf"Version {champion.version}\b", text), text[:2000]
-    assert "champion" in text, text[:2000]
+        assert "customer-ml-churn" in text, text[:2000]
+        assert re.search(rf"Version {champion.version}\b", text), text[:2000]
+        assert "champion" in text, text[:2000]
+        # the training run's page lists its logged model; the logged model's page its metrics
+        text = _look(
+            f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs/{mlflow_run_id}",
+            "mlflow_training_run",
+            profile,
+        )
+        assert run_id in text and "Logged models" in text and model_id in text, text[:3000]
+        text = _look(
+            f"http://127.0.0.1:{port}/#/experiments/{experiment}/models/{model_id}",
+            "mlflow_logged_model",
+            profile,
+        )
+        assert model_id in text and "candidate_roc_auc" in text, text[:3000]
 
     # the dbt docs site: a lineage source's columns with their descriptions
     site = wh / "target"
@@ -130,6 +160,35 @@ def test_what_people_look_for_is_on_their_screens(built: Path, tmp_path: Path) -
         )
     assert "data_snapshots" in text and "content_hash" in text, text[:2000]
     assert " ".join(described.split())[:60] in text, text[:2000]
+
+    # the request's page: every promotion gate with its result, then the impact box
+    text = _look(request.as_uri(), "promotion_request", profile)
+    for gate in json.loads(gates):
+        assert f"{gate['gate']} passed" in text, (gate, text[:3000])
+    assert "Customer impact against rule baseline" in text and "campaign size" in text, text[:3000]
+
+    # the analyst copy's column descriptions, as duckdb_columns() gives them to an analyst
+    con = duckdb.connect(str(wh / "ci.analyst.duckdb"), read_only=True)
+    try:
+        columns = con.execute(
+            "select column_name, comment from duckdb_columns() where schema_name = 'serving' "
+            "and table_name = 'fct_customer_scores' order by column_index"
+        ).fetchall()
+    finally:
+        con.close()
+    import html
+
+    page = tmp_path / "analyst_copy_columns.html"
+    page.write_text(
+        "<h1>serving.fct_customer_scores in the analyst copy: duckdb_columns()</h1><table>"
+        + "".join(
+            f"<tr><td>{html.escape(c)}</td><td>{html.escape(d or '')}</td></tr>" for c, d in columns
+        )  # fmt: skip
+        + "</table>"
+    )
+    text = _look(page.as_uri(), "analyst_copy_columns", profile)
+    described = dict(columns)["churn_probability"]
+    assert described and " ".join(described.split())[:60] in text, text[:2000]
 
     # the champion's validation report opens with its verdict
     text = _look(report.as_uri(), "validation_report", profile)

@@ -185,9 +185,26 @@ def test_demo_champions_promote_every_model_through_signed_approvals(built, tmp_
         ).fetchall()
         requesters = con.execute("select distinct requested_by from lineage.promotion_requests"
                                  ).fetchall()  # fmt: skip
+        requests = con.execute(
+            "select request_id, gates, comparison_path from lineage.promotion_requests"
+        ).fetchall()
     finally:
         con.close()
     assert requesters == [("ben@example.com",)]
+    # what each approver decided from: the request's page, every gate with its result first,
+    # then the impact against what served (the rule baseline)
+    from customer_ml import config
+
+    assert len(requests) == 3
+    for request_id, gates, page in requests:
+        text = config.recorded_file(wh / "ci.duckdb", page).read_text()
+        assert page.endswith(f"{request_id}.html")
+        checked = json.loads(gates)
+        assert len(checked) == 9, checked
+        rows = text.split("Promotion gates, as checked when the request opened")[1]
+        for gate in checked:
+            assert f'<td>{gate["gate"]}</td><td class="pass">passed</td>' in rows, gate
+        assert rows.index("Verdict:") < rows.index("Customer impact against rule baseline")
     assert approvals == [
         ("ana@example.com", "ml_owner"), ("ana@example.com", "ml_owner"),
         ("ana@example.com", "ml_owner"), ("carla@example.com", "business_stakeholder"),

@@ -169,4 +169,9 @@ def test_a_candidate_trained_while_a_champion_serves_reports_its_customer_impact
     assert "Verdict: " in side_by_side and "customers scored by both" in side_by_side
     done = cli(wh, "promote", "clv", "--run", challenger, "--target", "ci", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["comparison"] == compared["report"]
+    request = json.loads(done.stdout)
+    on_request = Path(request["comparison"])  # the request's own page: its gates, then the same
+    assert on_request.name == f"{request['request_id']}.html"
+    text = on_request.read_text()
+    assert "<h2>Promotion gates, as checked when the request opened</h2>" in text
+    assert side_by_side.split("<h2>Verdict", 1)[1] in text

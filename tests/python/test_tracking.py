@@ -56,12 +56,13 @@ def test_a_moved_champion_alias_is_alerted_and_restored(
     shutil.copytree(built, wh)
     run = promote_by_record(wh, "churn", mirror=False)  # a record whose alias was never set
     assert cli(wh, "status", "--target", "ci").returncode == 0
-    client = tracking._client(wh / "ci.duckdb")
+    client = tracking.client_for(wh / "ci.duckdb")
     kept = client.get_model_version_by_alias("customer-ml-churn", "champion")
     assert kept.tags["training_run_id"] == run
 
+    same_files = client.get_model_version_download_uri("customer-ml-churn", kept.version)
     forged = client.create_model_version(
-        "customer-ml-churn", source=kept.source, tags={"training_run_id": "forged"}
+        "customer-ml-churn", source=same_files, tags={"training_run_id": "forged"}
     )
     client.set_registered_model_alias("customer-ml-churn", "champion", forged.version)
     done = cli(wh, "status", "--target", "ci")
@@ -124,6 +125,15 @@ def test_the_registered_champion_loads_and_predicts_what_was_served(
     )
     version = client.get_model_version_by_alias("customer-ml-churn", "champion")
     tags = client.get_run(version.run_id).data.tags
+    # MLflow 3: the version is the training run's LoggedModel, which carries the run's metrics;
+    # the model is not also a run artifact
+    assert version.source.startswith("models:/m-")
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.source_run_id == version.run_id and str(logged.status) == "READY"
+    assert logged.tags["training_run_id"] == runs["churn"]
+    assert {m.key for m in logged.metrics} == set(client.get_run(version.run_id).data.metrics)
+    run_artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+    assert "validation_report.html" in run_artifacts and "mlflow_model" not in run_artifacts
     assert tags["mlflow.source.type"] == "JOB" and tags["mlflow.user"]
     assert tags["mlflow.source.git.commit"] == tags["git.commit"]
     con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
@@ -146,10 +156,11 @@ def test_the_registered_champion_loads_and_predicts_what_was_served(
     finally:
         con.close()
 
-    version = tracking._client(wh / "ci.duckdb").get_model_version_by_alias(
+    version = tracking.client_for(wh / "ci.duckdb").get_model_version_by_alias(
         "customer-ml-churn", "champion"
     )
-    copied = Path(version.source.removeprefix("file://")) / "artifacts" / "model.json"
+    location = client.get_logged_model(version.source.removeprefix("models:/")).artifact_location
+    copied = Path(location.removeprefix("file://")) / "artifacts" / "model.json"
     copied.write_bytes(copied.read_bytes().replace(b'"feature_version"', b'"feature_version" '))
     with pytest.raises(ValueError, match="the MLflow model's copy was altered"):
         mlflow.pyfunc.load_model("models:/customer-ml-churn@champion")
@@ -179,11 +190,18 @@ def test_a_training_run_spans_its_training_reads_its_snapshots_and_nests_in_its_
     builds = dict(con.execute("select invocation_id, mlflow_run_id from lineage.builds").fetchall())
     con.close()
     assert runs
-    client = tracking._client(wh / "ci.duckdb")
+    client = tracking.client_for(wh / "ci.duckdb")
     for mlflow_run_id, started_at, snapshot_ids, invocation_id in runs:
         run = client.get_run(mlflow_run_id)
         assert run.info.start_time == int(started_at.replace(tzinfo=UTC).timestamp() * 1000)
-        assert run.data.tags["mlflow.parentRunId"] == builds[invocation_id]
+        build = builds[invocation_id]
+        assert run.data.tags["mlflow.parentRunId"] == build
+        # each links the other in its description (the UI nests no runs across experiments)
+        build_run = client.get_run(build)
+        link = f"(#/experiments/{build_run.info.experiment_id}/runs/{build})"
+        assert link in run.data.tags["mlflow.note.content"]
+        link = f"(#/experiments/{run.info.experiment_id}/runs/{mlflow_run_id})"
+        assert link in build_run.data.tags["mlflow.note.content"]
         logged = {d.dataset.name: d.dataset.digest for d in run.inputs.dataset_inputs}
         read = json.loads(snapshot_ids)
         assert logged == {relation: hashes[snap][:36] for relation, snap in read.items()}

@@ -77,7 +77,7 @@ def check_registry_aliases(con: duckdb.DuckDBPyConnection) -> list[str]:
     mirrors it. An alias moved elsewhere (by the MLflow UI or client, past the two-person
     approval) is alerted (`registry_alias_drift`, critical) and put back; returns the models
     whose alias was restored. Run by `customer-ml status` and at the end of every build."""
-    from customer_ml.records import alerts, registry, tracking
+    from customer_ml.records import alerts, model_registry, registry
 
     warehouse = lineage.warehouse_file(con)
     restored = []
@@ -85,10 +85,10 @@ def check_registry_aliases(con: duckdb.DuckDBPyConnection) -> list[str]:
         champion = registry.champion(con, name, max_age_check=False)
         expected = champion["training_run_id"] if champion else None
         try:
-            actual = tracking.champion_alias(warehouse, name)
+            actual = model_registry.champion_alias(warehouse, name)
             if actual == expected:
                 continue
-            tracking.restore_champion_alias(warehouse, name, champion)
+            model_registry.restore_champion_alias(warehouse, name, champion)
         except Exception as e:  # an unreachable store must not fail a build or `status`
             print(f"customer-ml: MLflow alias of {name} not checked ({type(e).__name__}: {e})")
             continue

@@ -59,8 +59,15 @@ def _rule_baseline(
 
 
 def compare(
-    con: duckdb.DuckDBPyConnection, warehouse: Path, model_name: str, challenger_id: str
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Path,
+    model_name: str,
+    challenger_id: str,
+    request: tuple[str, list[tuple[str, bool, str]]] | None = None,
 ) -> Comparison:
+    """The challenger against what serves now, as a page under comparisons/; for a promotion
+    `request` (its id and every gate as checked when it opened), that request's own page, which
+    shows the gates first."""
     entry = catalogue.entry(model_name)
     challenger = _run(con, model_name, challenger_id)
     if challenger["status"] != "success":
@@ -82,10 +89,11 @@ def compare(
     report = config.recorded_file(warehouse, challenger["report_path"])
     registry.read_verified(report, challenger["report_sha256"])
     summary = json.loads(report.with_suffix(".json").read_text())["summary"]
-    page = _page(entry, challenger, champion, summary)
+    page = _page(entry, challenger, champion, summary, request[1] if request else None)
     folder = config.artifact_root(warehouse) / "comparisons"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{challenger_id}__vs__{champion['training_run_id']}.html"
+    name = request[0] if request else f"{challenger_id}__vs__{champion['training_run_id']}"
+    path = folder / f"{name}.html"
     data = page.encode()
     if path.exists() and path.read_bytes() != data:
         raise CompareError(f"{path} exists with other content: artifacts are never overwritten")
@@ -101,8 +109,22 @@ def _page(
     challenger: dict[str, Any],
     champion: dict[str, Any],
     summary: dict[str, Any],
+    gates: list[tuple[str, bool, str]] | None,
 ) -> str:
     from customer_ml.models import reports
+
+    gate_table = ""
+    if gates:
+        gate_table = (
+            "<h2>Promotion gates, as checked when the request opened</h2>"
+            "<table><tr><th>Gate</th><th>Result</th><th>Detail</th></tr>"
+            + "".join(
+                f'<tr><td>{html.escape(gate)}</td><td class="{"pass" if ok else "fail"}">'
+                f"{'passed' if ok else 'FAILED'}</td><td>{html.escape(detail)}</td></tr>"
+                for gate, ok, detail in gates
+            )
+            + "</table>"
+        )
 
     metrics = json.loads(challenger["metrics_json"])
     facts = ("training_run_id", "model_version", "started_at", "feature_version",
@@ -117,6 +139,7 @@ def _page(
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{reports.STYLE}</style></head>
 <body><h1>{html.escape(title)} {html.escape(champion["training_run_id"])}</h1>
+{gate_table}
 {reports.summary_html(summary)}
 <h2>Metrics on the challenger's holdout (the same rows for all three)</h2>
 {reports.metrics_table(metrics)}
@@ -127,18 +150,22 @@ def _page(
 
 
 def for_request(
-    con: duckdb.DuckDBPyConnection, model_name: str, training_run_id: str
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    training_run_id: str,
+    request_id: str,
+    gates: list[tuple[str, bool, str]],
 ) -> tuple[str, str] | None:
-    """(recorded path, sha256) of the comparison a promotion request links to (against the
-    champion, or the rule baseline that serves without one); None for an in-memory warehouse
-    (no artifacts), or for a run measured against another champion."""
+    """(recorded path, sha256) of the page a promotion request links to: its `gates` and the
+    comparison against the champion, or the rule baseline that serves without one; None for an
+    in-memory warehouse (no artifacts), or for a run measured against another champion."""
     [(path,)] = con.execute(
         "select path from duckdb_databases() where database_name = current_database()"
     ).fetchall()
     if path is None:
         return None
     try:
-        made = compare(con, Path(path), model_name, training_run_id)
+        made = compare(con, Path(path), model_name, training_run_id, (request_id, gates))
     except CompareError:
         return None
     return config.recorded_path(path, made.path), made.sha256

@@ -93,7 +93,9 @@ def open_request(
     at = lineage.utc_now()
     request_id = _request_id(model_name, training_run_id, at)
     comparison = (
-        compare.for_request(con, model_name, training_run_id) if kind == "promote" else None
+        compare.for_request(con, model_name, training_run_id, request_id, checked)
+        if kind == "promote"
+        else None
     )
     append_request(
         con,
@@ -291,9 +293,9 @@ def _carry_out(
         },
     )
     try:
-        from customer_ml.records import tracking
+        from customer_ml.records import model_registry
 
-        tracking.set_champion(lineage.warehouse_file(con), request["model_name"], run)
+        model_registry.set_champion(lineage.warehouse_file(con), request["model_name"], run)
     except Exception as e:  # the lineage record is the truth; the MLflow mirror may lag
         print(f"customer-ml: MLflow alias not moved ({type(e).__name__}: {e})")
 

@@ -112,10 +112,11 @@ def score(model: Any, summaries: pd.DataFrame, cfg: dict[str, Any]) -> Any:
 
 
 def scoring_rows(model: ClvModel, dataset: pd.DataFrame) -> pd.DataFrame:
-    """The scoring period's summaries, as `score` reads them (customer impact in the report;
-    the MLflow model's signature)."""
+    """The scoring period's summaries, as `score` reads them, with the trailing year's spend the
+    rule baseline scores (customer impact against it in the report; the MLflow model's
+    signature)."""
     rows = _period(dataset, "scoring").reset_index(drop=True)
-    rows = rows[["customer_id", "period", "period_end", *SCORING_MEASURES]]
+    rows = rows[["customer_id", "period", "period_end", *SCORING_MEASURES, "spend_365d"]]
     # the training frame holds the holdout's rows too (their gaps make counts floats); scoring
     # reads the summaries' own types: day counts are integers
     return rows.astype({m: "int64" for m in SCORING_MEASURES if m != "repeat_spend"})

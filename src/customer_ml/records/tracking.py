@@ -24,7 +24,7 @@ def model_experiment(model_name: str, run_type: str = "production") -> str:
     return f"customer-ml/{model_name}"
 
 
-def _client(warehouse: Path):
+def client_for(warehouse: Path):
     """A client bound to this warehouse's store. Never the fluent API's process-wide tracking
     URI: a process that touches two warehouses (a test, a reproduction) must not log one's runs
     into the other's store."""
@@ -73,7 +73,10 @@ def _run(
     return run_id
 
 
-def _log_batch(client, run_id: str, metrics: dict[str, float], params: dict[str, str]) -> None:
+def _log_batch(
+    client, run_id: str, metrics: dict[str, float], params: dict[str, str], model_id=None
+) -> None:
+    """Metrics and params of a run; the metrics also of its logged model `model_id`, if any."""
     import time
 
     from mlflow.entities import Metric, Param
@@ -81,9 +84,28 @@ def _log_batch(client, run_id: str, metrics: dict[str, float], params: dict[str,
     now = int(time.time() * 1000)
     client.log_batch(
         run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        metrics=[Metric(k, float(v), now, 0, model_id=model_id) for k, v in metrics.items()],
         params=[Param(k, v) for k, v in params.items()],
     )
+
+
+def _log_model(client, experiment_id: str, run_id: str, name: str, directory: Path, tags) -> str:
+    """The MLflow model in `directory` (customer_ml.records.served_model) as the run's MLflow 3
+    LoggedModel, as the fluent `log_model(name=...)` makes one (its artifacts, READY, an output
+    of the run), through this warehouse's client; returns its model id."""
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+
+    model = client.create_logged_model(
+        experiment_id, name=name, source_run_id=run_id, tags=tags, model_type="pyfunc"
+    )
+    try:
+        client.log_model_artifacts(model.model_id, str(directory))
+    except BaseException:
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+    return model.model_id
 
 
 def _all_runs(client, experiment_ids: list[str]) -> list:
@@ -98,7 +120,7 @@ def _all_runs(client, experiment_ids: list[str]) -> list:
 
 
 def log_build(warehouse: Path, record: dict[str, Any]) -> str:
-    client = _client(warehouse)
+    client = client_for(warehouse)
     experiment_id = _experiment_id(client, warehouse, BUILDS_EXPERIMENT)
     tags = {
         "dbt.invocation_id": record["invocation_id"],
@@ -126,12 +148,29 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
         )
     }
 
+    run_name = f"build {record['invocation_id'][:8]}"
+
     def log(run_id: str) -> None:
         _log_batch(client, run_id, metrics, {})
         client.log_dict(run_id, {"nodes": record["nodes"]}, "results.json")
-        # the build's training runs (logged while it ran) nest under it in the UI
-        for child in record.get("training_mlflow_run_ids") or []:
-            client.set_tag(child, "mlflow.parentRunId", run_id)
+        # the build's training runs (logged while it ran) are its children; they live in their
+        # models' experiments, where MLflow's UI does not nest runs of another experiment, so
+        # each run's description links the other (markdown links the UI follows)
+        children = [client.get_run(c) for c in record.get("training_mlflow_run_ids") or []]
+        lines = [f"dbt build {record['invocation_id']} (target {record['target_name']})."]
+        for child in children:
+            note = child.data.tags.get("mlflow.note.content", "")
+            client.set_tag(child.info.run_id, "mlflow.parentRunId", run_id)
+            client.set_tag(
+                child.info.run_id,
+                "mlflow.note.content",
+                f"{note}\n\nBuild run: [{run_name}]({_run_link(experiment_id, run_id)})",
+            )
+            lines.append(
+                f"- training run [{child.info.run_name}]"
+                f"({_run_link(child.info.experiment_id, child.info.run_id)})"
+            )
+        client.set_tag(run_id, "mlflow.note.content", "\n".join(lines))
         if record.get("retraining"):
             client.log_dict(run_id, record["retraining"], "retraining_decisions.json")
 
@@ -141,7 +180,12 @@ def log_build(warehouse: Path, record: dict[str, Any]) -> str:
             started = datetime.fromisoformat(started)
         except ValueError:  # not ISO: the run starts when it is logged
             started = None
-    return _run(client, experiment_id, f"build {record['invocation_id'][:8]}", tags, log, started)
+    return _run(client, experiment_id, run_name, tags, log, started)
+
+
+def _run_link(experiment_id: str, run_id: str) -> str:
+    """A run's page in MLflow's UI, relative to the UI's root (as its own links are)."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def log_training(
@@ -159,17 +203,32 @@ def log_training(
     """One MLflow run per training run, spanning the training from `started_at`, linked to its
     build by tag (and nested under the build's run when the build ends), with its input
     `datasets` (lineage.data_snapshots rows); returns its run id."""
-    client = _client(warehouse)
+    client = client_for(warehouse)
     experiment_id = _experiment_id(client, warehouse, model_experiment(model_name, run_type))
 
+    from customer_ml.records.served_model import DIRECTORY
+
     def log(run_id: str) -> None:
+        model_id = None
+        if (artifact_dir / DIRECTORY).is_dir():
+            model_tags = {k: tags[k] for k in ("training_run_id", "model_version") if k in tags}
+            model_id = _log_model(
+                client, experiment_id, run_id, model_name, artifact_dir / DIRECTORY, model_tags
+            )
         _log_batch(
             client,
             run_id,
             {k: float(v) for k, v in metrics.items() if v == v},
             {k: str(v)[:6000] for k, v in params.items()},
+            model_id=model_id,
         )
-        client.log_artifacts(run_id, str(artifact_dir))
+        for item in sorted(artifact_dir.iterdir()):  # the MLflow model is the logged model's
+            if item.name == DIRECTORY:
+                continue
+            if item.is_dir():
+                client.log_artifacts(run_id, str(item), item.name)
+            else:
+                client.log_artifact(run_id, str(item))
         if datasets:
             client.log_inputs(run_id, datasets=[_dataset_input(d) for d in datasets])
 
@@ -191,7 +250,6 @@ def mirror_training(
     """The MLflow run of a training run (customer_ml.pipeline.training.finish): its record `out` as
     tags and params, its metrics and costs (`estimated_usd`: customer_ml.pipeline.costs.estimate),
     its artifacts, the data snapshots it read (`inputs`); returns the MLflow run id."""
-    from customer_ml.records import served_model
 
     entry = ctx.entry
     return log_training(
@@ -213,7 +271,7 @@ def mirror_training(
                 f"{ctx.invocation_id}: model_version {ctx.version}, features "
                 f"v{ctx.feature_version}, labels v{ctx.label_version}, seed {ctx.seed}; "
                 f"promotion gate {'passed' if out['no_regression'] else 'failed'}. The model "
-                f"is in {served_model.DIRECTORY}/ (customer_ml.records.served_model)."
+                f"is the run's logged model {entry.name} (customer_ml.records.served_model)."
             ),
         },
         params={
@@ -279,7 +337,7 @@ def chain_anchors(warehouse: Path) -> list[tuple[str, str]]:
     its own seals, and after them."""
     if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
         return []
-    client = _client(warehouse)
+    client = client_for(warehouse)
     experiment = client.get_experiment_by_name(BUILDS_EXPERIMENT)
     if experiment is None:
         return []
@@ -298,7 +356,7 @@ SEALED_HEAD = "lineage.chain_head_sealed"
 def anchor_sealed_head(warehouse: Path, run_id: str, head: str) -> None:
     """Keep the chain's head after a build sealed its rows on the build's MLflow run, outside
     the warehouse: deleting the newest seals then fails verify-lineage (chain.check_anchors)."""
-    _client(warehouse).set_tag(run_id, SEALED_HEAD, head)
+    client_for(warehouse).set_tag(run_id, SEALED_HEAD, head)
 
 
 def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
@@ -306,7 +364,7 @@ def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
     logging the run and before recording it): "<mlflow run id> (<training_run_id>)"."""
     if not os.environ.get("MLFLOW_TRACKING_URI") and not config.mlflow_db_path(warehouse).exists():
         return []
-    client = _client(warehouse)
+    client = client_for(warehouse)
     experiments = [
         e.experiment_id
         for e in client.search_experiments(max_results=50000)
@@ -320,76 +378,3 @@ def orphan_training_runs(warehouse: Path, known: set[str]) -> list[str]:
         for r in runs
         if r.data.tags.get("training_run_id") not in known
     )
-
-
-def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
-    """Register the run's MLflow model (customer_ml.records.served_model) as a version of
-    `customer-ml-<model>` and point the registry alias `champion` at it, so
-    `models:/customer-ml-<model>@champion` loads; returns the registry version."""
-    client = _client(warehouse)
-    name = f"customer-ml-{model_name}"
-    from customer_ml.records import served_model
-
-    description = served_model.registered_description(model_name)
-    if not _exists(client, name):
-        client.create_registered_model(name, description=description)
-    elif not client.get_registered_model(name).description:
-        client.update_registered_model(name, description=description)
-    from customer_ml.records import served_model
-
-    artifact = config.recorded_file(warehouse, run["artifact_path"])
-    mlflow_model = artifact.parent / served_model.DIRECTORY
-    # runs trained before models were written as MLflow models register their plain artifact
-    source = (mlflow_model if mlflow_model.is_dir() else artifact).as_uri()
-    version = client.create_model_version(
-        name,
-        source=source,
-        run_id=run.get("mlflow_run_id"),
-        tags={"training_run_id": run["training_run_id"], "model_version": run["model_version"]},
-    )
-    client.set_registered_model_alias(name, "champion", version.version)
-    return str(version.version)
-
-
-def _exists(client, name: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-        return True
-    except MlflowException:
-        return False
-
-
-def champion_alias(warehouse: Path, model_name: str) -> str | None:
-    """The training run (its `training_run_id` tag) that the registry alias
-    `customer-ml-<model>@champion` points at, or None when there is no such alias."""
-    from mlflow.exceptions import MlflowException
-
-    client = _client(warehouse)
-    try:
-        version = client.get_model_version_by_alias(f"customer-ml-{model_name}", "champion")
-    except MlflowException:
-        return None
-    return version.tags.get("training_run_id")
-
-
-def restore_champion_alias(warehouse: Path, model_name: str, run: dict[str, Any] | None) -> None:
-    """Point the alias back at the registered version of `run` (registering it when there is
-    none), or remove it when nothing was promoted."""
-    client = _client(warehouse)
-    name = f"customer-ml-{model_name}"
-    if run is None:
-        if _exists(client, name):
-            client.delete_registered_model_alias(name, "champion")
-        return
-    versions = [
-        v
-        for v in client.search_model_versions(f"name = '{name}'")
-        if v.tags.get("training_run_id") == run["training_run_id"]
-    ]
-    if not versions:
-        set_champion(warehouse, model_name, run)
-        return
-    newest = max(versions, key=lambda v: int(v.version))
-    client.set_registered_model_alias(name, "champion", newest.version)
