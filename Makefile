@@ -14,7 +14,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 SEED ?= 42
 DBT := $(BIN)/dbt
 
-.PHONY: lock install run test test-e2e reliability season browser ui lint format pytest dbt-ci bench bench-curve bench-feast-env clean clean-warehouse
+.PHONY: lock install run test test-e2e reliability season browser outside ui lint format pytest dbt-ci bench bench-curve bench-feast-env clean clean-warehouse
 
 # Every package from the lock, each file checked against its recorded sha256; then the project
 # itself (local source, no dependencies to resolve), and `pip check` that nothing is missing.
@@ -64,7 +64,7 @@ run: data/demo/orders.parquet
 test: pytest dbt-ci lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not e2e and not reliability and not browser" --durations=25 \
+	$(BIN)/pytest -q -m "not e2e and not reliability and not browser and not outside" --durations=25 \
 		--numprocesses auto --dist loadfile
 
 ## reliability: the long reliability cases (16 readers of the analyst copy during a build, an
@@ -94,6 +94,12 @@ browser: $(STAMP)
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
 		{ echo "could not install Debian's chromium (needs root: apt-get install chromium)"; exit 1; }
 	$(BIN)/pytest -q -m browser -p no:randomly
+
+## outside: every registered champion loaded by `models:/customer-ml-<model>@champion` in a fresh
+## virtual environment holding only the MLflow model's requirements.txt (installed from PyPI), in
+## a folder outside the checkout; it predicts what it predicts here. CI runs it after `make browser`
+outside: $(STAMP)
+	$(BIN)/pytest -q -m outside -p no:randomly
 
 dbt-ci: data/tiny/orders.parquet
 	$(call load_and_build,ci,tiny)

@@ -132,13 +132,20 @@ def test_what_people_look_for_is_on_their_screens(built: Path, tmp_path: Path) -
             "mlflow_training_run",
             profile,
         )
-        assert run_id in text and "Logged models" in text and model_id in text, text[:3000]
+        for shown in (run_id, "Logged models (1)", "Parent run build", "customer-ml-churn v"):
+            assert shown in text, (shown, text[:3000])
         text = _look(
             f"http://127.0.0.1:{port}/#/experiments/{experiment}/models/{model_id}",
             "mlflow_logged_model",
             profile,
         )
-        assert model_id in text and "candidate_roc_auc" in text, text[:3000]
+        for shown in (
+            model_id,
+            "candidate_roc_auc",
+            run_id,
+            f"customer-ml-churn v{champion.version}",
+        ):
+            assert shown in text, (shown, text[:3000])
 
     # the dbt docs site: a lineage source's columns with their descriptions
     site = wh / "target"

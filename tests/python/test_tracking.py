@@ -4,6 +4,7 @@ the process touched before (customer_ml.records.tracking binds a client to the s
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC
 from pathlib import Path
@@ -131,6 +132,9 @@ def test_the_registered_champion_loads_and_predicts_what_was_served(
     logged = client.get_logged_model(version.source.removeprefix("models:/"))
     assert logged.source_run_id == version.run_id and str(logged.status) == "READY"
     assert logged.tags["training_run_id"] == runs["churn"]
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [
+        {"name": "customer-ml-churn", "version": version.version}
+    ]
     assert {m.key for m in logged.metrics} == set(client.get_run(version.run_id).data.metrics)
     run_artifacts = {a.path for a in client.list_artifacts(version.run_id)}
     assert "validation_report.html" in run_artifacts and "mlflow_model" not in run_artifacts
@@ -172,7 +176,6 @@ def test_a_training_run_spans_its_training_reads_its_snapshots_and_nests_in_its_
     """Each training run's MLflow run starts when the training started (not when it was
     logged), lists the data snapshots it read as MLflow datasets (digest = content hash), and is
     a child of its build's run."""
-    import json
     import shutil
 
     import duckdb
@@ -228,7 +231,6 @@ def test_the_mlflow_model_loads_where_customer_ml_is_not_installed(
 ) -> None:
     """The saved MLflow model carries the package it unpickles (code_paths): a Python that
     cannot import customer_ml loads it and predicts what it predicts here."""
-    import json
     import subprocess
     import sys
 

@@ -5,6 +5,7 @@ checks and restores it)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,11 @@ def set_champion(warehouse: Path, model_name: str, run: dict[str, Any]) -> str:
             tags={"training_run_id": run["training_run_id"], "model_version": run["model_version"]},
             model_id=model_id,
         )
+    if model_id:  # the logged model lists its registered versions, as mlflow.register_model does
+        tag = "mlflow.modelVersions"
+        listed = json.loads(client.get_logged_model(model_id).tags.get(tag) or "[]")
+        listed.append({"name": name, "version": version.version})
+        client.set_logged_model_tags(model_id, {tag: json.dumps(listed)})
     client.set_registered_model_alias(name, "champion", version.version)
     return str(version.version)
 
