@@ -5,6 +5,7 @@ breaks: a failed gate must show as not promotable, a moved customer must be coun
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -175,3 +176,28 @@ def test_a_candidate_trained_while_a_champion_serves_reports_its_customer_impact
     text = on_request.read_text()
     assert "<h2>Promotion gates, as checked when the request opened</h2>" in text
     assert side_by_side.split("<h2>Verdict", 1)[1] in text
+
+
+def test_every_models_report_has_plots(built: Path) -> None:
+    """Issue 36: segments' report had none. Each model's validation report carries figures; the
+    segments' show every segment's customers."""
+    import duckdb
+
+    from customer_ml import config
+
+    con = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    try:
+        reports = {
+            model: con.execute(
+                f"select report_path, fitted_params_json from ml.ml_{model}__train"
+            ).fetchone()
+            for model in ("churn", "clv", "segments")
+        }
+    finally:
+        con.close()
+    figures = {}
+    for model, (path, _) in reports.items():
+        page = config.recorded_file(built / "ci.duckdb", path).read_text()
+        figures[model] = page.count('<img src="data:image/png;base64,')
+    assert min(figures.values()) >= 1 and figures["segments"] == 2, figures
+    assert len(json.loads(reports["segments"][1])["segments"]) >= 2

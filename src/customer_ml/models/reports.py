@@ -181,6 +181,20 @@ def _bar(values: pd.Series, title: str) -> str:
     return _png(fig)
 
 
+def segment_figures(assigned: pd.DataFrame, x: str, y: str, sample: int = 3000) -> tuple[str, ...]:
+    """PNGs of segments (`assigned`: one row per customer with segment_name, x and y): customers
+    per segment, and where a sample of customers (every segment, seeded) lies on x and y."""
+    sizes = assigned["segment_name"].value_counts().sort_index()
+    shown = assigned.sample(min(sample, len(assigned)), random_state=0)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, rows in shown.groupby("segment_name"):
+        ax.scatter(rows[x], rows[y], s=6, alpha=0.6, label=str(name))
+    ax.set(xlabel=x, ylabel=y, yscale="symlog", title=f"{len(shown):,} customers by segment")
+    ax.legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    return _bar(sizes, "Customers per segment"), _png(fig)
+
+
 def _frame_html(frame: pd.DataFrame) -> str:
     """A table of numbers as people read it (customer_ml.models.reports.cell per value)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
@@ -267,10 +281,14 @@ def table_report(
     summary: dict[str, Any],
     plot: tuple[str, list[str], str] | None = None,
     metrics_heading: str = "Holdout metrics (candidate vs baseline)",
+    images: tuple[str, ...] = (),
 ) -> tuple[bytes, bytes]:
     """(JSON, HTML) of a model validated by tables of numbers, with one line plot of the first
-    table (x column, y columns, y label): e.g. BTYD's predicted vs actual by frequency."""
-    figures = ""
+    table (x column, y columns, y label): e.g. BTYD's predicted vs actual by frequency; and
+    `images` (PNGs, base64: e.g. segment_figures)."""
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{png}" alt="plot"></figure>' for png in images
+    )
     if plot and tables:
         x, ys, ylabel = plot
         first = next(iter(tables.values()))
@@ -279,7 +297,7 @@ def table_report(
             ax.plot(first[x], first[y], "o-", label=y)
         ax.set(xlabel=x, ylabel=ylabel, title=next(iter(tables)))
         ax.legend()
-        figures = f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="plot"></figure>'
+        figures += f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="plot"></figure>'
     document = {
         "title": title,
         "summary": summary,

@@ -313,6 +313,11 @@ def describe(
         metrics=metrics,
         tables={"Segment profiles": table},
         metrics_heading="Metrics on the fitted customers (candidate vs rule baseline; no holdout)",
+        images=reports.segment_figures(
+            train.assign(segment_name=[model.name_of(int(s)) for s in model.predict(train)]),
+            "days_since_last_order",
+            "amount_365d",
+        ),
     )
     return Described(
         report=report,
