@@ -1,5 +1,6 @@
 """Alerts: an appended row in `lineage.alerts`, a log line on stderr, and an optional webhook
-(POST of the alert as JSON to CUSTOMER_ML_ALERT_WEBHOOK).
+(POST of the alert as JSON to CUSTOMER_ML_ALERT_WEBHOOK, with requests; a password in the URL is sent
+as HTTP basic auth, as requests does).
 
 Alerting never hangs or fails the run that raised the alert: a delivery has one total deadline
 (DEADLINE_S, however slowly the endpoint answers), every error is caught, and the outcome
@@ -12,7 +13,6 @@ stored only as `redact` leaves it: scheme, host and port.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
@@ -102,24 +102,15 @@ def deliver(url: str, alert: dict, deadline_s: float = DEADLINE_S) -> tuple[str,
 
     def post() -> None:
         try:
-            parts = urllib.parse.urlsplit(url)
-            kind = (
-                http.client.HTTPSConnection
-                if parts.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            conn = kind(parts.hostname, parts.port, timeout=deadline_s)
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            try:
-                conn.request(
-                    "POST",
-                    path,
-                    body=json.dumps(alert).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                status = conn.getresponse().status
-            finally:
-                conn.close()
+            import requests
+
+            status = requests.post(
+                url,
+                data=json.dumps(alert).encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=deadline_s,
+                allow_redirects=False,
+            ).status_code
             if 200 <= status < 300:
                 outcome.append(("delivered", f"HTTP {status}"))
             else:
