@@ -1,6 +1,6 @@
 """Alerts: an appended row in `lineage.alerts`, a log line on stderr, and an optional webhook
-(POST of the alert as JSON to CUSTOMER_ML_ALERT_WEBHOOK, with requests; a password in the URL is sent
-as HTTP basic auth, as requests does).
+(POST of the alert as JSON to CUSTOMER_ML_ALERT_WEBHOOK, with requests; a password in the URL
+is sent as HTTP basic auth, as requests does).
 
 Alerting never hangs or fails the run that raised the alert: a delivery has one total deadline
 (DEADLINE_S, however slowly the endpoint answers), every error is caught, and the outcome
