@@ -84,7 +84,8 @@
 {#- The append-only relations the analyst copy updates by groups of a key (relation -> key): a
     group is replaced when its row count differs from the published one. -#}
 {% macro analyst_appended() -%}
-    {{ return({'lineage.predictions': 'invocation_id', 'lineage.sealed_rows': 'seal_seq'}) }}
+    {{ return({'lineage.predictions': 'invocation_id', 'lineage.sealed_rows': 'seal_seq',
+               'serving.fct_prediction_inputs': 'invocation_id'}) }}
 {%- endmacro %}
 
 {#- The views the analyst copy keeps as views: each reads only relations of the copy. -#}

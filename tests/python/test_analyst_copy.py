@@ -163,3 +163,58 @@ def test_the_analyst_copy_explains_itself(built: Path) -> None:
         con.close()
     assert score and described / columns > 0.9, (described, columns)
     assert tables["lineage.builds"].startswith("One row per build")
+
+
+def test_why_a_customer_got_a_score_is_one_join_in_the_analyst_copy(built: Path) -> None:
+    """Issue 36: the analyst copy held no features. Every served prediction joins its input
+    row (serving.fct_prediction_inputs), and that row is the one scoring read: the features
+    row at its customer, as_of and feature_version (churn, segments), the BTYD summary (CLV)."""
+    import json
+
+    con = duckdb.connect(str(built / "ci.analyst.duckdb"), read_only=True)
+    try:
+        served = con.execute(
+            "select s.model_name, s.customer_id, s.as_of, s.feature_version, i.input_relation, "
+            "i.inputs from serving.fct_customer_scores s "
+            "left join serving.fct_prediction_inputs i using (prediction_id)"
+        ).df()
+    finally:
+        con.close()
+    assert len(served) > 1000 and served["inputs"].notna().all()
+    warehouse = duckdb.connect(str(built / "ci.duckdb"), read_only=True)
+    try:
+        for model in ("churn", "segments", "clv"):
+            row = served[served["model_name"] == model].iloc[0]
+            given = json.loads(row["inputs"])
+            if model == "clv":
+                assert row["input_relation"] == "datasets.clv_summaries"
+                sql = ("select * from datasets.clv_summaries where period = 'scoring' "
+                       "and customer_id = ?")  # fmt: skip
+                args = [int(row["customer_id"])]
+            else:
+                assert row["input_relation"] == (
+                    f"features.customer_features_v{row['feature_version']}"
+                )
+                sql = f"select * from {row['input_relation']} where customer_id = ? and as_of = ?"
+                args = [int(row["customer_id"]), row["as_of"]]
+            [read] = warehouse.execute(f"select to_json(t) from ({sql}) t", args).fetchall()
+            assert given == json.loads(read[0]), model
+            assert len(given) > 5, model
+    finally:
+        warehouse.close()
+
+
+def test_every_feature_version_has_its_inputs() -> None:
+    """A new version of customer_features must be listed in fct_prediction_inputs, or its
+    predictions would have no input row."""
+    import re
+
+    import yaml
+    from conftest import REPO
+
+    declared = yaml.safe_load((REPO / "models/features/customer_features.yml").read_text())
+    [features] = [m for m in declared["models"] if m["name"] == "customer_features"]
+    versions = sorted(int(v["v"]) for v in features["versions"])
+    sql = (REPO / "models/serving/fct_prediction_inputs.sql").read_text()
+    [listed] = re.findall(r"set feature_versions = \[([0-9, ]+)\]", sql)
+    assert sorted(int(v) for v in listed.split(",")) == versions
