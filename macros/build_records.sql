@@ -131,17 +131,22 @@
 {#- The build's exit status says what a scheduler must see: a training that failed or was
     terminated in this build, or a critical alert it raised (an escalation, a suppression, an
     unusable champion, a moved registry alias), fails the build here, as its last on-run-end
-    hook, with one line naming each. Training failures are recorded and alerted where they
+    hook, with one line naming each (training failures first, then the alerts). Training failures are recorded and alerted where they
     happen, never raised to dbt, so nothing downstream of a failed training node is skipped
     (the other models' monitoring, the lineage views, the integrity tests). -#}
 {% macro fail_on_training_failures_and_critical_alerts() -%}
-    select error('customer-ml: this build must not pass: ' || string_agg(what, '; ')) from (
-        select 'training ' || status || ' (' || model_name || '): ' || left(error, 200) as what
+    select error('customer-ml: this build must not pass: '
+        || string_agg(what, '; ' order by failures_first, what)) from (
+        select
+            1 as failures_first,
+            'training ' || status || ' (' || model_name || '): ' || left(error, 200) as what
         from {{ source('lineage', 'training_failures') }}
         where invocation_id = '{{ invocation_id }}' and status in ('failed', 'terminated')
         union all
-        select 'critical alert ' || alert_kind || ' (' || coalesce(model_name, '-') || '): '
-            || left(message, 200)
+        select
+            2 as failures_first,
+            'critical alert ' || alert_kind || ' (' || coalesce(model_name, '-') || '): '
+            || left(message, 200) as what
         from {{ source('lineage', 'alerts') }}
         where invocation_id = '{{ invocation_id }}' and severity = 'critical'
     )

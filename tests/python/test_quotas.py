@@ -56,11 +56,11 @@ def test_a_failing_child_raises_its_error_line(targets) -> None:
 @pytest.mark.parametrize(
     ("limits", "message"),
     [
-        ({"max_seconds": 0}, "m.quotas.max_seconds: 0 is not a positive number"),
-        ({"max_memory_mb": "lots"}, "m.quotas.max_memory_mb: 'lots' is not a positive number"),
-        ({"max_seconds": float("nan")}, "m.quotas.max_seconds: nan is not a positive number"),
-        ({"threads": 1.5}, "m.quotas.threads: 1.5 is not a positive whole number"),
-        ({"max_memroy_mb": 5}, "m.quotas: unknown max_memroy_mb"),
+        ({"max_seconds": 0}, "m.quotas.max_seconds: Input should be greater than 0 (given: 0)"),
+        ({"max_memory_mb": "lots"}, "m.quotas.max_memory_mb: Input should be a valid number"),
+        ({"max_seconds": float("nan")}, "m.quotas.max_seconds: Input should be a finite number"),
+        ({"threads": 1.5}, "m.quotas.threads: Input should be a valid integer (given: 1.5)"),
+        ({"max_memroy_mb": 5}, "m.quotas.max_memroy_mb: unknown key (a typo?) (given: 5)"),
     ],
 )
 def test_a_bad_quota_is_one_line(limits: dict, message: str) -> None:
@@ -69,7 +69,8 @@ def test_a_bad_quota_is_one_line(limits: dict, message: str) -> None:
 
     with pytest.raises(OperatorError) as caught:
         quotas.parse("m", {**QUOTA, **limits})
-    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    assert f"config/models.yml: {message}" in str(caught.value), str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_terminated_runs_are_recorded_and_the_champion_still_scores(
@@ -292,7 +293,9 @@ def test_a_bad_quota_stops_the_build_before_anything_runs(built: Path, tmp_path:
     shutil.copytree(built, wh)
     done = dbt_build(wh, "--select", "ml_segments__train", project=project, check=False)
     assert done.returncode != 0
-    assert "segments.quotas.max_memory_mb: -1 is not a positive number" in done.stdout
+    assert (
+        "segments.quotas.max_memory_mb: Input should be greater than 0 (given: -1)" in done.stdout
+    )
     con = duckdb.connect(str(wh / "ci.duckdb"), read_only=True)
     builds = con.execute("select count(*) from lineage.invocations").fetchall()
     con.close()

@@ -22,10 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from customer_ml import catalogue, config
+from customer_ml import catalogue
 
 POLL_S = 0.1
-LIMITS = ("max_seconds", "max_memory_mb", "threads")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
@@ -66,20 +65,10 @@ def quota(model_name: str) -> Quota:
 
 
 def parse(model_name: str, given: dict[str, Any]) -> Quota:
-    """A quota, each limit a positive number (threads a whole one), else one line naming it."""
-    unknown = sorted(set(given) - set(LIMITS))
-    if unknown:
-        raise config.OperatorError(
-            f"{model_name}.quotas: unknown {', '.join(unknown)} in config/models.yml; "
-            f"known: {', '.join(LIMITS)}"
-        )
-    values = {}
-    for name in LIMITS:
-        value = given.get(name)
-        values[name] = config.checked_number(
-            value, f"{model_name}.quotas.{name}", positive=True, whole=name == "threads"
-        )
-    return Quota(values["max_seconds"], values["max_memory_mb"], int(values["threads"]))
+    """A quota, each limit a positive number (threads a whole one; catalogue.Quotas), else one
+    line naming it."""
+    limits = catalogue.checked(catalogue.Quotas, given, f"{model_name}.quotas")
+    return Quota(limits.max_seconds, limits.max_memory_mb, limits.threads)
 
 
 def check() -> None:

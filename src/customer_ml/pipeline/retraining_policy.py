@@ -8,44 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from customer_ml import catalogue, config
+from customer_ml import catalogue
 
-POLICY = {  # name -> (kind, default)
-    "cadence_days": ("number", None),
-    "min_new_matured_labels": ("number", 0),
-    "stabilization_days": ("number", 0),
-    "freshness_sla_days": ("number", None),
-    "psi_moderate": ("number", 0.1),
-    "psi_significant": ("number", 0.25),
-    "drifted_share": ("number", 0.3),
-    "drift_relation": ("relation", None),
-    "degradation_windows": ("number", 3),
-    "degradation_tolerance": ("number", 0.02),
-    "training_sla_minutes": ("number", None),
-}
 RETRAIN = {"allowed": ["policy", "force"]}
 
 
 def policy(model_name: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model's retraining policy (`given`, or its `retraining:` in config/models.yml), each
-    value checked (one line naming the bad one)."""
+    """The model's retraining policy (`given`, or its `retraining:` in config/models.yml), with
+    defaults, each value checked (catalogue.Retraining; one line naming the bad one)."""
     if given is None:
         given = catalogue.entry(model_name).policy.get("retraining") or {}
-    unknown = sorted(set(given) - set(POLICY))
-    if unknown:
-        raise config.OperatorError(
-            f"{model_name}.retraining: unknown {', '.join(unknown)} in config/models.yml; "
-            f"known: {', '.join(POLICY)}"
-        )
-    out = {}
-    for name, (kind, default) in POLICY.items():
-        value = given.get(name, default)
-        if value is None:
-            raise config.OperatorError(f"{model_name}.retraining.{name} is required")
-        if kind == "number":
-            value = config.checked_number(value, f"{model_name}.retraining.{name}")
-        out[name] = value
-    return out
+    where = f"{model_name}.retraining"
+    return catalogue.checked(catalogue.Retraining, given, where).model_dump()
 
 
 def check() -> None:
