@@ -11,6 +11,7 @@ config/demo_keys."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -415,3 +416,27 @@ def test_demo_keys_never_act_on_an_owners_file_that_does_not_list_them(con, owne
     git(owned, "commit", "--amend", "-qm", "a real owners file")  # the root: trusted as committed
     _refused("does not list ben@example.com's demo key", demo.promote_all, con, OK)
     assert _champion(con) is None
+
+
+def test_a_malformed_owners_file_refuses_in_one_line_naming_key_and_value(
+    con, owned: Path, tmp_path: Path
+) -> None:
+    """config/owners.yml is read as OwnersFile (pydantic): a role given as one person instead of
+    a list, committed (signed by an owner, even), refuses every approval naming key and value,
+    and the owners in force stay until it is mended."""
+    request = _promote(con, "r1")
+    owners = owned / "config" / "owners.yml"
+    one_person = "business_stakeholder: dev@example.com"
+    owners.write_text(owners.read_text().replace("business_stakeholder: [dev@example.com]",
+                                                 one_person, 1))  # fmt: skip
+    _commit_signed_by(owned, "ben", tmp_path)
+    message = (
+        re.escape(
+            "config/owners.yml: models.clv.business_stakeholder: Input should be a valid list "
+            "(given: 'dev@example.com'); the owners of commit "
+        )
+        + "[0-9a-f]{12} stay in force"
+    )
+    _refused(message, _approve, con, request, "ml_owner", "ben")
+    git(owned, "revert", "--no-edit", "HEAD")
+    assert "approved as ml_owner by ben" in _approve(con, request, "ml_owner", "ben")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from customer_ml import catalogue, config
 from customer_ml.governance.errors import PromotionError
@@ -67,23 +68,40 @@ class Owners:
     commit: str
 
 
+class OwnersFile(BaseModel):
+    """config/owners.yml: signer -> SSH public key, and model -> approver role -> people."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    signers: dict[str, str]
+    # a model or role listed with nobody under it (YAML null) has no one
+    models: dict[str, dict[str, list[str] | None] | None] | None = None
+
+
 def _parse(text: str) -> tuple[dict[str, str], dict[str, dict[str, list[str]]]] | None:
     """(signers, models) of an owners file; None for a version without signers (before the
-    root) or one that is not a mapping of that shape."""
+    root) or one that is not of that shape (why: `problem`)."""
+    return None if problem(text) else _as_tuple(OwnersFile.model_validate(yaml.safe_load(text)))
+
+
+def problem(text: str) -> str | None:
+    """Why an owners file is not of OwnersFile's shape, in one line naming the key and value;
+    None when it is."""
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("signers"), dict):
-        return None
-    models = data.get("models") or {}
-    if not isinstance(models, dict):
-        return None
-    return (
-        {str(k): str(v) for k, v in data["signers"].items()},
-        {str(m): {str(r): [str(p) for p in (people or [])] for r, people in (roles or {}).items()}
-         for m, roles in models.items()},
-    )  # fmt: skip
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        return f"{OWNERS}: not YAML ({type(e).__name__})"
+    try:
+        OwnersFile.model_validate({} if data is None else data)
+    except ValidationError as e:
+        return catalogue.one_line(OWNERS, "", e)
+    return None
+
+
+def _as_tuple(owners: OwnersFile) -> tuple[dict[str, str], dict[str, dict[str, list[str]]]]:
+    models = owners.models or {}
+    return owners.signers, {m: {r: list(p or []) for r, p in (roles or {}).items()}
+                            for m, roles in models.items()}  # fmt: skip
 
 
 def _changed(old: tuple[dict, dict], new: tuple[dict, dict]) -> set[tuple[str, str]]:
@@ -156,8 +174,9 @@ def owners_in_force() -> Owners:
     if in_force is None:
         raise PromotionError(f"{OWNERS}: no committed version lists signers; nobody can approve")
     if at_head != in_force[0]:
+        broken = problem(_committed(OWNERS)) if at_head is None else None
         raise PromotionError(
-            (refused or f"{OWNERS} at HEAD differs from the version in force")
+            (broken or refused or f"{OWNERS} at HEAD differs from the version in force")
             + f"; the owners of commit {in_force[1][:12]} stay in force until a current owner "
             "signs the change (git commit -S with their SSH key) or it is reverted"
         )
