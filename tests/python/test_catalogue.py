@@ -75,3 +75,23 @@ def test_the_schema_refuses_what_the_model_refuses() -> None:
     shipped["churn"]["seeed"] = 1
     with pytest.raises(jsonschema.ValidationError, match="seeed"):
         jsonschema.validate(shipped, catalogue.schema())
+
+
+def test_the_owners_schema_is_the_owners_files_and_the_shipped_file_passes() -> None:
+    """config/owners.schema.json is OwnersFile's (governance.approvers); editors can point at
+    it (the owners file itself changes only by a signed commit, so it names no schema)."""
+    import jsonschema
+
+    from customer_ml.governance.approvers import OwnersFile
+
+    committed = json.loads((REPO / "config" / "owners.schema.json").read_text())
+    assert committed == {
+        **OwnersFile.model_json_schema(),
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "customer-ml owners (config/owners.yml)",
+    }
+    shipped = yaml.safe_load((REPO / "config" / "owners.yml").read_text())
+    jsonschema.validate(shipped, committed)
+    shipped["models"]["clv"]["business_stakeholder"] = "dev@example.com"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(shipped, committed)
