@@ -421,6 +421,30 @@ def test_backfill_diff_rescores_production_past_predictions_with_the_model_that_
     page = " ".join(re.sub(r"<[^>]+>", " ", Path(report).read_text()).split())
     total = sum(p.get("changed") or 0 for p in changed.values())  # the baseline's too
     assert champion in page and f"{total} past predictions would change" in page
+    # in business terms: the campaign at churn's decision threshold, served and backfilled
+    served = changed[("churn", champion)]["campaign_size"]
+    assert served["served"] - served["backfilled"] in (-1, 0, 1)
+    assert (
+        f"campaign size (at or above the decision threshold) served {served['served']:,}, "
+        f"backfilled {served['backfilled']:,}" in page
+    )
+
+
+def test_a_backfill_diff_says_what_changes_in_business_terms() -> None:
+    """Campaign size at the decision threshold (churn) and total value (a currency model),
+    served and backfilled, computed here by hand."""
+    import pandas as pd
+
+    from customer_ml import catalogue
+    from customer_ml.replay.backfill_predictions import diff
+
+    both = pd.DataFrame({"score": [0.2, 0.6, 0.7, 40.0], "new": [0.55, 0.4, 0.7, 40.0]})
+    [churn] = diff([(catalogue.entry("churn"), {"model": "churn"}, both.head(3))])
+    assert churn["campaign_size"] == {"served": 2, "backfilled": 2}
+    assert (churn["crossed_up"], churn["crossed_down"], churn["changed"]) == (1, 1, 2)
+    [clv] = diff([(catalogue.entry("clv"), {"model": "clv"}, both)])
+    assert clv["total_value"] == {"served": pytest.approx(41.5), "backfilled": pytest.approx(41.65)}
+    assert "campaign_size" not in clv
 
 
 def test_production_lists_every_backfill_run_against_it(built: Path, tmp_path: Path) -> None:

@@ -349,6 +349,12 @@ them on the backfill's inputs; publishing needs the same approvals as a promotio
 <td class="num">{{ "%.4f"|format(p.largest_change or 0) }}</td>
 <td>{% if p.crossed_up is defined %}{{ p.crossed_up }} up, {{ p.crossed_down }} down
 {% else %}-{% endif %}</td>{% endif %}</tr>
+{% if p.campaign_size or p.total_value %}<tr><td></td><td colspan="7">in business terms:
+{% if p.campaign_size %}campaign size (at or above the decision threshold) served
+{{ "{:,}".format(p.campaign_size.served) }}, backfilled
+{{ "{:,}".format(p.campaign_size.backfilled) }}{% endif %}
+{% if p.total_value %}total value served {{ "{:,.0f}".format(p.total_value.served) }},
+backfilled {{ "{:,.0f}".format(p.total_value.backfilled) }}{% endif %}</td></tr>{% endif %}
 {% if p.migration %}<tr><td></td><td colspan="7">segment migration (served &rarr; backfilled):
 {% set moves = [] %}{% for f, row in p.migration.items() %}{% for t, n in row.items() %}
 {% if n and f != t %}{% set _ = moves.append(1) %}{{ f }} &rarr; {{ t }}: {{ "{:,}".format(n) }};

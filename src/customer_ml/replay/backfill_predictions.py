@@ -149,6 +149,10 @@ def _compare(entry: catalogue.Entry, both: pd.DataFrame) -> dict[str, Any]:
         then, now = both["score"] >= threshold, both["new"] >= threshold
         out["crossed_up"] = int((now & ~then).sum())
         out["crossed_down"] = int((~now & then).sum())
+        out["campaign_size"] = {"served": int(then.sum()), "backfilled": int(now.sum())}
+    if entry.policy.get("score_unit") == "currency":
+        out["total_value"] = {"served": float(both["score"].sum()),
+                              "backfilled": float(both["new"].sum())}  # fmt: skip
     if "new_label" in both:
         matrix = pd.crosstab(both["score_label"], both["new_label"].fillna("(none)"))
         out["migration"] = {
