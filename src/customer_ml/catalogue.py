@@ -65,7 +65,7 @@ class ModelConfig(_Strict):
     approver_roles: list[str] = Field(min_length=1)
     retraining: Retraining
     quotas: Quotas
-    monthly_budget_usd: float = Field(ge=0, strict=False)
+    monthly_budget_usd: float | None = Field(default=None, gt=0, strict=False)  # None: no budget
     regression_tolerance: float = Field(ge=0, strict=False)
     regression_tolerance_relative: bool = False
     max_champion_age_days: float = Field(ge=0)

@@ -6,7 +6,6 @@ the dbt Python models agree without repeating themselves.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -157,19 +156,6 @@ def number(value) -> float:
         return float(value)
     except (TypeError, ValueError):
         return float("nan")
-
-
-def checked_number(value, where: str, *, positive: bool = False, whole: bool = False) -> float:
-    """A reviewed setting (config/models.yml) as a finite number, > 0 with `positive` (else
-    >= 0) and integral with `whole`; anything else is one line naming `where` and the value."""
-    got = number(value)
-    low_ok = got > 0 if positive else got >= 0  # NaN fails both
-    if not low_ok or got == math.inf or (whole and got % 1):
-        kind = ("positive " if positive else "") + ("whole number" if whole else "number")
-        raise OperatorError(
-            f"{where}: {value!r} is not a {kind}{'' if positive else ' >= 0'} (config/models.yml)"
-        )
-    return got
 
 
 class OperatorError(RuntimeError):

@@ -41,6 +41,8 @@ def _edit(project: Path, model: str, change) -> None:
          "segments.primary_metric: Field required (given: missing)"),
         ("churn", lambda m: m["quotas"].update(threads=0),
          "churn.quotas.threads: Input should be greater than 0 (given: 0)"),
+        ("clv", lambda m: m.update(monthly_budget_usd=0),
+         "clv.monthly_budget_usd: Input should be greater than 0 (given: 0)"),
         ("churn", lambda m: m.update(decision_threshold=float("nan")),
          "churn.decision_threshold: Input should be a finite number (given: nan)"),
     ],
