@@ -170,3 +170,15 @@ def test_a_saturated_lift_and_early_stopping_that_never_fired_are_flagged() -> N
     assert flags[1].startswith("early stopping never fired (best iteration 400")
     below = {"candidate": {"top_decile_lift": 2.0}}
     assert evaluation.classifier_flags(y, below, best_iteration=120, rounds=400) == []
+
+
+def test_a_segmentation_at_the_edge_of_its_search_or_dominated_by_one_segment_is_flagged() -> None:
+    from customer_ml.models.evaluation import segment_flags
+
+    inside = {"3": 0.31, "4": 0.38, "5": 0.33}
+    assert segment_flags(inside, 0.41) == []
+    [edge] = segment_flags({**inside, "6": 0.40}, 0.41)
+    assert edge.startswith("k = 6, the largest k searched, has the best silhouette")
+    [dominated] = segment_flags(inside, 0.62)
+    assert dominated.startswith("one segment holds 62% of customers")
+    assert segment_flags({}, None) == []  # k fixed by config: nothing searched

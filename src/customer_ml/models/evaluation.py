@@ -200,3 +200,23 @@ def classifier_flags(
             f"{rounds}): more rounds may fit better"
         )
     return flags
+
+
+def segment_flags(silhouette_by_k: dict[str, float], largest_share: float | None) -> list[str]:
+    """What an approver must not over-read in a segmentation: a k chosen at the top of the
+    range searched (a larger k might separate better), and one segment holding most customers
+    (the segmentation then tells most of them nothing)."""
+    flags = []
+    if len(silhouette_by_k) > 1:
+        best = max(silhouette_by_k, key=silhouette_by_k.get)
+        if int(best) == max(int(k) for k in silhouette_by_k):
+            flags.append(
+                f"k = {best}, the largest k searched, has the best silhouette: a larger k_max "
+                "may separate customers better"
+            )
+    if largest_share is not None and largest_share > 0.5:
+        flags.append(
+            f"one segment holds {largest_share:.0%} of customers: for most of them the "
+            "segmentation says nothing"
+        )
+    return flags

@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+from customer_ml.models import evaluation
 from customer_ml.models.protocol import Described, Scored
 
 # Heavy-tailed counts and amounts enter as log1p; recency as log1p of days.
@@ -309,6 +310,10 @@ def describe(
             "silhouette_by_k": model.silhouette_by_k or "k fixed by config",
             "ids_matched_to_champion": reference is not None,
             "stability_vs_champion": moved or "no champion",
+            "warnings": evaluation.segment_flags(
+                model.silhouette_by_k, metrics.get("candidate", {}).get("largest_segment_share")
+            )
+            or "none",
         },
         metrics=metrics,
         tables={"Segment profiles": table},
