@@ -340,6 +340,55 @@ def test_parquet_is_accepted(tmp_path: Path, tiny_data: Path) -> None:
     assert outcome["orders"].startswith("loaded ")
 
 
+TYPED_ORDERS = """select * from (values
+    (200::bigint, 1::bigint, timestamp '2025-01-05 10:00:00', 10.5::double, 'web',
+     timestamp '2025-01-05 10:00:00'),
+    (201::bigint, 1::bigint, timestamp '2025-02-05 10:00:00', 20.0::double, 'app',
+     timestamp '2025-02-06 10:00:00'),
+    (202::bigint, 2::bigint, timestamp '2025-01-07 09:30:00', 5.0::double, 'web',
+     timestamp '2025-01-07 09:30:00')
+) as t(order_id, customer_id, ordered_at, amount, channel, _available_at)"""
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("amount", "-3.0::double"),
+        ("amount", "'nan'::double"),
+        ("amount", "'inf'::double"),
+        ("amount", "1e300::double"),
+        ("ordered_at", "timestamp '0001-01-01 00:00:00'"),
+        ("ordered_at", "timestamp '2099-01-01 00:00:00'"),
+        ("customer_id", "null::bigint"),
+        ("_available_at", "timestamp '2024-01-01 00:00:00'"),
+    ],
+)
+def test_a_typed_parquet_file_is_refused_with_the_line_its_csv_gets(
+    tmp_path: Path, warehouse: Path, column: str, value: str
+) -> None:
+    """A Parquet file already in the contract's types is checked by value only (its text always
+    parses); its refusals are the lines the same rows written as CSV get."""
+    bad = (
+        "select * replace ("
+        f"if(order_id = 201, {value}, {column}) as {column}) from ({TYPED_ORDERS})"
+    )
+    con = duckdb.connect()
+    con.execute(f"copy ({bad}) to '{tmp_path / 'bad.parquet'}' (format parquet)")
+    con.execute(f"copy ({bad}) to '{tmp_path / 'bad.csv'}' (header)")
+    types = dict(con.execute(f"select column_name, column_type from (describe {bad})").fetchall())
+    con.close()
+    assert types["amount"] == "DOUBLE" and types["ordered_at"] == "TIMESTAMP"
+    before = _state(warehouse)
+    lines = []
+    for name in ("bad.parquet", "bad.csv"):
+        with pytest.raises(LoadError) as caught:
+            load(warehouse, {"orders": tmp_path / name})
+        lines.append(str(caught.value).replace(name, "FILE"))
+        assert _state(warehouse) == before
+    assert f"FILE: column {column!r}, row 2: " in lines[0]
+    assert lines[0] == lines[1]
+
+
 def _orders(warehouse: Path) -> list[tuple]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

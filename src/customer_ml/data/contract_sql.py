@@ -22,23 +22,33 @@ def parse_sql(column: Column, raw: str) -> str:
     return f"try_cast({raw} as {column.type})"
 
 
+def value_sql(column: Column, typed: bool) -> str:
+    """SQL for the column's value in the contract's type: the file's value itself when the file
+    already holds that type (a Parquet INT64 as BIGINT, a zone-less TIMESTAMP as TIMESTAMP),
+    else its text parsed (CSV, or a Parquet column of another type)."""
+    name = f'"{column.name}"'
+    return name if typed else parse_sql(column, f"cast({name} as varchar)")
+
+
 # A time's UTC offset, when it has one: hours and minutes after the clock time.
 OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*[+-](\d{2}):?(\d{2})?\s*$"
 
 
-def invalid_sql(column: Column, raw: str, limits: Limits) -> list[tuple[str, str]]:
+def invalid_sql(column: Column, limits: Limits, typed: bool = False) -> list[tuple[str, str]]:
     """[(SQL true for a non-NULL value the column cannot hold, what the message says)], checked
-    in order: the first that a row fails names it."""
-    parsed = parse_sql(column, raw)
+    in order: the first that a row fails names it. A column the file already holds in the
+    contract's type needs only the checks of its value (its text always parses)."""
+    raw = f'cast("{column.name}" as varchar)'
+    parsed = value_sql(column, typed)
     if column.type == "BIGINT":
         # the contract's integers, not DuckDB's casts: plain decimal digits (a Parquet float id
         # such as 42.0 included); 0x2A, 4_2 and 1e3 are refused, and 16.5 is never rounded
-        return [
+        return [] if typed else [
             (
                 f"not regexp_full_match(trim({raw}), '[+-]?[0-9]+(\\.0*)?') or {parsed} is null",
                 "is not an integer (plain decimal digits)",
             )
-        ]
+        ]  # fmt: skip
     if column.name == "amount":
         return [
             (
@@ -51,33 +61,36 @@ def invalid_sql(column: Column, raw: str, limits: Limits) -> list[tuple[str, str
     if column.type == "TIMESTAMP":
         hours = f"try_cast(regexp_extract({raw}, '{OFFSET}', 1) as integer)"
         minutes = f"coalesce(try_cast(regexp_extract({raw}, '{OFFSET}', 2) as integer), 0)"
-        return [
+        text = [
             (f"{parsed} is null", "is not a valid date/time"),
             (
                 f"coalesce({hours} * 60 + {minutes}, 0) > 14 * 60",
                 "has a UTC offset beyond ±14:00 (no time zone has one)",
             ),
+        ]
+        return [
+            *([] if typed else text),
             (
                 f"{parsed} < timestamp '{limits.earliest:%Y-%m-%d}'",
                 f"is before {limits.earliest:%Y-%m-%d} (var earliest_event_date: no shop's "
                 "data is older; a BC or year-1 date is a mistake)",
             ),
         ]
-    return [(f"{parsed} is null", f"is not a valid {column.type}")]
+    return [] if typed else [(f"{parsed} is null", f"is not a valid {column.type}")]
 
 
 def typed_select(
-    contract: Contract, present: set[str], source: str, row: str
+    contract: Contract, present: set[str], source: str, row: str, typed: set[str] = frozenset()
 ) -> tuple[str, list[str]]:
     """One SELECT from the scanned file to the contract's typed columns, defaults included:
-    streamed by DuckDB in one pass (no UPDATE of a staged copy). A default may refer to an
+    streamed by DuckDB in one pass (no UPDATE of a staged copy); the columns in `typed` are
+    taken as they are (the file holds them in the contract's type). A default may refer to an
     earlier column (order_id to customer_id, ordered_at, amount and the line's occurrence), so
     each absent column is a layer over the ones before it, in contract order."""
-    typed = [f"{row} as _row"]
+    select = [f"{row} as _row"]
     for column in (c for c in contract.columns if c.name in present):
-        raw = f'cast("{column.name}" as varchar)'
-        typed.append(f"{parse_sql(column, raw)} as {column.name}")
-    layers = [f"select {', '.join(typed)} from {source}"]
+        select.append(f"{value_sql(column, column.name in typed)} as {column.name}")
+    layers = [f"select {', '.join(select)} from {source}"]
     absent = [c for c in contract.columns if c.name not in present]
     if contract.identity and any("_occurrence" in (c.default or "") for c in absent):
         layers.append(

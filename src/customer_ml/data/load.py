@@ -23,7 +23,7 @@ import gzip
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -125,6 +125,26 @@ def _first(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     return rows[0] if rows else None
 
 
+Check = tuple[str, str, str, str]  # condition, column, value shown, problem
+
+
+def _first_failing(
+    con: duckdb.DuckDBPyConnection, source: str, row: str, checks: list[Check]
+) -> tuple[Check, int, object] | None:
+    """The first check (in the list's order) that a row of `source` fails, with the first such
+    row (in file order) and its value shown; None when every row passes. One scan of `source`
+    answers every check (a file is read once, however many checks it gets)."""
+    if not checks:
+        return None
+    aggregates = ", ".join(
+        f"min({row}) filter (where {condition}), arg_min({shown}, {row}) filter (where {condition})"
+        for condition, _, shown, _ in checks
+    )
+    values = con.execute(f"select {aggregates} from {source}").fetchall()[0]
+    failed = [(check, values[2 * i], values[2 * i + 1]) for i, check in enumerate(checks)]
+    return next((f for f in failed if f[1] is not None), None)
+
+
 def _known_models(con: duckdb.DuckDBPyConnection, where: str, staged: str, row: str) -> None:
     """A business event names catalogue models only (a misspelled name would store an event
     whose trigger can never fire)."""
@@ -190,52 +210,50 @@ def _stage(
                 f"{where}: column {column.name!r}: missing (required in {contract.table})"
             )
 
-    for column in (c for c in contract.columns if c.name in present):
-        raw = f'cast("{column.name}" as varchar)'
-        for condition, problem in invalid_sql(column, raw, limits):
-            bad = _first(
-                con,
-                f"select {row}, {raw} from {temp}_in where {raw} is not null and ({condition})",
-            )
-            if bad:
-                raise LoadError(
-                    f"{where}: column {column.name!r}, row {bad[0]}: {cut(bad[1])!r} {problem}"
-                )
+    kinds = dict(
+        con.execute(f"select column_name, column_type from (describe {temp}_in)").fetchall()
+    )
+    typed = {c.name for c in contract.columns if c.name in present and kinds[c.name] == c.type}
+    checks = [
+        (f'"{column.name}" is not null and ({condition})', column.name,
+         f'cast("{column.name}" as varchar)', problem)
+        for column in contract.columns if column.name in present
+        for condition, problem in invalid_sql(column, limits, column.name in typed)
+    ]  # fmt: skip
+    failed = _first_failing(con, f"{temp}_in", row, checks)
+    if failed:
+        (_, name, _, problem), bad, value = failed
+        raise LoadError(f"{where}: column {name!r}, row {bad}: {cut(value)!r} {problem}")
     if contract.table == "business_events" and "affected_models" in present:
         _known_models(con, where, f"{temp}_in", row)
-    select, _ = typed_select(contract, set(present), f"{temp}_in", row)
+    select, _ = typed_select(contract, set(present), f"{temp}_in", row, typed)
     con.execute(f"create or replace temp table {temp}_typed as {select}")
     con.execute(f"drop table {temp}_in")  # its memory (or spilled blocks) back before the checks
 
-    for name in contract.ids:
-        null = _first(con, f"select _row from {temp}_typed where {name} is null")
-        if null:
-            raise LoadError(f"{where}: column {name!r}, row {null[0]}: NULL id")
-    for name in (c.name for c in contract.columns if c.required):
-        null = _first(con, f"select _row from {temp}_typed where {name} is null")
-        if null:
-            raise LoadError(f"{where}: column {name!r}, row {null[0]}: empty required value")
     latest = loaded_at + limits.future_tolerance
     timed = ([] if contract.known_before_event else [contract.event_time]) + ["_available_at"]
-    for name in timed:
-        future = _first(con, f"select _row, {name} from {temp}_typed where {name} > ?", [latest])
-        if future:
-            raise LoadError(
-                f"{where}: column {name!r}, row {future[0]}: {future[1]} is after the load time "
-                f"{loaded_at:%Y-%m-%d %H:%M} UTC plus "
-                f"{limits.future_tolerance.total_seconds() / 3600:g} h "
-                "(--future-tolerance-hours); a fact cannot be known before it happens"
-            )
-    if not contract.known_before_event:
-        early = _first(
-            con,
-            f"select _row from {temp}_typed where _available_at < {contract.event_time}",
-        )
-        if early:
-            raise LoadError(
-                f"{where}: column '_available_at', row {early[0]}: "
-                f"before {contract.event_time} (a row cannot be known before it happened)"
-            )
+    required = [c.name for c in contract.columns if c.required]
+    checks = [
+        *((f"{name} is null", name, "null", "NULL id") for name in contract.ids),
+        *((f"{name} is null", name, "null", "empty required value") for name in required),
+        *(
+            (f"{name} > timestamp '{latest:%Y-%m-%d %H:%M:%S.%f}'", name, name,
+             f"is after the load time {loaded_at:%Y-%m-%d %H:%M} UTC plus "
+             f"{limits.future_tolerance.total_seconds() / 3600:g} h (--future-tolerance-hours); "
+             "a fact cannot be known before it happens")
+            for name in timed
+        ),
+        *(
+            [] if contract.known_before_event else
+            [(f"_available_at < {contract.event_time}", "_available_at", "null",
+              f"before {contract.event_time} (a row cannot be known before it happened)")]
+        ),
+    ]  # fmt: skip
+    failed = _first_failing(con, f"{temp}_typed", "_row", checks)
+    if failed:
+        (_, name, shown, problem), bad, value = failed
+        what = f"{value} {problem}" if shown != "null" else problem
+        raise LoadError(f"{where}: column {name!r}, row {bad}: {what}")
     key = ", ".join(contract.key)
     dup = _first(
         con,
@@ -283,6 +301,8 @@ def load(
         if not Path(path).is_file():
             raise LoadError(f"{path}: file not found (for {table})")
     loaded_at = loaded_at or lineage.utc_now()
+    if loaded_at.tzinfo:  # stored, and compared, as naive UTC like every lineage time
+        loaded_at = loaded_at.astimezone(UTC).replace(tzinfo=None)
     limits = limits or Limits.from_project()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     try:
