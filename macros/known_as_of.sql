@@ -53,7 +53,10 @@
         day (string): a date expression
 -#}
 {% macro next_as_of(day) -%}
-    cast({{ dbt.dateadd('month', 1, dbt.date_trunc('month', dbt.dateadd('day', -1, day))) }} as date)
+    {#- the day after the last day of the month of the day before: date arithmetic only (the
+        interval arithmetic of dbt.dateadd and date_trunc goes through timestamps, and this runs
+        over every order and event) -#}
+    (last_day(cast({{ day }} as date) - 1) + 1)
 {%- endmacro %}
 
 {#- The as_of grid from vars as_of_start and as_of_end, checked: both must be first days of

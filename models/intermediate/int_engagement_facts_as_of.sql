@@ -38,9 +38,9 @@ spans as (
         events.event_type = 'session' as is_session,
         customer_bounds.last_as_of,
         greatest({{ next_as_of('events.known_from') }}, customer_bounds.first_as_of) as enters_at,
-        {{ next_as_of(dbt.dateadd('day', 30, 'cast(events.occurred_at as date)')) }}
+        {{ next_as_of('cast(events.occurred_at as date) + 30') }}
             as leaves_30d_at,
-        {{ next_as_of(dbt.dateadd('day', 90, 'cast(events.occurred_at as date)')) }}
+        {{ next_as_of('cast(events.occurred_at as date) + 90') }}
             as leaves_90d_at
     from events
     inner join customer_bounds on events.customer_id = customer_bounds.customer_id

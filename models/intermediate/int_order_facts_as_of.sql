@@ -56,11 +56,11 @@ spans as (
         enters_at,
         superseded_at,
         last_as_of,
-        least(superseded_at, {{ next_as_of(dbt.dateadd('day', 30, 'cast(ordered_at as date)')) }})
+        least(superseded_at, {{ next_as_of('cast(ordered_at as date) + 30') }})
             as leaves_30d_at,
-        least(superseded_at, {{ next_as_of(dbt.dateadd('day', 90, 'cast(ordered_at as date)')) }})
+        least(superseded_at, {{ next_as_of('cast(ordered_at as date) + 90') }})
             as leaves_90d_at,
-        least(superseded_at, {{ next_as_of(dbt.dateadd('day', 365, 'cast(ordered_at as date)')) }})
+        least(superseded_at, {{ next_as_of('cast(ordered_at as date) + 365') }})
             as leaves_365d_at
     from versions
     where enters_at <= last_as_of and superseded_at > enters_at
@@ -80,7 +80,6 @@ entries as (
         {%- endfor %}
         min(case when superseded_at > last_as_of then ordered_at end) as first_ordered_at,
         max(case when superseded_at > last_as_of then ordered_at end) as last_ordered_at,
-        0 as is_spine,
         enters_at as as_of
     from spans
     group by customer_id, enters_at
@@ -99,7 +98,6 @@ entries as (
             {%- endfor %}
             cast(null as timestamp) as first_ordered_at,
             cast(null as timestamp) as last_ordered_at,
-            0 as is_spine,
             {{ leaves }} as as_of
         from spans
         where {{ leaves }} > enters_at and {{ leaves }} <= last_as_of
@@ -107,30 +105,29 @@ entries as (
     ),
 {%- endfor %}
 
--- the deltas and the spine's rows in one stream per customer, the spine's rows (is_spine = 1)
--- after the deltas of their as_of, so running sums give each the facts known then
-stream as (
-    select * from entries
-    {%- for w in windows %}
-
-        union all
-
-        select * from exits_{{ w }}
-    {%- endfor %}
-
-    union all
-
+-- the deltas summed per customer and as_of: at most one row per row of the spine (a version
+-- enters at an as_of the customer is known at, and leaves later), so the running sums below run
+-- over the spine's rows only
+deltas as (
     select
         customer_id,
+        as_of,
         {%- for w in windows %}
-            0 as d_orders_{{ w }},
-            0 as d_amount_{{ w }},
+            sum(d_orders_{{ w }}) as d_orders_{{ w }},
+            sum(d_amount_{{ w }}) as d_amount_{{ w }},
         {%- endfor %}
-        cast(null as timestamp) as first_ordered_at,
-        cast(null as timestamp) as last_ordered_at,
-        1 as is_spine,
-        as_of
-    from spine
+        min(first_ordered_at) as first_ordered_at,
+        max(last_ordered_at) as last_ordered_at
+    from (
+        select * from entries
+        {%- for w in windows %}
+
+            union all
+
+            select * from exits_{{ w }}
+        {%- endfor %}
+    ) as all_deltas
+    group by customer_id, as_of
 ),
 
 -- versions superseded within the grid (corrections): expanded over the as_of dates they were
@@ -151,22 +148,27 @@ passing_times as (
 ),
 
 {%- set customer_history -%}
-    partition by customer_id order by as_of, is_spine
+    partition by spine.customer_id order by spine.as_of
     rows between unbounded preceding and current row
 {%- endset %}
 
 running as (
     select
-        customer_id,
+        spine.customer_id,
         {%- for w in windows %}
-            sum(d_orders_{{ w }}) over ({{ customer_history }}) as orders_{{ w }},
-            sum(d_amount_{{ w }}) over ({{ customer_history }}) as amount_{{ w }},
+            sum(coalesce(deltas.d_orders_{{ w }}, 0)) over ({{ customer_history }})
+                as orders_{{ w }},
+            sum(coalesce(deltas.d_amount_{{ w }}, 0)) over ({{ customer_history }})
+                as amount_{{ w }},
         {%- endfor %}
-        is_spine,
-        as_of,
-        min(first_ordered_at) over ({{ customer_history }}) as lasting_first_ordered_at,
-        max(last_ordered_at) over ({{ customer_history }}) as lasting_last_ordered_at
-    from stream
+        spine.as_of,
+        min(deltas.first_ordered_at) over ({{ customer_history }}) as lasting_first_ordered_at,
+        max(deltas.last_ordered_at) over ({{ customer_history }}) as lasting_last_ordered_at
+    from spine
+    left join deltas
+        on
+            spine.customer_id = deltas.customer_id
+            and spine.as_of = deltas.as_of
 ),
 
 final as (
@@ -192,7 +194,6 @@ final as (
         on
             running.customer_id = passing_times.customer_id
             and running.as_of = passing_times.as_of
-    where running.is_spine = 1
 )
 
 select * from final
