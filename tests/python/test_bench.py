@@ -46,8 +46,25 @@ def test_the_curve_reads_each_scales_steps_and_gives_the_growth_exponent(tmp_pat
              "rows": None, "note": ""},
         ]  # fmt: skip
         (tmp_path / scale / "steps.json").write_text(json.dumps(steps))
+    # the feature chain's two nodes take 3 s in the build where the hand-written query takes 2
+    (tmp_path / "bench" / "run_results-full.json").write_text(
+        json.dumps(
+            {
+                "results": [
+                    {"unique_id": f"model.customer_ml.{node}", "execution_time": 1.5}
+                    for node in ("int_order_facts_as_of", "customer_features.v1")
+                ]
+                + [{"unique_id": "model.customer_ml.ml_churn__train", "execution_time": 50.0}]
+            }
+        )
+    )
+    (tmp_path / "bench" / "features-handwritten.json").write_text(json.dumps({"seconds": 2.0}))
+    (tmp_path / "bench" / "features-handwritten.time").write_text("2.1 3.0 0.5 2048\n")
     found = curve.points(tmp_path, ["tiny", "demo", "bench"])
-    assert list(found) == ["dbt build, full"]  # generate is not on the curve
+    assert list(found) == ["dbt build, full", curve.CHAIN, curve.QUERY]  # not generate
+    assert found[curve.CHAIN] == [(1_000_000, 3.0, None)]
+    assert found[curve.QUERY] == [(1_000_000, 2.0, 2.0)]
+    assert "Feature chain / hand-written query: 1,000,000: 1.50x" in "\n".join(curve.lines(found))
     table = "\n".join(curve.lines(found))
     # linear from tiny to demo; from demo to bench the time per customer doubles
     k = curve.exponent(20_000, 200.0, 1_000_000, 20_000.0)

@@ -28,20 +28,37 @@ def exponent(n1: int, t1: float, n2: int, t2: float) -> float | None:
     return math.log(t2 / t1) / math.log(n2 / n1)
 
 
-def points(out: Path, scales: list[str]) -> dict[str, list[tuple[int, float, float]]]:
+# the point-in-time features two ways: the chain's nodes inside the full build (dbt's timing,
+# no memory of their own: the build's is the step's) and the hand-written query alone
+CHAIN = "feature chain inside the full build"
+QUERY = "hand-written features query"
+
+
+def points(out: Path, scales: list[str]) -> dict[str, list[tuple[int, float, float | None]]]:
     """Step -> [(customers, wall s, peak RSS MB)] over the scales measured in OUT/<scale>."""
-    found: dict[str, list[tuple[int, float, float]]] = {}
+    from customer_ml.bench.features import FEATURE_NODES
+    from customer_ml.bench.steps import node_times
+
+    found: dict[str, list[tuple[int, float, float | None]]] = {}
     for scale in scales:
+        n = config.SCALES[scale][0]
         for step in json.loads((out / scale / "steps.json").read_text()):
             name = next((s for s in CURVE_STEPS if step["name"].startswith(s)), None)
             if name:
-                found.setdefault(name, []).append(
-                    (config.SCALES[scale][0], step["wall_s"], step["peak_rss_mb"])
-                )
+                found.setdefault(name, []).append((n, step["wall_s"], step["peak_rss_mb"]))
+        query = out / scale / "features-handwritten.time"
+        if query.exists() and (out / scale / "run_results-full.json").exists():
+            nodes = node_times(out / scale / "run_results-full.json")
+            found.setdefault(CHAIN, []).append(
+                (n, sum(nodes.get(k, 0.0) for k in FEATURE_NODES), None)
+            )
+            wall, _, _, rss_kb = query.read_text().split()[-4:]
+            seconds = json.loads((out / scale / "features-handwritten.json").read_text())["seconds"]
+            found.setdefault(QUERY, []).append((n, seconds, int(rss_kb) / 1024))
     return found
 
 
-def lines(found: dict[str, list[tuple[int, float, float]]]) -> list[str]:
+def lines(found: dict[str, list[tuple[int, float, float | None]]]) -> list[str]:
     out = [
         "## Scaling curve",
         "",
@@ -53,12 +70,20 @@ def lines(found: dict[str, list[tuple[int, float, float]]]) -> list[str]:
         for n, wall, rss in sorted(series):
             k = exponent(previous[0], previous[1], n, wall) if previous else None
             shown = "" if k is None else f"{k:.2f}"
-            out.append(f"| {name}… | {n:,} | {wall:.1f} | {rss:,.0f} | {shown} |")
+            memory = "" if rss is None else f"{rss:,.0f}"
+            out.append(f"| {name}… | {n:,} | {wall:.1f} | {memory} | {shown} |")
             previous = (n, wall)
+    chain, query = (
+        dict((n, t) for n, t, _ in found.get(CHAIN, [])),
+        dict((n, t) for n, t, _ in found.get(QUERY, [])),
+    )
+    ratios = [f"{n:,}: {chain[n] / query[n]:.2f}x" for n in sorted(chain) if query.get(n)]
+    if ratios:
+        out += ["", f"Feature chain / hand-written query: {'; '.join(ratios)} (target ≤ 1.0x)."]
     return [*out, ""]
 
 
-def chart(path: Path, found: dict[str, list[tuple[int, float, float]]]) -> None:
+def chart(path: Path, found: dict[str, list[tuple[int, float, float | None]]]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,7 +94,8 @@ def chart(path: Path, found: dict[str, list[tuple[int, float, float]]]) -> None:
         series = sorted(series)
         n = [p[0] for p in series]
         left.plot(n, [p[1] for p in series], marker="o", label=name)
-        right.plot(n, [p[2] for p in series], marker="o", label=name)
+        if all(p[2] is not None for p in series):
+            right.plot(n, [p[2] for p in series], marker="o", label=name)
     left.set(xscale="log", yscale="log", xlabel="customers", ylabel="wall s", title="time")
     right.set(xscale="log", yscale="log", xlabel="customers", ylabel="peak RSS MB",
               title="memory")  # fmt: skip
