@@ -545,3 +545,28 @@ def test_a_week_without_orders_loads_the_other_feeds(tmp_path: Path, tiny_data: 
     assert outcome["customers"].startswith("loaded ")
     with pytest.raises(LoadError, match="nothing to load: give one file or more"):
         load(wh, {})
+
+
+def test_a_full_disk_is_one_line_naming_the_warehouse_and_writes_nothing(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 3M customers the staged rows spilled past the free disk: the line said the file
+    'cannot be read'. It names the warehouse's disk, and nothing is written."""
+    from customer_ml.data import load as loader
+
+    def full(*_args, **_kwargs):
+        raise duckdb.IOException(
+            'IO Error: Could not write file "wh.duckdb.tmp/duckdb_temp_1.tmp": '
+            "No space left on device"
+        )
+
+    before = _state(warehouse)
+    monkeypatch.setattr(loader, "_stage", full)
+    with pytest.raises(LoadError) as caught:
+        load(warehouse, {"orders": _write(tmp_path, "day.csv", GOOD.replace("10", "11"))})
+    assert str(caught.value) == (
+        f"{warehouse}: no space left on the device of the warehouse and its temp folder "
+        "(wh.duckdb.tmp) while loading; nothing was written: free disk space and load again"
+    )
+    assert _state(warehouse) == before
+    assert loader.out_of_disk(warehouse, duckdb.IOException("IO Error: permission denied")) is None

@@ -102,6 +102,22 @@ def _reader(path: Path) -> str:
     raise LoadError(f"{path.name}: not a .csv or .parquet file")
 
 
+def _disk_full(error: duckdb.Error) -> bool:
+    return "No space left on device" in str(error)
+
+
+def out_of_disk(warehouse: Path, error: duckdb.Error) -> LoadError | None:
+    """The one line for a load the disk could not hold (the staged rows spill to the warehouse's
+    temp folder past CUSTOMER_ML_DUCKDB_MEMORY): not a fault of the file being read."""
+    if not _disk_full(error):
+        return None
+    return LoadError(
+        f"{warehouse}: no space left on the device of the warehouse and its temp folder "
+        f"({warehouse.name}.tmp) while loading; nothing was written: free disk space and load "
+        "again"
+    )
+
+
 def _read_error(path: Path, error: duckdb.Error) -> LoadError:
     """One line naming what is wrong with a file DuckDB could not read."""
     text = str(error)
@@ -187,6 +203,8 @@ def _stage(
         # start at 0, hence the offset.
         con.execute(f"create or replace temp table {temp}_in as select * from {_reader(path)}")
     except duckdb.Error as e:
+        if _disk_full(e):
+            raise  # not the file's fault: load() says so, naming the warehouse
         raise _read_error(path, e) from None
     count, first = con.execute(f"select count(*), min(rowid) from {temp}_in").fetchall()[0]
     if count == 0:
@@ -351,6 +369,9 @@ def load(
             outcome[table] = f"loaded {rows} rows (load id {lid})"
         step("committing")
         con.execute("commit")
+    except duckdb.Error as e:
+        con.execute("rollback")
+        raise (out_of_disk(warehouse, e) or e) from None
     except BaseException:
         con.execute("rollback")
         raise
