@@ -366,6 +366,9 @@ def load(
                 "insert into raw._loads values (?, ?, ?, ?, ?)",
                 [lid, table, path.name, rows, loaded_at],
             )
+            # its spilled blocks back before the next file's: at 3M customers the typed copies
+            # of orders and events together outgrew the disk
+            con.execute(f"drop table _stage_{table}_typed")
             outcome[table] = f"loaded {rows} rows (load id {lid})"
         step("committing")
         con.execute("commit")
