@@ -70,3 +70,51 @@ def test_the_curve_reads_each_scales_steps_and_gives_the_growth_exponent(tmp_pat
     k = curve.exponent(20_000, 200.0, 1_000_000, 20_000.0)
     assert "| 1.00 |" in table and f"| {k:.2f} |" in table and k > 1.1
     assert curve.exponent(1, 0.0, 2, 1.0) is None
+
+
+def test_each_node_gets_the_highest_memory_sampled_while_it_executed(tmp_path: Path) -> None:
+    import json
+
+    from customer_ml.bench.steps import node_memory
+
+    def execute(start: str, end: str) -> list[dict[str, str]]:
+        return [{"name": "compile", "started_at": start, "completed_at": start},
+                {"name": "execute", "started_at": start, "completed_at": end}]  # fmt: skip
+
+    results = [
+        {"unique_id": "model.customer_ml.small", "timing": execute(
+            "2026-01-01T00:00:00Z", "2026-01-01T00:00:10Z")},
+        {"unique_id": "model.customer_ml.large", "timing": execute(
+            "2026-01-01T00:00:10.500000Z", "2026-01-01T00:00:20Z")},
+        # skipped (no execute timing) and too short for a sample: neither is given a figure
+        {"unique_id": "model.customer_ml.skipped", "timing": []},
+        {"unique_id": "model.customer_ml.instant", "timing": execute(
+            "2026-01-01T00:00:04.100000Z", "2026-01-01T00:00:04.200000Z")},
+    ]  # fmt: skip
+    (tmp_path / "run_results.json").write_text(json.dumps({"results": results}))
+    epoch = 1767225600.0  # 2026-01-01T00:00:00Z
+    (tmp_path / "build.rss").write_text(
+        "".join(
+            f"{epoch + s:.1f} {mb}\n"
+            for s, mb in ((1, 300), (5, 900), (9, 400), (12, 5000), (19, 700), (25, 9999))
+        )  # fmt: skip
+    )
+    peaks = node_memory(tmp_path / "run_results.json", tmp_path / "build.rss")
+    assert peaks == {"small": 900.0, "large": 5000.0}
+
+
+def test_a_step_samples_the_memory_of_the_processes_it_starts(tmp_path: Path) -> None:
+    """A child that holds about 200 MB for two seconds is seen in its step's samples (the
+    child's own child, as dbt's processes sit below GNU time)."""
+    import os
+    import sys
+
+    from customer_ml.bench.steps import timed
+
+    hold = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * 51200; time.sleep(2)"
+    inner = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {hold!r}], check=True)"
+    step = timed("hold", [sys.executable, "-c", inner], dict(os.environ), tmp_path,
+                 tmp_path / "hold.log")  # fmt: skip
+    sampled = [float(line.split()[1]) for line in (tmp_path / "hold.rss").read_text().splitlines()]
+    assert max(sampled) >= 200, sampled
+    assert step.peak_rss_mb >= 200

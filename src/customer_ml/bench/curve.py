@@ -83,6 +83,22 @@ def lines(found: dict[str, list[tuple[int, float, float | None]]]) -> list[str]:
     return [*out, ""]
 
 
+def memory_lines(out: Path, scales: list[str]) -> list[str]:
+    """Per scale, the three nodes of the full build with the highest memory while they ran."""
+    from customer_ml.bench.steps import node_memory
+
+    found = []
+    for scale in scales:
+        results, samples = out / scale / "run_results-full.json", out / scale / "build-full.rss"
+        if results.exists() and samples.exists():
+            top = sorted(node_memory(results, samples).items(), key=lambda kv: -kv[1])[:3]
+            shown = ", ".join(f"`{node}` {mb:,.0f}" for node, mb in top)
+            found.append(f"- {config.SCALES[scale][0]:,} customers: {shown}")
+    if not found:
+        return []
+    return ["Highest memory (MB) of the full build while a node ran:", "", *found, ""]
+
+
 def chart(path: Path, found: dict[str, list[tuple[int, float, float | None]]]) -> None:
     import matplotlib
 
@@ -114,6 +130,6 @@ def run(scales: list[str], out: Path, project: Path, **bench: object) -> Path:
         if not (out / scale / "steps.json").exists():
             harness.run(scale, out / scale, project, **bench)  # type: ignore[arg-type]
     found = points(out, scales)
-    (out / "curve.md").write_text("\n".join(lines(found)))
+    (out / "curve.md").write_text("\n".join([*lines(found), *memory_lines(out, scales)]))
     chart(out / "curve.png", found)
     return out / "curve.md"

@@ -20,7 +20,15 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from customer_ml.bench.steps import BIN, Step, node_times, step_env, time_by_kind, timed
+from customer_ml.bench.steps import (
+    BIN,
+    Step,
+    node_memory,
+    node_times,
+    step_env,
+    time_by_kind,
+    timed,
+)  # fmt: skip
 
 
 def split_last_day(data: Path, first: Path, last_day: Path) -> str:
@@ -243,6 +251,17 @@ def _write_results(
         f"Slowest nodes of the full build ({full_kinds}):",
         "",
         *[f"- `{n}`: {t:.1f}" for n, t in sorted(nodes.items(), key=lambda kv: -kv[1])[:12]],
+        "",
+        "Highest memory of the full build's processes while a node ran (sampled once a second;"
+        " nodes run beside each other, so a node shares its neighbour's peak), MB:",
+        "",
+        *[
+            f"- `{n}`: {mb:,.0f}"
+            for n, mb in sorted(
+                node_memory(out / "run_results-full.json", out / "build-full.rss").items(),
+                key=lambda kv: -kv[1],
+            )[:10]
+        ],
         "",
         f"Slowest nodes of the incremental build ({incremental_kinds}):",
         "",
