@@ -161,6 +161,46 @@ def test_compare_without_a_champion_is_against_the_rule_baseline(built, tmp_path
     assert Path(made["report"]).is_file()
 
 
+def test_compare_shows_every_promotion_gate_as_it_stands(built, tmp_path) -> None:
+    """Issue 36 item 5: the page an approver reads starts with every promotion gate and its
+    current result, not only the training report's own gates; a gate that fails shows FAILED,
+    and the page made before is kept (artifacts are never overwritten)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import duckdb
+    from conftest import cli
+
+    wh = tmp_path / "wh"
+    shutil.copytree(built, wh)
+    [churn] = [r for r in json.loads(cli(wh, "runs", "--target", "ci", "--json").stdout)
+               if r["model"] == "churn"]  # fmt: skip
+    args = ["compare", "churn", "--challenger", churn["training_run_id"], "--target", "ci",
+            "--json"]  # fmt: skip
+    first = Path(json.loads(cli(wh, *args).stdout)["report"])
+    page = first.read_text()
+    for gate in ("training run succeeded", "production run type", "clean tree", "build finished",
+                 "complete lineage", "snapshot hashes verify", "evaluation complete"):  # fmt: skip
+        assert f"<td>{gate}</td>" in page, gate
+    assert "Promotion gates, as they stand now" in page
+    assert 'class="fail">FAILED' not in page
+    assert "not checked here" in page  # the snapshot hashes: checked when a request opens
+    # the run's build as if it had been killed: its gate fails on the next page
+    con = duckdb.connect(str(wh / "ci.duckdb"))
+    con.execute(
+        "delete from lineage.builds where invocation_id = (select invocation_id from "
+        "lineage.training_runs where training_run_id = ?)",
+        [churn["training_run_id"]],
+    )
+    con.close()
+    done = cli(wh, *args)
+    assert done.returncode == 0, done.stderr
+    second = Path(json.loads(done.stdout)["report"])
+    assert second != first and first.read_text() == page
+    assert '<td>build finished</td><td class="fail">FAILED' in second.read_text()
+
+
 def test_demo_champions_promote_every_model_through_signed_approvals(built, tmp_path) -> None:
     """`make run` ends with `customer-ml demo-champions`: each model's run promoted by the demo's
     people, a request and its signed approvals like anyone's; run again, nothing changes."""

@@ -5,8 +5,10 @@ and champion on one holdout; customer impact at the latest as_of). Nothing is re
 comparison is exactly what the gates judged; a challenger trained against an earlier champion is
 refused with the retraining that would make it comparable.
 
-The report (HTML) is written once per (challenger, champion) under
-`<artifacts>/comparisons/`, and a promotion request of the challenger links to it.
+The report (HTML) starts with every promotion gate (customer_ml.governance.gates): as they
+stand now, or for a promotion request as checked when it opened. It is written under
+`<artifacts>/comparisons/`, named by its challenger, champion and content (a request's page by
+the request), never overwritten, and a promotion request of the challenger links to its own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import Any
 import duckdb
 
 from customer_ml import catalogue, config
+from customer_ml.governance import gates as promotion_gates
 from customer_ml.records import registry, store
+
+# the one gate a comparison does not check (it runs dbt on the warehouse, which the comparison
+# holds open): a request checks it when it opens, and `customer-ml verify-snapshots` at any time
+SNAPSHOTS_NOT_CHECKED = (
+    None,
+    "checked when a promotion request opens (or now: customer-ml verify-snapshots)",
+)
 
 
 class CompareError(ValueError):
@@ -89,12 +99,18 @@ def compare(
     report = config.recorded_file(warehouse, challenger["report_path"])
     registry.read_verified(report, challenger["report_sha256"])
     summary = json.loads(report.with_suffix(".json").read_text())["summary"]
-    page = _page(entry, challenger, champion, summary, request[1] if request else None)
+    if request:
+        shown = ("as checked when the request opened", request[1])
+    else:
+        shown = ("as they stand now", standing_gates(con, challenger_id))
+    data = _page(entry, challenger, champion, summary, shown).encode()
     folder = config.artifact_root(warehouse) / "comparisons"
     folder.mkdir(parents=True, exist_ok=True)
-    name = request[0] if request else f"{challenger_id}__vs__{champion['training_run_id']}"
+    name = request[0] if request else (
+        f"{challenger_id}__vs__{champion['training_run_id']}."
+        f"{hashlib.sha256(data).hexdigest()[:12]}"
+    )  # fmt: skip
     path = folder / f"{name}.html"
-    data = page.encode()
     if path.exists() and path.read_bytes() != data:
         raise CompareError(f"{path} exists with other content: artifacts are never overwritten")
     if not path.exists():
@@ -104,27 +120,40 @@ def compare(
     )
 
 
+def standing_gates(
+    con: duckdb.DuckDBPyConnection, training_run_id: str
+) -> list[tuple[str, bool | None, str]]:
+    """Every promotion gate of a recorded training run as it stands now (the snapshot check
+    aside: SNAPSHOTS_NOT_CHECKED)."""
+    [run] = store.read(
+        con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
+    ) or [None]
+    if run is None:
+        return [("recorded in lineage.training_runs", False, "not a production training run")]
+    return promotion_gates.gates(con, run, snapshot_check=SNAPSHOTS_NOT_CHECKED)
+
+
 def _page(
     entry: catalogue.Entry,
     challenger: dict[str, Any],
     champion: dict[str, Any],
     summary: dict[str, Any],
-    gates: list[tuple[str, bool, str]] | None,
+    gates: tuple[str, list[tuple[str, bool | None, str]]],
 ) -> str:
     from customer_ml.models import reports
 
-    gate_table = ""
-    if gates:
-        gate_table = (
-            "<h2>Promotion gates, as checked when the request opened</h2>"
-            "<table><tr><th>Gate</th><th>Result</th><th>Detail</th></tr>"
-            + "".join(
-                f'<tr><td>{html.escape(gate)}</td><td class="{"pass" if ok else "fail"}">'
-                f"{'passed' if ok else 'FAILED'}</td><td>{html.escape(detail)}</td></tr>"
-                for gate, ok, detail in gates
-            )
-            + "</table>"
+    when, checked = gates
+    shown = {True: ("pass", "passed"), False: ("fail", "FAILED"), None: ("", "not checked here")}
+    gate_table = (
+        f"<h2>Promotion gates, {html.escape(when)}</h2>"
+        "<table><tr><th>Gate</th><th>Result</th><th>Detail</th></tr>"
+        + "".join(
+            f'<tr><td>{html.escape(gate)}</td><td class="{shown[ok][0]}">{shown[ok][1]}</td>'
+            f"<td>{html.escape(detail)}</td></tr>"
+            for gate, ok, detail in checked
         )
+        + "</table>"
+    )
 
     metrics = json.loads(challenger["metrics_json"])
     facts = ("training_run_id", "model_version", "started_at", "feature_version",

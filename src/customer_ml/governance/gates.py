@@ -41,12 +41,13 @@ def gates(
     con: duckdb.DuckDBPyConnection,
     run: dict,
     *,
-    snapshot_check: tuple[bool, str] | None,
-) -> list[tuple[str, bool, str]]:
+    snapshot_check: tuple[bool | None, str] | None,
+) -> list[tuple[str, bool | None, str]]:
     """(gate, passed, detail) for each promotion gate, in order. `snapshot_check` is the result
-    of verify_snapshots_gate, taken before the warehouse was opened for writing."""
+    of verify_snapshots_gate, taken before the warehouse was opened for writing ((None, why)
+    shows that gate as not checked)."""
     entry = catalogue.entry(run["model_name"])
-    out: list[tuple[str, bool, str]] = []
+    out: list[tuple[str, bool | None, str]] = []
     out.append(("training run succeeded", run["status"] == "success", f"status {run['status']}"))
     out.append(
         (
