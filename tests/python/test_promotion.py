@@ -200,7 +200,13 @@ def over_age_champion_falls_back_to_baseline(world: World) -> None:
     world.build()
     kinds = {kind for kind, _ in world.serving()}
     assert kinds == {"baseline"}
-    assert ("model_risk_review",) in _q(world.wh, "select alert_kind from lineage.alerts")
+    risk = "select model_name, count(*) from lineage.alerts where alert_kind = 'model_risk_review'"
+    raised = _q(world.wh, f"{risk} group by 1 order by 1")
+    assert raised and all(n == 1 for _, n in raised), raised
+    # the next build still serves the baseline and raises nothing new: once per promotion
+    world.build()
+    assert {kind for kind, _ in world.serving()} == {"baseline"}
+    assert _q(world.wh, f"{risk} group by 1 order by 1") == raised
 
 
 def test_webhook_receives_the_alert(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -33,8 +34,9 @@ def champion(
     Reads the model's own training table (ml.ml_<model>__train), not the lineage view, which a
     build creates only after scoring has run.
 
-    A champion older than the model's max_champion_age_days is not served: a model-risk-review
-    alert is raised and None is returned, so scoring falls back to the rule baseline.
+    A champion older than the model's max_champion_age_days is not served: None is returned, so
+    scoring falls back to the rule baseline, and a model-risk-review alert is raised once for
+    that promotion (each later build says so in one line on stderr, with no new alert).
     """
     if model_name not in catalogue.names():
         raise catalogue.CatalogueError(f"unknown model {model_name!r}; not in the catalogue")
@@ -64,6 +66,19 @@ def champion(
         if age > timedelta(days=float(max_age)):
             from customer_ml.records import alerts
 
+            [(raised,)] = session.execute(
+                "select max(raised_at) from lineage.alerts where model_name = ? and alert_kind = "
+                "'model_risk_review' and raised_at >= ? and starts_with(message, ?)",
+                [model_name, serving["champion_since"], f"champion {serving['training_run_id']} "],
+            ).fetchall()
+            if raised is not None:
+                print(
+                    f"customer-ml: {model_name} champion {serving['training_run_id']} is past its "
+                    f"max age ({max_age} days): the rule baseline serves (model_risk_review "
+                    f"alert raised {raised})",
+                    file=sys.stderr,
+                )
+                return None
             alerts.raise_alert(
                 session,
                 model_name=model_name,
