@@ -419,6 +419,7 @@ def test_backfill_diff_rescores_production_past_predictions_with_the_model_that_
     assert changed[("churn", champion)]["changed"] == 1
     assert changed[("churn", champion)]["largest_change"] > 0
     page = " ".join(re.sub(r"<[^>]+>", " ", Path(report).read_text()).split())
+    assert Path(report).read_text().count('src="data:image/png;base64,') == 2  # the two plots
     total = sum(p.get("changed") or 0 for p in changed.values())  # the baseline's too
     assert champion in page and f"{total} past predictions would change" in page
     # in business terms: the campaign at churn's decision threshold, served and backfilled

@@ -125,7 +125,8 @@ def cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _png(fig) -> str:
+def png(fig) -> str:
+    """A matplotlib figure as base64 PNG (no timestamp: the same figure, the same bytes)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, metadata={"Software": None})
     plt.close(fig)
@@ -141,7 +142,7 @@ def _classifier_plots(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str,
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     ax.legend(loc="lower right")
-    plots["ROC curve"] = _png(fig)
+    plots["ROC curve"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for name, p in scores.items():
@@ -149,7 +150,7 @@ def _classifier_plots(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str,
         ax.plot(recall, precision, label=f"{name} (AP {skm.average_precision_score(y, p):.3f})")
     ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
     ax.legend(loc="lower left")
-    plots["Precision-recall curve"] = _png(fig)
+    plots["Precision-recall curve"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for name, p in scores.items():
@@ -159,7 +160,7 @@ def _classifier_plots(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str,
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="mean predicted", ylabel="observed rate", title="Calibration (deciles)")
     ax.legend(loc="upper left")
-    plots["Calibration curve"] = _png(fig)
+    plots["Calibration curve"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for name, p in scores.items():
@@ -169,7 +170,7 @@ def _classifier_plots(y: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str,
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(xlabel="share of customers targeted", ylabel="share of churners", title="Gain")
     ax.legend(loc="lower right")
-    plots["Cumulative gain"] = _png(fig)
+    plots["Cumulative gain"] = png(fig)
     return plots
 
 
@@ -178,7 +179,7 @@ def _bar(values: pd.Series, title: str) -> str:
     ax.barh(values.index[::-1], values.to_numpy()[::-1])
     ax.set(title=title)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def segment_figures(assigned: pd.DataFrame, x: str, y: str, sample: int = 3000) -> tuple[str, ...]:
@@ -192,7 +193,7 @@ def segment_figures(assigned: pd.DataFrame, x: str, y: str, sample: int = 3000) 
     ax.set(xlabel=x, ylabel=y, yscale="symlog", title=f"{len(shown):,} customers by segment")
     ax.legend(fontsize=7, markerscale=2)
     fig.tight_layout()
-    return _bar(sizes, "Customers per segment"), _png(fig)
+    return _bar(sizes, "Customers per segment"), png(fig)
 
 
 def _frame_html(frame: pd.DataFrame) -> str:
@@ -297,7 +298,7 @@ def table_report(
             ax.plot(first[x], first[y], "o-", label=y)
         ax.set(xlabel=x, ylabel=ylabel, title=next(iter(tables)))
         ax.legend()
-        figures += f'<figure><img src="data:image/png;base64,{_png(fig)}" alt="plot"></figure>'
+        figures += f'<figure><img src="data:image/png;base64,{png(fig)}" alt="plot"></figure>'
     document = {
         "title": title,
         "summary": summary,
@@ -324,64 +325,4 @@ def table_report(
     return (
         json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
         page.encode(),
-    )
-
-
-BACKFILL_DIFF = Environment(autoescape=True).from_string(
-    """<!doctype html>
-<html><head><meta charset="utf-8"><title>Backfill {{ backfill_id }}: what it would change</title>
-<style>{{ style }}</style></head>
-<body><h1>Backfill {{ backfill_id }}: what it would change in production</h1>
-<section class="summary {{ 'pass' if not changed_predictions else 'fail' }}">
-<h2>{{ "{:,}".format(changed_predictions) }} past predictions would change;
-{{ changed_slices }} of {{ relations|length }} relation/as_of slices differ</h2>
-<p>Production's past predictions in the backfill's slice, scored again by the model that served
-them on the backfill's inputs; publishing needs the same approvals as a promotion.</p>
-</section>
-<h2>Past predictions, per model and as_of</h2>
-<table><tr><th>model</th><th>as_of</th><th>served by</th><th>customers</th><th>changed</th>
-<th>mean change</th><th>largest change</th><th>crossing the decision threshold</th></tr>
-{% for p in predictions %}<tr><td>{{ p.model }}</td><td>{{ p.as_of }}</td>
-<td>{{ p.served_by }}</td><td class="num">{{ "{:,}".format(p.customers) }}</td>
-{% if p.note %}<td colspan="4">{{ p.note }}</td>{% else %}
-<td class="num">{{ "{:,}".format(p.changed) }}</td>
-<td class="num">{{ "%.4f"|format(p.mean_change or 0) }}</td>
-<td class="num">{{ "%.4f"|format(p.largest_change or 0) }}</td>
-<td>{% if p.crossed_up is defined %}{{ p.crossed_up }} up, {{ p.crossed_down }} down
-{% else %}-{% endif %}</td>{% endif %}</tr>
-{% if p.campaign_size or p.total_value %}<tr><td></td><td colspan="7">in business terms:
-{% if p.campaign_size %}campaign size (at or above the decision threshold) served
-{{ "{:,}".format(p.campaign_size.served) }}, backfilled
-{{ "{:,}".format(p.campaign_size.backfilled) }}{% endif %}
-{% if p.total_value %}total value served {{ "{:,.0f}".format(p.total_value.served) }},
-backfilled {{ "{:,.0f}".format(p.total_value.backfilled) }}{% endif %}</td></tr>{% endif %}
-{% if p.migration %}<tr><td></td><td colspan="7">segment migration (served &rarr; backfilled):
-{% set moves = [] %}{% for f, row in p.migration.items() %}{% for t, n in row.items() %}
-{% if n and f != t %}{% set _ = moves.append(1) %}{{ f }} &rarr; {{ t }}: {{ "{:,}".format(n) }};
-{% endif %}{% endfor %}{% endfor %}{% if not moves %}no customer changes segment{% endif %}
-</td></tr>{% endif %}{% endfor %}</table>
-<h2>Features, labels and datasets, per relation and as_of</h2>
-<table><tr><th>relation</th><th>as_of</th><th>backfill</th><th>production</th>
-<th>only in backfill</th><th>only in production</th></tr>
-{% for r in relations %}<tr><td>{{ r.relation }}</td><td>{{ r.as_of or "-" }}</td>
-<td class="num">{{ "{:,}".format(r.backfill) }}</td>
-<td class="num">{{ "{:,}".format(r.production) }}</td>
-<td class="num">{{ "{:,}".format(r.only_backfill) }}</td>
-<td class="num">{{ "{:,}".format(r.only_production) }}</td></tr>{% endfor %}</table>
-</body></html>
-"""
-)
-
-
-def backfill_diff_html(backfill_id: str, found: dict[str, list[dict[str, Any]]]) -> str:
-    """The HTML report of `customer-ml backfill diff` (customer_ml.replay.backfill_diff)."""
-    return BACKFILL_DIFF.render(
-        backfill_id=backfill_id,
-        style=STYLE,
-        predictions=found["predictions"],
-        relations=found["relations"],
-        changed_predictions=sum(p.get("changed") or 0 for p in found["predictions"]),
-        changed_slices=sum(
-            1 for r in found["relations"] if r["only_backfill"] or r["only_production"]
-        ),
     )

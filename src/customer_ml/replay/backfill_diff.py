@@ -27,9 +27,9 @@ def latest_record(con: duckdb.DuckDBPyConnection) -> dict[str, Any] | None:
 def write_report(path: Path, backfill_id: str, found: dict[str, Any]) -> Path:
     """The HTML report of a diff, in the backfill's artifact folder, named by its content:
     written once, never overwritten."""
-    from customer_ml.models import reports
+    from customer_ml.models import backfill_report
 
-    page = reports.backfill_diff_html(backfill_id, found).encode()
+    page = backfill_report.backfill_diff_html(backfill_id, found).encode()
     folder = config.artifact_root(path)
     folder.mkdir(parents=True, exist_ok=True)
     report = folder / f"diff-{hashlib.sha256(page).hexdigest()[:16]}.html"
