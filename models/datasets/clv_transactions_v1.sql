@@ -51,7 +51,7 @@ recomputed as (
     where
         {{ incremental_state('loaded_through') }} is null
         {#- the built periods first (two rows): a semi-join on the table itself hashed its
-            every row, out of memory at 3M customers -#}
+            every row, out of memory at 3M customers #}
         or not exists (
             select 1 from (select distinct period, period_end from {{ this }}) as built
             where built.period = period_ends.period and built.period_end = period_ends.period_end
