@@ -125,9 +125,7 @@ def standing_gates(
 ) -> list[tuple[str, bool | None, str]]:
     """Every promotion gate of a recorded training run as it stands now (the snapshot check
     aside: SNAPSHOTS_NOT_CHECKED)."""
-    [run] = store.read(
-        con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
-    ) or [None]
+    run = promotion_gates.recorded_run(con, training_run_id)
     if run is None:
         return [("recorded in lineage.training_runs", False, "not a production training run")]
     return promotion_gates.gates(con, run, snapshot_check=SNAPSHOTS_NOT_CHECKED)

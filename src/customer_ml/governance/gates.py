@@ -12,6 +12,7 @@ import duckdb
 
 from customer_ml import catalogue
 from customer_ml.models import evaluation
+from customer_ml.records import store
 
 LINEAGE_FIELDS = (
     "git_commit",
@@ -23,6 +24,17 @@ LINEAGE_FIELDS = (
     "invocation_id",
     "model_version",
 )
+
+
+def recorded_run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict | None:
+    """A production training run as lineage.training_runs recorded it, or None."""
+    try:
+        found = store.read(
+            con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
+        )
+    except duckdb.CatalogException:
+        found = []
+    return found[0] if found else None
 
 
 def verify_snapshots_gate(target: str, warehouse_dir: Path) -> tuple[bool, str]:

@@ -27,6 +27,7 @@ from customer_ml.governance.approvers import Owners, owners_in_force
 from customer_ml.governance.errors import PromotionError
 from customer_ml.governance.gates import (  # noqa: F401 - cli_promotion uses it
     gates,
+    recorded_run,
     verify_snapshots_gate,
 )
 from customer_ml.governance.requests import append_request, read_request, request_text, signed_by
@@ -34,14 +35,9 @@ from customer_ml.records import chain, lineage, store
 
 
 def _run(con: duckdb.DuckDBPyConnection, training_run_id: str) -> dict:
-    try:
-        found = store.read(
-            con, "select * from lineage.training_runs where training_run_id = ?", [training_run_id]
-        )
-    except duckdb.CatalogException:
-        found = []
-    if found:
-        return found[0]
+    run = recorded_run(con, training_run_id)
+    if run is not None:
+        return run
     raise PromotionError(
         f"unknown training run {training_run_id!r} in lineage.training_runs (experiment runs "
         "are recorded in schema experiments, or in the experiment target's warehouse, and are "

@@ -71,20 +71,17 @@ def check_budget(session: duckdb.DuckDBPyConnection, model_name: str, **alert: A
         return
     month = lineage.utc_now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     month = month.replace(tzinfo=None)
-    [(spent, alerted)] = session.execute(
-        """
-        select
-            (select coalesce(sum(estimated_cost_usd), 0) from lineage.run_costs
-             where model_name = $1 and recorded_at >= $2),
-            (select count(*) from lineage.alerts
-             where model_name = $1 and alert_kind = 'training_budget_exceeded'
-                 and raised_at >= $2)
-        """,
+    from customer_ml.records import alerts
+
+    [(spent,)] = session.execute(
+        "select coalesce(sum(estimated_cost_usd), 0) from lineage.run_costs "
+        "where model_name = ? and recorded_at >= ?",
         [model_name, month],
     ).fetchall()
-    if spent > limit and not alerted:
-        from customer_ml.records import alerts
-
+    if (
+        spent > limit
+        and alerts.last_raised(session, model_name, "training_budget_exceeded", month) is None
+    ):
         alerts.raise_alert(
             session,
             model_name=model_name,

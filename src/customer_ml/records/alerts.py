@@ -126,6 +126,24 @@ def deliver(url: str, alert: dict, deadline_s: float = DEADLINE_S) -> tuple[str,
     return outcome[0]
 
 
+def last_raised(
+    con: duckdb.DuckDBPyConnection,
+    model_name: str,
+    kind: str,
+    since: object,
+    message_prefix: str = "",
+):
+    """When `model_name`'s latest `kind` alert since `since` (whose message starts with
+    `message_prefix`) was raised, or None: how an alert raised once per period or per promotion
+    knows it was."""
+    [(raised,)] = con.execute(
+        "select max(raised_at) from lineage.alerts where model_name = ? and alert_kind = ? "
+        "and raised_at >= ? and starts_with(message, ?)",
+        [model_name, kind, since, message_prefix],
+    ).fetchall()
+    return raised
+
+
 def raise_alert(
     con: duckdb.DuckDBPyConnection,
     *,

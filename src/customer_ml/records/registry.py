@@ -66,11 +66,10 @@ def champion(
         if age > timedelta(days=float(max_age)):
             from customer_ml.records import alerts
 
-            [(raised,)] = session.execute(
-                "select max(raised_at) from lineage.alerts where model_name = ? and alert_kind = "
-                "'model_risk_review' and raised_at >= ? and starts_with(message, ?)",
-                [model_name, serving["champion_since"], f"champion {serving['training_run_id']} "],
-            ).fetchall()
+            raised = alerts.last_raised(
+                session, model_name, "model_risk_review", serving["champion_since"],
+                f"champion {serving['training_run_id']} ",
+            )  # fmt: skip
             if raised is not None:
                 print(
                     f"customer-ml: {model_name} champion {serving['training_run_id']} is past its "
