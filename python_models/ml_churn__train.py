@@ -13,6 +13,8 @@ def model(dbt, session):
         full_refresh=False,  # append-only records: --full-refresh must not erase them
         on_schema_change="append_new_columns",
     )
+    from customer_ml import catalogue
+    from customer_ml.models import sampling
     from customer_ml.pipeline import costs, failures, training
 
     # lineage records read through the session, declared so that the DAG (dbt docs) shows them
@@ -30,7 +32,19 @@ def model(dbt, session):
     retrain = dbt.config.get("retrain")
     feature_version = int(dbt.config.get("churn_feature_version"))
     label_version = int(dbt.config.get("churn_label_version"))
-    dataset, scanned = costs.read(session, dbt.ref("churn_training_dataset"))
+    # the seeded sample the split keeps and the latest as_of (the report's customer impact),
+    # drawn in DuckDB: not every customer at every labelled as_of in memory
+    cfg = training.policy(catalogue.entry("churn"))
+    dataset, scanned = costs.read(
+        session,
+        sampling.flag_sample(
+            session,
+            dbt.ref("churn_training_dataset"),
+            int(cfg["max_training_rows"]),
+            int(cfg.get("seed", 0)),
+            also="dataset.as_of = (select max(as_of) from dataset)",
+        ),
+    )
     this = str(dbt.this) if dbt.is_incremental else None
     return failures.guarded(
         "churn",

@@ -93,15 +93,6 @@ def test_training_on_the_quota_s_threads_gives_identical_bytes() -> None:
     assert single.booster.params["num_threads"] == 1
 
 
-def test_sample_rows_is_seeded_and_order_independent() -> None:
-    df = _dataset()
-    a = churn.sample_rows(df, 500, seed=1)
-    b = churn.sample_rows(df.sample(frac=1, random_state=2), 500, seed=1)
-    pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 500
-    assert not churn.sample_rows(df, 500, seed=2).equals(a)
-
-
 def test_round_trip_predicts_the_same() -> None:
     df = _dataset()
     train, valid = churn.time_split(df, 2)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
-from customer_ml.models import evaluation
+from customer_ml.models import evaluation, sampling
 from customer_ml.models.protocol import Described, Scored
 
 NUMERIC_FEATURES_V1 = [
@@ -103,15 +103,6 @@ def time_split(df: pd.DataFrame, validation_as_of_count: int) -> tuple[pd.DataFr
         )
     cut = dates[-validation_as_of_count]
     return df[df["as_of"] < cut], df[df["as_of"] >= cut]
-
-
-def sample_rows(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
-    """A seeded, order-independent sample when above the cap (rows sorted by key first)."""
-    df = df.sort_values(["as_of", "customer_id"], kind="stable").reset_index(drop=True)
-    if len(df) <= max_rows:
-        return df
-    keep = np.random.default_rng(seed).choice(len(df), size=max_rows, replace=False)
-    return df.iloc[np.sort(keep)].reset_index(drop=True)
 
 
 @dataclass
@@ -264,7 +255,7 @@ def split(dataset: pd.DataFrame, cfg: dict[str, Any], seed: int) -> tuple[pd.Dat
     """A seeded sample above the row cap, then the time split: earlier as_of dates train."""
     if dataset.empty:
         raise ValueError("churn_training_dataset is empty: no labelled as_of in the data yet")
-    data = sample_rows(dataset, int(cfg["max_training_rows"]), seed)
+    data = sampling.sampled(dataset, int(cfg["max_training_rows"]), seed)
     return time_split(data, int(cfg["validation_as_of_count"]))
 
 
@@ -367,7 +358,7 @@ def describe(
         metrics=metrics,
         importance=importance,
         contributions=model.mean_abs_contribution(
-            sample_rows(holdout, CONTRIBUTION_ROWS, int(cfg.get("seed", 0)))
+            sampling.sample_rows(holdout, CONTRIBUTION_ROWS, int(cfg.get("seed", 0)))
         ),
     )
     return Described(

@@ -57,6 +57,15 @@ def _trained_already(
     return {"model_version": version, "trained_by": found[0][0], "trained_at": str(found[0][1])}
 
 
+def policy(entry: catalogue.Entry, dbt_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the model is trained with: its reviewed policy, with the build's vars it allows."""
+    cfg = {**entry.policy, **build_vars.validate_vars(entry, dbt_vars or {})}
+    cfg.pop("vars", None)
+    for when_not_what in ("retraining", "monthly_budget_usd"):  # not in model_version
+        cfg.pop(when_not_what, None)
+    return cfg
+
+
 def begin(
     session: duckdb.DuckDBPyConnection,
     entry: catalogue.Entry,
@@ -69,10 +78,7 @@ def begin(
 ) -> Context:
     """Name the run: its inputs, code and config, hence its model_version."""
     run_type = str(build_vars.check_var("run_type", build_vars.RUN_TYPE, run_type or "production"))
-    cfg = {**entry.policy, **build_vars.validate_vars(entry, dbt_vars or {})}
-    cfg.pop("vars", None)
-    for when_not_what in ("retraining", "monthly_budget_usd"):  # not in model_version
-        cfg.pop(when_not_what, None)
+    cfg = policy(entry, dbt_vars)
     git = lineage.git_state()
     build_vars.check_clean(run_type, git)
     invocation_id = lineage.current_invocation(session)
