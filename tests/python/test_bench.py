@@ -72,6 +72,29 @@ def test_the_curve_reads_each_scales_steps_and_gives_the_growth_exponent(tmp_pat
     assert curve.exponent(1, 0.0, 2, 1.0) is None
 
 
+def test_a_measured_scale_keeps_what_the_curve_reads_and_loses_its_bulk(tmp_path: Path) -> None:
+    import json
+
+    from customer_ml.bench import curve
+
+    scale = tmp_path / "bench"
+    for bulk in curve.BULK:
+        (scale / bulk / "inner").mkdir(parents=True)
+        (scale / bulk / "inner" / "file.parquet").write_bytes(b"x" * 10)
+    step = {"name": "dbt build, full, from raw data", "wall_s": 9.0, "cpu_s": 1.0,
+            "peak_rss_mb": 100.0, "rows": None, "note": ""}  # fmt: skip
+    (scale / "steps.json").write_text(json.dumps([step]))
+    before = curve.points(tmp_path, ["bench"])
+    assert sorted(p.name for p in curve.prune(scale)) == sorted(curve.BULK)
+    assert sorted(p.name for p in scale.iterdir()) == ["steps.json"]
+    assert (
+        curve.points(tmp_path, ["bench"])
+        == before
+        == {"dbt build, full": [(1_000_000, 9.0, 100.0)]}
+    )
+    assert curve.prune(scale) == []  # twice: nothing left to delete, no error
+
+
 def test_each_node_gets_the_highest_memory_sampled_while_it_executed(tmp_path: Path) -> None:
     import json
 

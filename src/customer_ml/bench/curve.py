@@ -121,14 +121,31 @@ def chart(path: Path, found: dict[str, list[tuple[int, float, float | None]]]) -
     plt.close(fig)
 
 
+# what a measured scale no longer needs (the curve reads its steps, timings and memory samples):
+# the data, the load's batches and the warehouse, about 13 GB at 1M customers; at 3M the disk
+# would not hold the 1M run's beside them
+BULK = ("data", "batch-first", "batch-last-day", "warehouse")
+
+
+def prune(folder: Path) -> list[Path]:
+    """Delete a measured scale's BULK folders; returns those deleted."""
+    import shutil
+
+    gone = [folder / name for name in BULK if (folder / name).exists()]
+    for path in gone:
+        shutil.rmtree(path)
+    return gone
+
+
 def run(scales: list[str], out: Path, project: Path, **bench: object) -> Path:
-    """The bench at each scale (a scale already measured in OUT/<scale> is kept), then
-    OUT/curve.md and OUT/curve.png."""
+    """The bench at each scale (a scale already measured in OUT/<scale> is kept), each scale's
+    data and warehouse deleted once measured (`prune`), then OUT/curve.md and OUT/curve.png."""
     from customer_ml.bench import harness
 
     for scale in scales:
         if not (out / scale / "steps.json").exists():
             harness.run(scale, out / scale, project, **bench)  # type: ignore[arg-type]
+        prune(out / scale)
     found = points(out, scales)
     (out / "curve.md").write_text("\n".join([*lines(found), *memory_lines(out, scales)]))
     chart(out / "curve.png", found)
