@@ -172,6 +172,28 @@ def test_fit_is_deterministic_and_predicts_the_holdout() -> None:
     assert (values >= 0).all() and values.max() > 0
 
 
+def test_a_fit_stopped_on_precision_loss_is_taken_at_the_looser_tolerance() -> None:
+    """lifetimes calls every optimizer stop but "success" non-convergence; a tolerance no
+    float can meet makes scipy's BFGS stop on precision loss, as it did at 200k customers."""
+    lifetimes = pytest.importorskip("lifetimes")
+    rfm = _rfm(_simulated(), "2024-12-31", "weeks")
+    strict = (1e-30,)
+    with pytest.raises(ValueError, match=r"^BG/NBD did not converge with penalizer 0.001 on 600 "):
+        btyd.fit_params(rfm, "weeks", 0.001, tolerances=strict)
+    rescued = btyd.fit_params(rfm, "weeks", 0.001, tolerances=(*strict, 1e-6))
+    direct = lifetimes.BetaGeoFitter(penalizer_coef=0.001).fit(
+        rfm["frequency"], rfm["recency"], rfm["T"], tol=1e-6
+    )
+    assert rescued.bgnbd == {k: float(v) for k, v in direct.params_.items()}
+    # a fit that converges at lifetimes' own tolerance is the fit it always was
+    default = btyd.fit_params(rfm, "weeks", 0.001)
+    plain = lifetimes.BetaGeoFitter(penalizer_coef=0.001).fit(
+        rfm["frequency"], rfm["recency"], rfm["T"]
+    )
+    assert default.bgnbd == {k: float(v) for k, v in plain.params_.items()}
+    assert default.bgnbd != rescued.bgnbd  # the two tolerances differ: the check can fail
+
+
 def test_clv_baseline_is_trailing_twelve_month_spend() -> None:
     values = baselines.clv_value(_summaries(TX, END), 12)
     assert values.loc[1] == pytest.approx(65.0) and values.loc[2] == pytest.approx(7.0)
