@@ -141,3 +141,29 @@ def test_a_step_samples_the_memory_of_the_processes_it_starts(tmp_path: Path) ->
     sampled = [float(line.split()[1]) for line in (tmp_path / "hold.rss").read_text().splitlines()]
     assert max(sampled) >= 200, sampled
     assert step.peak_rss_mb >= 200
+
+
+def test_the_loader_bench_loads_every_row_of_each_file_it_measures(tmp_path: Path) -> None:
+    from customer_ml import config
+    from customer_ml.bench import loader
+
+    lines = loader.memory(
+        tmp_path, config.project_dir(), rows=(3_000, 12_000), memory_limit="256MB"
+    )
+    measured = [line.split("|")[1:-1] for line in lines if line.startswith("| parquet") or
+                line.startswith("| csv")]  # fmt: skip
+    assert [(m[0].strip(), m[1].strip()) for m in measured] == [
+        ("parquet", "3,000"),
+        ("parquet", "12,000"),
+        ("csv", "3,000"),
+        ("csv", "12,000"),
+    ]
+    # what the warehouse holds afterwards is each file's every row, not a count the bench wrote
+    assert [m[-1].strip() for m in measured] == [m[1].strip() for m in measured]
+    assert "CUSTOMER_ML_DUCKDB_MEMORY=256MB" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{fmt}-{n}.{kind}"
+        for fmt in ("parquet", "csv")
+        for n in (3000, 12000)
+        for kind in ("log", "time")
+    )  # the files and warehouses are gone once measured

@@ -32,8 +32,9 @@ from customer_ml.cli.base import fail, main
 )
 @click.option(
     "--only",
-    type=click.Choice(["features", "backfills", "daily"]),
-    help="only that step, on the warehouse a bench run built in OUT (writes OUT/<step>.md)",
+    type=click.Choice(["features", "backfills", "daily", "loader"]),
+    help="only that step, on the warehouse a bench run built in OUT (writes OUT/<step>.md); "
+    "loader: the loader's peak memory against file size, in warehouses of its own",
 )
 @click.option("--skip-backfills", is_flag=True, help="leave out the two backfills")
 @click.option(
@@ -76,10 +77,14 @@ def bench(
             click.echo(json.dumps({"results": str(written)}) if as_json else written.read_text())
             return
         if only:
-            if not (out / "warehouse" / "dev.duckdb").is_file():
-                fail(f"{out}/warehouse/dev.duckdb: no warehouse built by a bench run there")
             project = config.project_dir()
-            if only == "features":
+            if only != "loader" and not (out / "warehouse" / "dev.duckdb").is_file():
+                fail(f"{out}/warehouse/dev.duckdb: no warehouse built by a bench run there")
+            if only == "loader":
+                from customer_ml.bench import loader as bench_loader
+
+                lines = bench_loader.memory(out, project)
+            elif only == "features":
                 lines = harness.features_only(out, project, scale, pandas_customers, feast_python)
             elif only == "daily":
                 from customer_ml.bench import daily as bench_daily
