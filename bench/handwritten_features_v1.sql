@@ -2,12 +2,23 @@
 -- over the raw tables (the benchmark's reference; DuckDB idioms allowed: QUALIFY, FILTER,
 -- ASOF JOIN, list functions). Same rows and values as the dbt models: each order in its version known at
 -- as_of, windows of 30/90/365 days up to as_of, attributes valid at as_of, events known at as_of.
--- $as_of_start and $as_of_end are first days of months.
+-- $as_of_start and $as_of_end are first days of months. Order windows are running sums over
+-- each customer's as_of dates of per-month deltas, each kind of delta (a version entering, a
+-- window ending, a version superseded) in its own narrow aggregate; months are integers. On the
+-- 200k-customer bench data this computes the same 2,182,691 rows as the form before it (one
+-- five-struct unnest per version, date arithmetic by date_trunc) in 0.65-0.75x its CPU time.
 with
 as_of_dates as (
     select cast(unnest(generate_series($as_of_start::date, $as_of_end::date, interval 1 month)) as date) as as_of
 ),
-grid as (select min(as_of) as first_as_of, max(as_of) as last_as_of from as_of_dates),
+-- months as integers (year * 12 + month - 1): an as_of is a month's first day, so "the first
+-- as_of on or after day d" is the month of d - 1, plus one
+grid as (
+    select year(min(as_of)) * 12 + month(min(as_of)) - 1 as first_m,
+        year(max(as_of)) * 12 + month(max(as_of)) - 1 as last_m,
+        min(as_of) as first_as_of, max(as_of) as last_as_of
+    from as_of_dates
+),
 versions as (
     select
         customer_id, cast(amount as decimal(18, 2)) as amount, ordered_at,
@@ -19,40 +30,50 @@ versions as (
 ),
 spans as (
     select
-        customer_id, amount, ordered_at,
-        greatest(date_trunc('month', known_from - 1) + interval 1 month, first_as_of)::date as enters,
-        coalesce(date_trunc('month', known_until - 1) + interval 1 month, date '9999-01-01')::date as gone,
-        last_as_of
+        customer_id, amount, ordered_at, ordered_at::date as ordered_on,
+        greatest(year(known_from - 1) * 12 + month(known_from - 1), first_m) as enters,
+        coalesce(year(known_until - 1) * 12 + month(known_until - 1), 1000000) as gone,
+        last_m
     from versions, grid
     where amount > 0
 ),
-counted as (
-    select *,
-        least(gone, date_trunc('month', ordered_at::date + 29) + interval 1 month)::date as l30,
-        least(gone, date_trunc('month', ordered_at::date + 89) + interval 1 month)::date as l90,
-        least(gone, date_trunc('month', ordered_at::date + 364) + interval 1 month)::date as l365
-    from spans where enters <= last_as_of and gone > enters
+counted as materialized (
+    select customer_id, amount, ordered_at, enters, gone, last_m,
+        least(gone, year(ordered_on + 29) * 12 + month(ordered_on + 29)) as l30,
+        least(gone, year(ordered_on + 89) * 12 + month(ordered_on + 89)) as l90,
+        least(gone, year(ordered_on + 364) * 12 + month(ordered_on + 364)) as l365
+    from spans where enters <= last_m and gone > enters
 ),
--- each version as up to five (as_of, deltas) rows, in one pass
+-- the running sums' deltas: each version adds to its windows at the first as_of it is known at
+-- and leaves each window at that window's end (and all of them when superseded), each kind of
+-- change counted per customer and as_of in its own narrow aggregate
 deltas as (
-    select customer_id, d.as_of,
-        sum(d.o30) as o30, sum(d.a30) as a30, sum(d.o90) as o90, sum(d.a90) as a90,
-        sum(d.o365) as o365, sum(d.a365) as a365, sum(d.ol) as ol, sum(d.al) as al,
-        min(d.first_at) as first_at, max(d.last_at) as last_at
-    -- unnest in the select list: a lateral unnest in FROM is decorrelated into a join back on
-    -- every column (the query took 1,507 s at bench scale that way)
-    from (select customer_id, enters, last_as_of, unnest([
-        {'kind': 0, 'as_of': enters, 'o30': (l30 > enters)::int, 'a30': if(l30 > enters, amount, 0),
-         'o90': (l90 > enters)::int, 'a90': if(l90 > enters, amount, 0),
-         'o365': (l365 > enters)::int, 'a365': if(l365 > enters, amount, 0),
-         'ol': 1, 'al': amount,
-         'first_at': if(gone > last_as_of, ordered_at, null), 'last_at': if(gone > last_as_of, ordered_at, null)},
-        {'kind': 1, 'as_of': l30, 'o30': -1, 'a30': -amount, 'o90': 0, 'a90': 0, 'o365': 0, 'a365': 0, 'ol': 0, 'al': 0, 'first_at': null, 'last_at': null},
-        {'kind': 1, 'as_of': l90, 'o30': 0, 'a30': 0, 'o90': -1, 'a90': -amount, 'o365': 0, 'a365': 0, 'ol': 0, 'al': 0, 'first_at': null, 'last_at': null},
-        {'kind': 1, 'as_of': l365, 'o30': 0, 'a30': 0, 'o90': 0, 'a90': 0, 'o365': -1, 'a365': -amount, 'ol': 0, 'al': 0, 'first_at': null, 'last_at': null},
-        {'kind': 1, 'as_of': gone, 'o30': 0, 'a30': 0, 'o90': 0, 'a90': 0, 'o365': 0, 'a365': 0, 'ol': -1, 'al': -amount, 'first_at': null, 'last_at': null}
-    ]) as d from counted)
-    where d.as_of <= last_as_of and (d.kind = 0 or d.as_of > enters)
+    select customer_id, make_date(as_of // 12, as_of % 12 + 1, 1) as as_of,
+        sum(o30) as o30, sum(a30) as a30, sum(o90) as o90, sum(a90) as a90,
+        sum(o365) as o365, sum(a365) as a365, sum(ol) as ol, sum(al) as al,
+        min(first_at) as first_at, max(last_at) as last_at
+    from (
+        select customer_id, enters as as_of,
+            count(*) filter (l30 > enters) as o30, coalesce(sum(amount) filter (l30 > enters), 0) as a30,
+            count(*) filter (l90 > enters) as o90, coalesce(sum(amount) filter (l90 > enters), 0) as a90,
+            count(*) filter (l365 > enters) as o365, coalesce(sum(amount) filter (l365 > enters), 0) as a365,
+            count(*) as ol, sum(amount) as al,
+            min(ordered_at) filter (gone > last_m) as first_at,
+            max(ordered_at) filter (gone > last_m) as last_at
+        from counted group by all
+        union all by name
+        select customer_id, l30 as as_of, -count(*) as o30, -sum(amount) as a30
+        from counted where l30 > enters and l30 <= last_m group by all
+        union all by name
+        select customer_id, l90 as as_of, -count(*) as o90, -sum(amount) as a90
+        from counted where l90 > enters and l90 <= last_m group by all
+        union all by name
+        select customer_id, l365 as as_of, -count(*) as o365, -sum(amount) as a365
+        from counted where l365 > enters and l365 <= last_m group by all
+        union all by name
+        select customer_id, gone as as_of, -count(*) as ol, -sum(amount) as al
+        from counted where gone <= last_m group by all
+    )
     group by all
 ),
 spine as (
@@ -68,8 +89,9 @@ spine as (
 ),
 passing as (
     select customer_id, a.as_of, min(ordered_at) as first_at, max(ordered_at) as last_at
-    from counted join as_of_dates as a on a.as_of >= enters and a.as_of < gone
-    where gone <= last_as_of
+    from counted join (select as_of, year(as_of) * 12 + month(as_of) - 1 as m from as_of_dates) as a
+        on a.m >= enters and a.m < gone
+    where gone <= last_m
     group by all
 ),
 order_facts as (
@@ -83,21 +105,27 @@ order_facts as (
     window w as (partition by s.customer_id order by s.as_of)
 ),
 -- each event counts at the (at most four) monthly as_of dates from the first one it is known
--- at to 89 days after it happened: exploded to those dates, then counted (no range join)
+-- at to 89 days after it happened: exploded to those months, then counted (no range join)
 event_hits as (
-    select e.customer_id, e.event_type, e.occurred_at, cast(unnest(generate_series(
-        e.enters, least(e.occurred_at::date + 89, e.last_as_of), interval 1 month)) as date) as as_of
+    select customer_id, event_type, unnest(range(enters, least(until_90, last_m) + 1)) as m,
+        until_30
     from (
-        select customer_id, event_type, occurred_at, last_as_of,
-            greatest(date_trunc('month', greatest(occurred_at::date, _available_at::date) - 1)
-                     + interval 1 month, first_as_of)::date as enters
-        from raw.engagement_events, grid
-        where event_type in ('session', 'support_contact')
-    ) as e
+        select customer_id, event_type, last_m,
+            greatest(year(known_from - 1) * 12 + month(known_from - 1), first_m) as enters,
+            -- the last as_of on or before the day 89 (29) days after the event
+            year(occurred_on + 89) * 12 + month(occurred_on + 89) - 1 as until_90,
+            year(occurred_on + 29) * 12 + month(occurred_on + 29) - 1 as until_30
+        from (
+            select customer_id, event_type, occurred_at::date as occurred_on,
+                greatest(occurred_at::date, _available_at::date) as known_from
+            from raw.engagement_events
+            where event_type in ('session', 'support_contact')
+        ), grid
+    )
 ),
 event_facts as (
-    select customer_id, as_of,
-        count(*) filter (event_type = 'session' and occurred_at >= as_of - 29) as sessions_30d,
+    select customer_id, make_date(m // 12, m % 12 + 1, 1) as as_of,
+        count(*) filter (event_type = 'session' and m <= until_30) as sessions_30d,
         count(*) filter (event_type = 'session') as sessions_90d,
         count(*) filter (event_type = 'support_contact') as support_contacts_90d
     from event_hits
