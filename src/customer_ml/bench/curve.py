@@ -106,12 +106,13 @@ def chart(path: Path, found: dict[str, list[tuple[int, float, float | None]]]) -
     from matplotlib import pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for name, series in found.items():
+    for i, (name, series) in enumerate(found.items()):
         series = sorted(series)
         n = [p[0] for p in series]
-        left.plot(n, [p[1] for p in series], marker="o", label=name)
+        # one colour per step on both sides (a step without memory leaves no gap in the cycle)
+        left.plot(n, [p[1] for p in series], marker="o", label=name, color=f"C{i}")
         if all(p[2] is not None for p in series):
-            right.plot(n, [p[2] for p in series], marker="o", label=name)
+            right.plot(n, [p[2] for p in series], marker="o", label=name, color=f"C{i}")
     left.set(xscale="log", yscale="log", xlabel="customers", ylabel="wall s", title="time")
     right.set(xscale="log", yscale="log", xlabel="customers", ylabel="peak RSS MB",
               title="memory")  # fmt: skip
