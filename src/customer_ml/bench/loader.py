@@ -21,12 +21,13 @@ def write_orders(path: Path, rows: int) -> None:
     """`rows` orders with distinct ids over rows/50 customers, times spread over 2020-2024 (all
     within the loader's limits), in the format of the file's suffix."""
     options = "(format csv, header)" if path.suffix == ".csv" else "(format parquet)"
-    duckdb.connect().execute(
-        f"copy (select i + 1 as order_id, 1 + i % {max(rows // 50, 1)} as customer_id, "
-        "timestamp '2020-01-01' + to_seconds((i * 7919) % 150000000) as ordered_at, "
-        f"round(1 + (i * 104729) % 50000 / 100, 2) as amount from range({rows}) t(i)) "
-        f"to '{path}' {options}"
-    )
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select i + 1 as order_id, 1 + i % {max(rows // 50, 1)} as customer_id, "
+            "timestamp '2020-01-01' + to_seconds((i * 7919) % 150000000) as ordered_at, "
+            f"round(1 + (i * 104729) % 50000 / 100, 2) as amount from range({rows}) t(i)) "
+            f"to '{path}' {options}"
+        )
 
 
 def memory(
@@ -56,9 +57,8 @@ def memory(
             }
             args = [str(BIN / "customer-ml"), "load", "--target", "dev", "--orders", str(source)]
             step = timed(f"load {fmt} {n}", args, env, project, work / "load.log")
-            con = duckdb.connect(str(work / "warehouse" / "dev.duckdb"), read_only=True)
-            [(held,)] = con.execute("select count(*) from raw.orders").fetchall()
-            con.close()
+            with duckdb.connect(str(work / "warehouse" / "dev.duckdb"), read_only=True) as con:
+                [(held,)] = con.execute("select count(*) from raw.orders").fetchall()
             lines.append(
                 f"| {fmt} | {n:,} | {source.stat().st_size / 2**20:,.1f} | {step.wall_s:.1f} | "
                 f"{n / step.wall_s:,.0f} | {step.peak_rss_mb:,.0f} | {held:,} |"
